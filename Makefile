@@ -1,0 +1,33 @@
+# `make run` and `make test` set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the demo hub on http://127.0.0.1:8000 with its demo network (SQLite under var/).
+run: $(STAMP)
+	$(BIN)/hub demo
+
+## Format check, lint, type check, schema drift check and the whole test suite.
+test: lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	$(BIN)/python -m schemas --check
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

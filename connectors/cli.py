@@ -1,0 +1,124 @@
+"""The `connector` command: pull reports from the hub, or open one packet by hand.
+
+Failures end in one line on stderr and exit status 1, never a traceback: a traceback could show
+a report being handled. Logs are JSON lines on stderr; the report itself goes to stdout only when
+asked for with `connector open`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from connectors.config import load_config
+from connectors.errors import ConnectorError
+from connectors.pull import PullResult, pull_until_empty
+from connectors.render import render_html, render_text
+from hub.crypto import OpenedPacket, open_packet
+from hub.errors import PacketInvalid
+from hub.logs import configure_logging
+from keys import KeyFileError, load_keyset, load_public_keyset
+from schemas.envelope import Envelope
+
+REJECTED = "packet rejected: it does not verify or is not sealed to this key"
+
+app = typer.Typer(
+    name="connector",
+    help="Pull sealed reports from the CTT hub, store them locally, and receipt them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+class OutputFormat(StrEnum):
+    """How `connector open` prints the report."""
+
+    json = "json"
+    text = "text"
+    html = "html"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code=1)
+
+
+def _summary(round_number: int, result: PullResult) -> str:
+    return (
+        f"round {round_number}: {len(result.stored)} stored, "
+        f"{len(result.already_stored)} already stored, {len(result.rejected)} rejected"
+    )
+
+
+@app.command()
+def pull(
+    config: Annotated[
+        Path, typer.Option("--config", help="The connector's JSON config file.", dir_okay=False)
+    ],
+) -> None:
+    """Pull every waiting packet, store the reports, and send receipts."""
+    try:
+        settings = load_config(config)
+        total = pull_until_empty(
+            settings, on_round=lambda n, result: typer.echo(_summary(n, result))
+        )
+    except ConnectorError as exc:
+        raise _fail(f"connector: {exc}") from None
+    typer.echo(
+        f"{len(total.stored)} new report(s) stored in {settings.store_dir / 'reports'}"
+        + (f"; {len(total.rejected)} packet(s) rejected" if total.rejected else "")
+    )
+
+
+def _open_file(packet_file: Path, keys: Path, hub_key: Path) -> OpenedPacket:
+    """Open one packet file. Raises PacketInvalid, or KeyFileError for an unusable key file."""
+    own = load_keyset(keys)
+    hub = load_public_keyset(hub_key)
+    if own.sealing is None:
+        raise KeyFileError(f"{keys}: no sealing key, packets cannot be opened")
+    try:
+        envelope = Envelope.model_validate_json(packet_file.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise PacketInvalid() from exc
+    return open_packet(envelope, hub_keys={hub.signing_key_id: hub.signing}, private=own.sealing)
+
+
+@app.command("open")
+def open_command(
+    packet_file: Annotated[
+        Path, typer.Argument(help="A packet envelope, as JSON.", dir_okay=False)
+    ],
+    keys: Annotated[Path, typer.Option("--keys", help="Your private key file.", dir_okay=False)],
+    hub_key: Annotated[
+        Path, typer.Option("--hub-key", help="The hub's public key file.", dir_okay=False)
+    ],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="How to print the report.")
+    ] = OutputFormat.text,
+) -> None:
+    """Verify and open one packet sealed to your key, and print the report."""
+    try:
+        opened = _open_file(packet_file, keys, hub_key)
+    except KeyFileError as exc:
+        raise _fail(f"connector: {exc}") from None
+    except PacketInvalid:
+        raise _fail(REJECTED) from None
+    report, packet, digest = opened.report, opened.body, opened.sealed_sha256
+    if output is OutputFormat.json:
+        typer.echo(report.model_dump_json(indent=2))
+    elif output is OutputFormat.html:
+        typer.echo(render_html(report, packet=packet, sealed_sha256=digest))
+    else:
+        typer.echo(render_text(report, packet=packet, sealed_sha256=digest))
+
+
+def main() -> None:
+    """Run the `connector` command with JSON logs on stderr."""
+    configure_logging()
+    app()

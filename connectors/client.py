@@ -1,0 +1,142 @@
+"""The hub's recipient API as seen from a connector: pull the inbox, send receipts.
+
+Every httpx error is translated here, once, into HubUnreachable; every non-2xx answer into
+HubRefused with the hub's problem detail. Redirects are not followed, so the bearer token is only
+ever sent to the configured hub.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
+from schemas.envelope import Envelope
+
+_M = TypeVar("_M", bound=BaseModel)
+
+TIMEOUT_SECONDS = 10.0
+# The hub takes at most 1000 receipts per POST and, by default, 256 KiB of body; a receipt
+# envelope is about 0.5 KB, so 200 keeps one request well inside both. A default inbox (100
+# packets) is receipted in a single request.
+MAX_RECEIPTS_PER_BATCH = 200
+
+
+class ReceiptOutcome(BaseModel):
+    """The hub's answer to a receipt batch: which receipts were new, which it already held."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recorded: list[str]
+    already_recorded: list[str]
+
+
+class _Inbox(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease_until: AwareDatetime
+    packets: list[Envelope]
+
+
+class _ProblemError(BaseModel):
+    field: str = ""
+    reason: str = ""
+
+
+class _Problem(BaseModel):
+    # Lenient on purpose: a proxy in front of the hub may answer with less than RFC 9457.
+    title: str = ""
+    detail: str = ""
+    errors: list[_ProblemError] = []
+
+
+class HubClient:
+    """A recipient's session with the hub, authenticated by its bearer token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def pull(self, limit: int | None = None) -> list[Envelope]:
+        """Lease and return up to `limit` packets.
+
+        Raises HubUnreachable, HubRefused, or HubAnswerInvalid for a malformed answer.
+        """
+        params = {"limit": str(limit)} if limit is not None else None
+        answer = self._request("GET", "/v1/inbox", params=params)
+        return _parse(_Inbox, answer).packets
+
+    def send_receipts(self, receipts: list[Envelope]) -> ReceiptOutcome:
+        """Send signed receipts, in requests the hub accepts. Raises like `pull`."""
+        outcome = ReceiptOutcome(recorded=[], already_recorded=[])
+        for start in range(0, len(receipts), MAX_RECEIPTS_PER_BATCH):
+            batch = receipts[start : start + MAX_RECEIPTS_PER_BATCH]
+            body = {"receipts": [r.model_dump(mode="json", by_alias=True) for r in batch]}
+            part = _parse(ReceiptOutcome, self._request("POST", "/v1/receipts", json=body))
+            outcome = ReceiptOutcome(
+                recorded=[*outcome.recorded, *part.recorded],
+                already_recorded=[*outcome.already_recorded, *part.already_recorded],
+            )
+        return outcome
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise _refused(response)
+        return response
+
+
+def _parse(model: type[_M], response: httpx.Response) -> _M:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise HubAnswerInvalid(
+            f"{response.request.method} {response.request.url.path}: "
+            f"answer is not a valid {model.__name__.lstrip('_')}"
+        ) from exc
+
+
+def _refused(response: httpx.Response) -> HubRefused:
+    try:
+        problem = _Problem.model_validate_json(response.content)
+    except ValidationError:
+        problem = _Problem()
+    return HubRefused(
+        status=response.status_code,
+        title=problem.title or response.reason_phrase,
+        detail=problem.detail or "no problem detail in the answer",
+        errors=[(e.field, e.reason) for e in problem.errors],
+    )

@@ -1,0 +1,63 @@
+"""The connector's configuration: one JSON file, with paths relative to the file's folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from connectors.errors import ConfigInvalid
+from schemas.envelope import RecipientId
+
+
+class ConnectorConfig(BaseModel):
+    """Where the hub is, who this recipient is, and where its secrets and reports live."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hub_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+[^\s?#]*$", max_length=500)]
+    recipient_id: RecipientId
+    credential_file: Path
+    keys_file: Path
+    hub_public_key_file: Path
+    store_dir: Path
+
+    @field_validator(
+        "credential_file", "keys_file", "hub_public_key_file", "store_dir", mode="after"
+    )
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        # A config copied with its key files keeps working wherever the folder is moved.
+        base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+        if base is None or value.is_absolute():
+            return value
+        return Path(base) / value
+
+
+def load_config(path: Path) -> ConnectorConfig:
+    """Read and validate a config file. Raises ConfigInvalid if it is missing or invalid."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigInvalid(f"{path}: cannot read config file ({exc.strerror})") from exc
+    try:
+        return ConnectorConfig.model_validate_json(raw, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        # Field names and messages only: pydantic's input values are not echoed.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigInvalid(f"{path}: invalid config ({problems})") from exc
+
+
+def read_token(path: Path) -> str:
+    """Read the bearer token from its file (first line). Raises ConfigInvalid if unusable."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigInvalid(f"{path}: cannot read credential file") from exc
+    token = lines[0].strip() if lines else ""
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigInvalid(f"{path}: credential file holds no token on its first line")
+    return token

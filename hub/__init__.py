@@ -1,0 +1,1 @@
+"""The central router: intake, routing, sealing, delivery, receipts."""

@@ -1,0 +1,311 @@
+"""The hub's HTTP API. The only module that speaks HTTP: routes, authentication, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub import __doc__ as hub_summary
+from hub.credentials import Principal, Role, authenticate
+from hub.delivery import (
+    Inbox,
+    ReceiptBatch,
+    ReceiptOutcome,
+    ReportDeliveries,
+    lease_packets,
+    record_receipts,
+    report_deliveries,
+)
+from hub.errors import (
+    ConfigurationError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    HubError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PacketInvalid,
+    PayloadTooLarge,
+    RoutingFailed,
+)
+from hub.intake import HubSecrets, IntakeAnswer, accept_report
+from hub.keyring import HubKeyInfo, load_hub_secrets
+from hub.logs import get_logger
+from hub.middleware import BodyLimit, RequestLog
+from hub.routing import RecipientKind, RoutingPolicy, load_policy
+from hub.settings import Settings
+from hub.store import make_engine
+from schemas.report import Report
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class HubState:
+    """What the routes share: opened in the lifespan, closed at shutdown."""
+
+    settings: Settings
+    engine: Engine
+    policy: RoutingPolicy
+    secrets: HubSecrets
+    hub_keys: list[HubKeyInfo]
+    clock: Clock
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 problem details) with the fields at fault."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] = []
+
+
+class HubKeys(BaseModel):
+    """The hub's public signing keys, to verify packets and acknowledgements."""
+
+    keys: list[HubKeyInfo]
+
+
+_STATUS: list[tuple[type[HubError], int, str]] = [
+    (PayloadTooLarge, 413, "Payload too large"),
+    (InvalidInput, 422, "Invalid input"),
+    (NotAuthenticated, 401, "Not authenticated"),
+    (Forbidden, 403, "Forbidden"),
+    (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
+    (PacketInvalid, 422, "Signed object rejected"),
+    (RoutingFailed, 503, "No recipient available"),
+    (ConfigurationError, 503, "Hub misconfigured"),
+    (HubError, 500, "Internal error"),
+]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": title}
+    for status, title in {
+        401: "Not authenticated",
+        403: "Forbidden",
+        413: "Payload too large",
+        422: "Invalid input",
+    }.items()
+}
+
+
+def _problem(status: int, title: str, detail: str, errors: list[FieldError]) -> JSONResponse:
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        errors=[{"field": e.field, "reason": e.reason} for e in errors],
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        body.model_dump(),
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HubError)
+    status, title = next((s, t) for cls, s, t in _STATUS if isinstance(exc, cls))
+    errors = exc.errors if isinstance(exc, InvalidInput) else []
+    detail = "internal error" if status == 500 else str(exc)
+    return _problem(status, title, detail, errors)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's errors, without the input values they quote: those may be report content."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(_field_path(tuple(e["loc"])), str(e["msg"])) for e in exc.errors()]
+    return _problem(422, "Invalid input", "the request does not match the schema", errors)
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail), [])
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
+    """Build the hub's application; the database, policy and keys are opened in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        secrets, hub_keys = load_hub_secrets(settings)
+        app.state.hub = HubState(
+            settings=settings,
+            engine=engine,
+            policy=load_policy(settings.routing_policy),
+            secrets=secrets,
+            hub_keys=hub_keys,
+            clock=clock,
+        )
+        log.info("hub_started", database=engine.url.render_as_string(hide_password=True))
+        yield
+        engine.dispose()
+        log.info("hub_stopped")
+
+    app = FastAPI(
+        title="CTT report-routing hub",
+        summary=hub_summary,
+        version="1",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestLog)
+    _add_routes(app)
+    return app
+
+
+def _state(request: Request) -> HubState:
+    state: HubState = request.app.state.hub
+    return state
+
+
+def _session(request: Request) -> Any:
+    with Session(_state(request).engine, expire_on_commit=False) as session:
+        yield session
+
+
+_bearer = HTTPBearer(auto_error=False, description="A source's or recipient's API token.")
+
+SessionDep = Annotated[Session, Depends(_session)]
+StateDep = Annotated[HubState, Depends(_state)]
+
+
+def _principal(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise NotAuthenticated("an Authorization: Bearer token is required")
+    return authenticate(session, credentials.credentials)
+
+
+def _source(caller: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if caller.role is not Role.source:
+        raise Forbidden("only a source may submit reports")
+    return caller
+
+
+def _recipient(caller: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if caller.role is not Role.recipient:
+        raise Forbidden("only a recipient has an inbox")
+    return caller
+
+
+def _coordinator(caller: Annotated[Principal, Depends(_recipient)]) -> Principal:
+    if caller.recipient_kind != RecipientKind.coordinator:
+        raise Forbidden("only a coordinator may see delivery status")
+    return caller
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.post(
+        "/v1/reports",
+        status_code=202,
+        response_model=IntakeAnswer,
+        responses={409: {"model": Problem, "description": "Report id used for other content"}},
+        tags=["sources"],
+    )
+    def submit_report(
+        report: Report,
+        session: SessionDep,
+        state: StateDep,
+        caller: Annotated[Principal, Depends(_source)],
+    ) -> IntakeAnswer:
+        """Accept a report: route it, seal it per recipient, and acknowledge it (idempotent)."""
+        return accept_report(
+            session,
+            report=report,
+            caller=caller,
+            policy=state.policy,
+            secrets=state.secrets,
+            now=state.clock(),
+        )
+
+    @app.get("/v1/inbox", response_model=Inbox, tags=["recipients"])
+    def inbox(
+        session: SessionDep,
+        state: StateDep,
+        caller: Annotated[Principal, Depends(_recipient)],
+        limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    ) -> Inbox:
+        """Lease the caller's undelivered packets; unreceipted ones are offered again later."""
+        return lease_packets(
+            session,
+            recipient_id=caller.id,
+            now=state.clock(),
+            lease=timedelta(seconds=state.settings.lease_seconds),
+            limit=min(limit or state.settings.inbox_limit, state.settings.inbox_limit),
+        )
+
+    @app.post("/v1/receipts", response_model=ReceiptOutcome, tags=["recipients"])
+    def receipts(
+        batch: ReceiptBatch,
+        session: SessionDep,
+        state: StateDep,
+        caller: Annotated[Principal, Depends(_recipient)],
+    ) -> ReceiptOutcome:
+        """Record signed receipts; all are verified before any is recorded."""
+        return record_receipts(session, recipient_id=caller.id, batch=batch, now=state.clock())
+
+    @app.get(
+        "/v1/reports/{report_id}/deliveries",
+        response_model=ReportDeliveries,
+        responses={404: {"model": Problem, "description": "No such report"}},
+        tags=["coordinators"],
+    )
+    def deliveries(
+        report_id: UUID,
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_coordinator)],
+    ) -> ReportDeliveries:
+        """Where each packet of a report is: state, times and receipt; never content."""
+        return report_deliveries(session, report_id=str(report_id), now=state.clock())
+
+    @app.get("/v1/hub/keys", response_model=HubKeys, tags=["public"])
+    def hub_keys(state: StateDep) -> HubKeys:
+        """The hub's public signing keys."""
+        return HubKeys(keys=state.hub_keys)
+
+    @app.get("/healthz", tags=["public"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}

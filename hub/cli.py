@@ -1,0 +1,124 @@
+"""The `hub` command: set up a hub, make keys, serve, and run the demo."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.api import create_app
+from hub.demo import format_outcomes, play_demo, provision_demo
+from hub.errors import HubError
+from hub.keyring import create_hub_keys
+from hub.logs import configure_logging
+from hub.server import serve, serving
+from hub.settings import Settings
+from hub.store import upgrade
+from keys import generate_keyset, write_keyset, write_public_keyset
+
+app = typer.Typer(help="The report-routing hub.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The hub's database.", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys for recipients.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _init(settings: Settings) -> None:
+    upgrade(settings.resolved_database_url)
+    if create_hub_keys(settings):
+        typer.echo(f"hub keys written under {settings.hub_key_file.parent}")
+
+
+def _demo_dir(settings: Settings) -> Path:
+    return settings.data_dir / "demo"
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option(help="Also register the demo network.")] = False,
+    hub_url: Annotated[str, typer.Option(help="URL the demo connectors use.")] = (
+        f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    ),
+) -> None:
+    """Create the database and the hub's keys (and with --demo, the demo network)."""
+    settings = Settings()
+    _init(settings)
+    typer.echo(f"database ready at {settings.resolved_database_url}")
+    if demo:
+        listing = provision_demo(settings, _demo_dir(settings), hub_url=hub_url)
+        typer.echo(f"demo network registered; credentials and keys listed in {listing}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every database migration that is not applied yet."""
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    typer.echo(f"database at newest schema: {settings.resolved_database_url}")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="Whose keys, e.g. at-police.")],
+    out: Annotated[Path, typer.Option(help="Folder for the key files.")] = Path("."),
+) -> None:
+    """Make a sealing and a receipt keypair; the private file is readable by its owner only."""
+    keys = generate_keyset()
+    private, public = out / f"{name}.keys.json", out / f"{name}.pub.json"
+    write_keyset(keys, private, name=name)
+    write_public_keyset(keys.public, public, name=name)
+    typer.echo(f"private keys: {private} (mode 0600; never leaves this machine)")
+    typer.echo(f"public keys:  {public} (register these at the hub)")
+    typer.echo(f"sealing key id: {keys.public.sealing_key_id}")
+    typer.echo(f"receipt key id: {keys.public.signing_key_id}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option()] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+) -> None:
+    """Serve the hub's API until interrupted."""
+    configure_logging()
+    serve(create_app(Settings()), host=host, port=port)
+
+
+@app.command("demo")
+def demo_command(
+    host: Annotated[str, typer.Option()] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+) -> None:
+    """Set up the demo network if needed, serve, play sample reports, and keep serving."""
+    settings = Settings()
+    _init(settings)
+    url = f"http://{host}:{port}"
+    listing = _demo_dir(settings) / "recipients.json"
+    if not listing.exists():
+        provision_demo(settings, _demo_dir(settings), hub_url=url)
+    configure_logging("WARNING")
+    with serving(create_app(settings), host=host, port=port) as base_url:
+        outcomes = play_demo(base_url, listing)
+        typer.echo("")
+        typer.echo(format_outcomes(outcomes))
+        typer.echo("")
+        typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
+        typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
+        typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
+        typer.echo("Press Ctrl+C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            typer.echo("stopping")
+
+
+def main() -> None:
+    try:
+        app()
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from exc

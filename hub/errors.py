@@ -1,0 +1,88 @@
+"""The hub's errors. Domain code raises these; `hub.api` alone turns them into HTTP answers.
+
+HubError
+├── InvalidInput            a request is malformed: names the field and the reason
+│   └── PayloadTooLarge     the body is over the configured limit
+├── NotAuthenticated        no credential, or one the hub does not know or has revoked
+├── Forbidden               a known caller asks for what its role may not do
+├── NotFound                no such thing, or not the caller's to see
+├── Conflict                a report id reused for different content
+├── PacketInvalid           a packet, receipt or acknowledgement fails verification
+│   └── ReceiptRejected     a receipt that verifies but does not match its delivery
+├── RoutingFailed           no recipient could be found for a report (fail closed)
+└── ConfigurationError      settings, policy or keys are unusable
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a request was refused, located at a dotted field path."""
+
+    field: str
+    reason: str
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+
+class InvalidInput(HubError):
+    """The request is malformed; `errors` says where and why."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def at(cls, field: str, reason: str) -> InvalidInput:
+        return cls([FieldError(field, reason)])
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the hub accepts."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__([FieldError("body", f"larger than {limit} bytes")])
+        self.limit = limit
+
+
+class NotAuthenticated(HubError):
+    """The caller presented no credential, or one that is unknown or revoked."""
+
+
+class Forbidden(HubError):
+    """The caller's role may not do this."""
+
+
+class NotFound(HubError):
+    """No such resource visible to the caller."""
+
+
+class Conflict(HubError):
+    """The request contradicts stored data, such as a report id reused for other content."""
+
+
+class PacketInvalid(HubError):
+    """A signed object failed verification.
+
+    Deliberately says nothing about which part failed (encoding, key, signature, decryption).
+    """
+
+    def __init__(self, message: str = "signed object failed verification") -> None:
+        super().__init__(message)
+
+
+class ReceiptRejected(PacketInvalid):
+    """A receipt verified but does not match the delivery it names."""
+
+
+class RoutingFailed(HubError):
+    """No recipient can be found for a report; the hub refuses rather than drop it."""
+
+
+class ConfigurationError(HubError):
+    """Settings, routing policy or key material cannot be used."""

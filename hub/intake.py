@@ -1,0 +1,161 @@
+"""Intake: accept a report from a source, route it, seal a packet per recipient, acknowledge it.
+
+The steps, in order:
+1. Check the report names the source that is calling.
+2. Compute the report's canonical bytes and their keyed digest.
+3. If the report id is known: same digest from the same source returns the stored answer; any other
+   content is a conflict. Nothing is stored either way.
+4. Route the report against the directory of recipients.
+5. Seal one packet per recipient to its current key; sign each.
+6. Sign the acknowledgement and store the report row and all its deliveries in one transaction.
+The plaintext exists only in memory, in steps 2 to 5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from nacl.signing import SigningKey
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from hub import crypto
+from hub.credentials import Principal
+from hub.directory import recipients
+from hub.errors import Conflict, InvalidInput
+from hub.logs import get_logger
+from hub.routing import RoutingPolicy
+from hub.store import DeliveryRow, ReportRow, SourceRow
+from schemas.envelope import AcknowledgementBody, Envelope, RoutedRecipient
+from schemas.report import Report
+
+log = get_logger(__name__)
+
+
+class IntakeAnswer(BaseModel):
+    """What a source gets back for an accepted report: routing and a signed acknowledgement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report_id: str
+    accepted_at: AwareDatetime
+    recipients: list[RoutedRecipient]
+    acknowledgement: Envelope
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """The hub's signing key and the key of its content digests, loaded once at start."""
+
+    signing_key: SigningKey
+    mac_key: bytes
+
+
+def accept_report(
+    session: Session,
+    *,
+    report: Report,
+    caller: Principal,
+    policy: RoutingPolicy,
+    secrets: HubSecrets,
+    now: datetime,
+) -> IntakeAnswer:
+    """Accept `report` from `caller` and return the answer to send (new or repeated).
+
+    Raises InvalidInput if the report names another source, Conflict if its id was used for
+    other content, RoutingFailed or ConfigurationError if it cannot be sealed for anybody.
+    """
+    # 1.
+    if report.source != caller.id:
+        raise InvalidInput.at("source", "does not match the calling source's id")
+    source = session.get(SourceRow, caller.id)
+    assert source is not None  # authentication already resolved the caller
+    # 2.
+    canonical = crypto.canonical_bytes(report)
+    mac = crypto.content_mac(secrets.mac_key, canonical)
+    # 3.
+    repeated = _repeated_answer(session, report, caller, mac)
+    if repeated is not None:
+        return repeated
+    # 4.
+    directory = recipients(session, now)
+    routed = policy.route(report, source.country, [r.member for r in directory])
+    keys = {r.member.recipient_id: r.sealing_key for r in directory}
+    # 5.
+    report_id = str(report.report_id)
+    deliveries = []
+    for target in routed:
+        packet = crypto.seal_packet(
+            report_id=report.report_id,
+            canonical=canonical,
+            recipient_id=target.recipient_id,
+            recipient_key=keys[target.recipient_id],
+            hub_key=secrets.signing_key,
+            now=now,
+        )
+        deliveries.append(
+            DeliveryRow(
+                packet_id=str(packet.packet_id),
+                report_id=report_id,
+                recipient_id=target.recipient_id,
+                rules=",".join(target.rules),
+                state="pending",
+                packet=packet.envelope.model_dump_json(),
+                sealed_sha256=packet.sealed_sha256,
+                recipient_key_id=crypto.fingerprint_x25519(keys[target.recipient_id]),
+                created_at=now,
+            )
+        )
+    # 6.
+    acknowledgement = crypto.sign_acknowledgement(
+        AcknowledgementBody(
+            report_id=report.report_id, source=caller.id, accepted_at=now, recipients=routed
+        ),
+        secrets.signing_key,
+    )
+    answer = IntakeAnswer(
+        report_id=report_id, accepted_at=now, recipients=routed, acknowledgement=acknowledgement
+    )
+    session.add(
+        ReportRow(
+            id=report_id,
+            source_id=caller.id,
+            accepted_at=now,
+            content_mac=mac,
+            answer=answer.model_dump_json(),
+        )
+    )
+    try:
+        session.flush()
+        session.add_all(deliveries)
+        session.commit()
+    except IntegrityError:
+        # Another request stored the same report id between step 3 and here.
+        session.rollback()
+        repeated = _repeated_answer(session, report, caller, mac)
+        if repeated is None:
+            raise
+        return repeated
+    log.info(
+        "report_accepted",
+        report_id=report_id,
+        source=caller.id,
+        recipients=[r.recipient_id for r in routed],
+        packet_ids=[d.packet_id for d in deliveries],
+    )
+    return answer
+
+
+def _repeated_answer(
+    session: Session, report: Report, caller: Principal, mac: str
+) -> IntakeAnswer | None:
+    stored = session.get(ReportRow, str(report.report_id))
+    if stored is None:
+        return None
+    if stored.source_id != caller.id or stored.content_mac != mac:
+        log.warning("report_id_conflict", report_id=str(report.report_id), source=caller.id)
+        raise Conflict(f"report {report.report_id} was already submitted with other content")
+    log.info("report_repeated", report_id=str(report.report_id), source=caller.id)
+    return IntakeAnswer.model_validate_json(stored.answer)

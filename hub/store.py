@@ -1,0 +1,171 @@
+"""The hub's tables and its database engine.
+
+What is stored is metadata and ciphertext: ids, states, times, routing rules, signed packets whose
+report is sealed to its recipient, receipts. The plaintext report is never a column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, Engine, Index, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores instants in UTC and gives them back time-zone aware, on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _instant(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class SourceRow(SQLModel, table=True):
+    """A portal allowed to submit reports."""
+
+    __tablename__ = "sources"
+
+    id: str = Field(primary_key=True, max_length=63)
+    name: str = Field(max_length=200)
+    country: str | None = Field(default=None, max_length=2)
+    created_at: datetime = _instant()
+
+
+class RecipientRow(SQLModel, table=True):
+    """A section, police liaison or coordinator that receives sealed packets."""
+
+    __tablename__ = "recipients"
+
+    id: str = Field(primary_key=True, max_length=63)
+    name: str = Field(max_length=200)
+    country: str | None = Field(default=None, max_length=2, index=True)
+    kind: str = Field(max_length=20)
+    delivery_mode: str = Field(max_length=10)
+    created_at: datetime = _instant()
+
+
+class RecipientKeyRow(SQLModel, table=True):
+    """A public key of a recipient: `sealing` (X25519) or `receipt` (Ed25519)."""
+
+    __tablename__ = "recipient_keys"
+
+    key_id: str = Field(primary_key=True, max_length=80)
+    recipient_id: str = Field(foreign_key="recipients.id", index=True, max_length=63)
+    purpose: str = Field(max_length=10)
+    public_key: bytes
+    valid_from: datetime = _instant()
+    revoked_at: datetime | None = _instant(default=None)
+
+
+class CredentialRow(SQLModel, table=True):
+    """An API credential, kept only as the SHA-256 of the token."""
+
+    __tablename__ = "credentials"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=20)
+    principal_id: str = Field(max_length=63, index=True)
+    created_at: datetime = _instant()
+    revoked_at: datetime | None = _instant(default=None)
+
+
+class ReportRow(SQLModel, table=True):
+    """An accepted report: who sent it, when, a keyed digest, and the answer the source got."""
+
+    __tablename__ = "reports"
+
+    id: str = Field(primary_key=True, max_length=36)
+    source_id: str = Field(foreign_key="sources.id", index=True, max_length=63)
+    accepted_at: datetime = _instant()
+    content_mac: str = Field(max_length=64)
+    answer: str = Field(description="The intake answer as sent: routing and acknowledgement.")
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One packet's way to one recipient: pending until a verified receipt makes it delivered."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_inbox", "recipient_id", "state", "created_at"),)
+
+    packet_id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
+    recipient_id: str = Field(foreign_key="recipients.id", max_length=63)
+    rules: str = Field(max_length=500, description="Comma-separated ids of the routing rules.")
+    state: str = Field(max_length=20)
+    packet: str = Field(description="The signed packet envelope as JSON; the report is sealed.")
+    sealed_sha256: str = Field(max_length=64)
+    recipient_key_id: str = Field(max_length=80)
+    created_at: datetime = _instant()
+    lease_until: datetime | None = _instant(default=None)
+    pulls: int = 0
+    delivered_at: datetime | None = _instant(default=None)
+    receipt: str | None = Field(default=None, description="The recipient's signed receipt.")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and durable commits."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at `url` to the newest schema with Alembic."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

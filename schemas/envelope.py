@@ -1,0 +1,87 @@
+"""Wire formats of what the hub and its recipients sign: packets, receipts, acknowledgements.
+
+Each travels as a DSSE envelope (the Dead Simple Signing Envelope that in-toto and Sigstore use):
+the signed body is carried as base64 bytes, and the signature covers those exact bytes through
+DSSE's pre-authentication encoding. A verifier checks the signature first and only then parses
+the body, so nothing is ever re-serialised to check a signature. docs/protocol.md has the details.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+PACKET_TYPE = "application/vnd.ctt-hub.packet+json; version=1"
+RECEIPT_TYPE = "application/vnd.ctt-hub.receipt+json; version=1"
+ACKNOWLEDGEMENT_TYPE = "application/vnd.ctt-hub.acknowledgement+json; version=1"
+
+KeyId = Annotated[
+    str, Field(min_length=8, max_length=80, pattern=r"^(x25519|ed25519):[0-9a-f]{32}$")
+]
+RecipientId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+Base64 = Annotated[str, Field(max_length=2_000_000, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Signature(_Strict):
+    """One signature over the envelope's pre-authentication encoding."""
+
+    keyid: KeyId
+    sig: Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+
+
+class Envelope(BaseModel):
+    """A DSSE envelope: base64 payload, its type, and signatures over both."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    payload: Base64
+    payload_type: str = Field(alias="payloadType", max_length=120)
+    signatures: list[Signature] = Field(min_length=1, max_length=4)
+
+
+class PacketBody(_Strict):
+    """What the hub signs for one recipient: the sealed report and where it belongs."""
+
+    packet_version: Literal[1] = 1
+    packet_id: UUID
+    report_id: UUID
+    recipient_id: RecipientId
+    recipient_key_id: KeyId = Field(description="The X25519 key the report is sealed to.")
+    sealed_at: AwareDatetime
+    sealed: Base64 = Field(description="libsodium crypto_box_seal of the report's canonical bytes.")
+
+
+class ReceiptBody(_Strict):
+    """What a recipient signs to say it received a packet intact."""
+
+    receipt_version: Literal[1] = 1
+    packet_id: UUID
+    recipient_id: RecipientId
+    sealed_sha256: Sha256Hex = Field(description="SHA-256 of the sealed bytes, in hex.")
+    received_at: AwareDatetime
+
+
+class RoutedRecipient(_Strict):
+    """One recipient of a report and the routing rules that chose it."""
+
+    recipient_id: RecipientId
+    rules: list[str] = Field(min_length=1)
+
+
+class AcknowledgementBody(_Strict):
+    """What the hub signs to tell a source it accepted a report."""
+
+    acknowledgement_version: Literal[1] = 1
+    report_id: UUID
+    source: str
+    accepted_at: AwareDatetime
+    recipients: list[RoutedRecipient]

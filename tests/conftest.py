@@ -1,0 +1,152 @@
+"""Fixtures: a fresh migrated database per test, the demo network with real keys, the hub's app
+over an in-process transport or over real HTTP on loopback, and a clock the test controls."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from nacl.signing import VerifyKey
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from hub.api import create_app
+from hub.demo import provision_demo
+from hub.keyring import create_hub_keys
+from hub.server import serving
+from hub.settings import Settings
+from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
+from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated from empty by Alembic; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+    data_dir = tmp_path / "hub-data"
+    data_dir.mkdir()
+    shutil.copyfile(migrated_template, data_dir / "hub.db")
+    settings = Settings(data_dir=data_dir, routing_policy=ROOT / "deploy" / "routing.toml")
+    create_hub_keys(settings)
+    return settings
+
+
+@dataclass
+class Network:
+    """The demo network as registered at the hub: every party's token and key files."""
+
+    listing_path: Path
+    listing: dict[str, list[dict[str, Any]]]
+
+    def entry(self, party: str) -> dict[str, Any]:
+        entries = self.listing["recipients"] + self.listing["sources"]
+        return next(e for e in entries if e["id"] == party)
+
+    def token(self, party: str) -> str:
+        return Path(self.entry(party)["credential_file"]).read_text(encoding="utf-8").strip()
+
+    def auth(self, party: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(party)}"}
+
+    def keys(self, recipient: str) -> KeySet:
+        return load_keyset(Path(self.entry(recipient)["keys_file"]))
+
+    def connector_config(self, recipient: str) -> Path:
+        return Path(self.entry(recipient)["connector_config"])
+
+    def hub_trust(self) -> dict[str, VerifyKey]:
+        """The hub's public key as the parties have it, by key id."""
+        public = load_public_keyset(self.listing_path.parent / "hub.pub.json")
+        return {public.signing_key_id: public.signing}
+
+    @property
+    def recipient_ids(self) -> list[str]:
+        return [e["id"] for e in self.listing["recipients"]]
+
+
+def provision(settings: Settings, parties_dir: Path, hub_url: str) -> Network:
+    path = provision_demo(settings, parties_dir, hub_url=hub_url)
+    return Network(listing_path=path, listing=json.loads(path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture
+def network(settings: Settings, tmp_path: Path) -> Network:
+    """The demo network, its private material outside the hub's data folder."""
+    return provision(settings, tmp_path / "parties", "http://127.0.0.1:9")
+
+
+@pytest.fixture
+def hub_public(settings: Settings) -> PublicKeySet:
+    return load_public_keyset(settings.hub_public_key_file)
+
+
+@pytest.fixture
+def client(settings: Settings, network: Network, clock: Clock) -> Iterator[TestClient]:
+    """The hub's app over an in-process transport, lifespan included."""
+    with TestClient(
+        create_app(settings, clock=clock), raise_server_exceptions=False
+    ) as test_client:
+        yield test_client
+
+
+@dataclass
+class LiveHub:
+    url: str
+    settings: Settings
+    network: Network
+
+
+@pytest.fixture
+def live_hub(settings: Settings, tmp_path: Path) -> Iterator[LiveHub]:
+    """The hub served over real HTTP on loopback, with the demo network pointed at it."""
+    with serving(create_app(settings)) as url:
+        network = provision(settings, tmp_path / "parties", url)
+        yield LiveHub(url=url, settings=settings, network=network)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+def stored_counts(engine: Engine) -> tuple[int, int]:
+    """How many reports and deliveries the hub holds."""
+    with Session(engine) as session:
+        reports = session.exec(select(func.count()).select_from(ReportRow)).one()
+        deliveries = session.exec(select(func.count()).select_from(DeliveryRow)).one()
+    return reports, deliveries

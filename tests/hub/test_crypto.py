@@ -1,0 +1,186 @@
+"""Sealing and signing, tested as crypto code is: known answers, round trips, flipped bytes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey
+
+from hub import crypto
+from hub.errors import PacketInvalid
+from keys import KeySet, fingerprint, generate_keyset
+from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, PacketBody, Signature
+from schemas.report import Report
+from tests.factories import report_body
+
+HUB = generate_keyset(sealing=False)
+ALICE = generate_keyset()
+MALLORY = generate_keyset()
+HUB_TRUST = {HUB.public.signing_key_id: HUB.public.signing}
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def sealed_for(recipient: KeySet = ALICE, text: str = "seen at the pool") -> crypto.SealedPacket:
+    report = Report.model_validate(report_body(free_text=text))
+    assert recipient.sealing is not None
+    return crypto.seal_packet(
+        report_id=report.report_id,
+        canonical=crypto.canonical_bytes(report),
+        recipient_id="at-police",
+        recipient_key=recipient.sealing.public_key,
+        hub_key=HUB.signing,
+        now=NOW,
+    )
+
+
+def test_pae_matches_the_dsse_specification_example() -> None:
+    assert (
+        crypto.pae("http://example.com/HelloWorld", b"hello world")
+        == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_key_id_is_the_sha256_fingerprint_of_the_raw_public_key() -> None:
+    # SHA-256 of 32 zero bytes begins 66687aadf862bd776c8fc18b8e9f8e20.
+    assert fingerprint("ed25519", bytes(32)) == "ed25519:66687aadf862bd776c8fc18b8e9f8e20"
+
+
+def test_ed25519_signature_matches_rfc8032_test_vector_1() -> None:
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    signature = SigningKey(seed).sign(b"").signature
+    assert signature.hex().startswith("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065")
+
+
+def test_canonical_bytes_are_rfc8785_json_with_sorted_keys() -> None:
+    report = Report.model_validate(report_body())
+    canonical = crypto.canonical_bytes(report)
+    parsed = json.loads(canonical)
+    assert canonical == json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
+    assert Report.model_validate(parsed) == report
+
+
+def test_a_sealed_packet_opens_with_the_recipients_key_only() -> None:
+    packet = sealed_for(ALICE)
+    assert ALICE.sealing is not None
+    assert MALLORY.sealing is not None
+    opened = crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+    assert opened.report.free_text == "seen at the pool"
+    assert opened.sealed_sha256 == packet.sealed_sha256
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=MALLORY.sealing)
+
+
+def test_a_packet_signed_by_another_key_is_rejected() -> None:
+    packet = sealed_for(ALICE)
+    assert ALICE.sealing is not None
+    other_hub = {MALLORY.public.signing_key_id: MALLORY.public.signing}
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(packet.envelope, hub_keys=other_hub, private=ALICE.sealing)
+
+
+def test_a_resigned_packet_claiming_the_hubs_key_id_is_rejected() -> None:
+    packet = sealed_for(ALICE)
+    assert ALICE.sealing is not None
+    payload = base64.b64decode(packet.envelope.payload)
+    forged_sig = MALLORY.signing.sign(crypto.pae(PACKET_TYPE, payload)).signature
+    forged = packet.envelope.model_copy(
+        update={
+            "signatures": [
+                packet.envelope.signatures[0].model_copy(
+                    update={"sig": base64.b64encode(forged_sig).decode()}
+                )
+            ]
+        }
+    )
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(forged, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_flipped_bit_anywhere_in_the_payload_or_signature_is_rejected(
+    data: st.DataObject,
+) -> None:
+    packet = sealed_for(ALICE)
+    assert ALICE.sealing is not None
+    field = data.draw(st.sampled_from(["payload", "sig"]))
+    raw = base64.b64decode(
+        packet.envelope.payload if field == "payload" else packet.envelope.signatures[0].sig
+    )
+    index = data.draw(st.integers(0, len(raw) - 1))
+    bit = data.draw(st.integers(0, 7))
+    flipped = bytearray(raw)
+    flipped[index] ^= 1 << bit
+    encoded = base64.b64encode(bytes(flipped)).decode()
+    if field == "payload":
+        envelope = packet.envelope.model_copy(update={"payload": encoded})
+    else:
+        signature = packet.envelope.signatures[0].model_copy(update={"sig": encoded})
+        envelope = packet.envelope.model_copy(update={"signatures": [signature]})
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+def test_an_envelope_of_another_type_is_rejected() -> None:
+    packet = sealed_for(ALICE)
+    relabelled = packet.envelope.model_copy(update={"payload_type": RECEIPT_TYPE})
+    with pytest.raises(PacketInvalid):
+        crypto.verify_envelope(relabelled, PACKET_TYPE, HUB_TRUST)
+
+
+@settings(max_examples=30, deadline=None)
+@given(text=st.text(max_size=2000))
+def test_any_report_text_round_trips_through_sealing(text: str) -> None:
+    packet = sealed_for(ALICE, text=text)
+    assert ALICE.sealing is not None
+    opened = crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+    assert opened.report.free_text == text
+
+
+def test_sealing_the_same_report_twice_gives_different_ciphertexts() -> None:
+    assert sealed_for(ALICE).sealed_sha256 != sealed_for(ALICE).sealed_sha256
+
+
+def test_a_receipt_verifies_with_the_recipients_key_and_not_another() -> None:
+    packet = sealed_for(ALICE)
+    body = PacketBody.model_validate_json(base64.b64decode(packet.envelope.payload))
+    receipt = crypto.sign_receipt(
+        packet=body, sealed_sha256=packet.sealed_sha256, received_at=NOW, key=ALICE.signing
+    )
+    verified = crypto.verify_receipt(receipt, {ALICE.public.signing_key_id: ALICE.public.signing})
+    assert verified.packet_id == body.packet_id
+    assert verified.sealed_sha256 == packet.sealed_sha256
+    with pytest.raises(PacketInvalid):
+        crypto.verify_receipt(receipt, {MALLORY.public.signing_key_id: MALLORY.public.signing})
+
+
+@given(raw=st.binary(max_size=400))
+def test_arbitrary_bytes_as_a_packet_are_rejected_cleanly(raw: bytes) -> None:
+    assert ALICE.sealing is not None
+    envelope = Envelope(
+        payload=base64.b64encode(raw).decode(),
+        payload_type=PACKET_TYPE,
+        signatures=[
+            Signature(keyid=HUB.public.signing_key_id, sig=base64.b64encode(raw[:64]).decode())
+        ],
+    )
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+def test_verification_does_not_read_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    packet = sealed_for(ALICE)
+    assert ALICE.sealing is not None
+
+    class NoClock(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            raise AssertionError("verification read the clock")
+
+    monkeypatch.setattr(crypto, "datetime", NoClock)
+    crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)

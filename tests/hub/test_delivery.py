@@ -1,0 +1,184 @@
+"""Pull delivery: leases, receipts, and the coordinators' status view."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
+
+from hub.crypto import open_packet, pae, sign_receipt
+from schemas.envelope import Envelope, PacketBody
+from tests.conftest import Clock, Network
+from tests.factories import report_body
+
+
+def accepted(client: TestClient, network: Network, **kwargs: Any) -> dict[str, Any]:
+    body = report_body(**kwargs)
+    answer = client.post("/v1/reports", json=body, headers=network.auth(body["source"]))
+    assert answer.status_code == 202, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def pull(client: TestClient, network: Network, recipient: str) -> list[Envelope]:
+    answer = client.get("/v1/inbox", headers=network.auth(recipient))
+    assert answer.status_code == 200, answer.text
+    return [Envelope.model_validate(p) for p in answer.json()["packets"]]
+
+
+def receipt_for(network: Network, recipient: str, envelope: Envelope) -> dict[str, Any]:
+    keys = network.keys(recipient)
+    assert keys.sealing is not None
+    opened = open_packet(envelope, hub_keys=network.hub_trust(), private=keys.sealing)
+    receipt = sign_receipt(
+        packet=opened.body,
+        sealed_sha256=opened.sealed_sha256,
+        received_at=datetime.now(UTC),
+        key=keys.signing,
+    )
+    return receipt.model_dump(mode="json")
+
+
+def send_receipts(
+    client: TestClient, network: Network, recipient: str, receipts: list[dict[str, Any]]
+) -> Any:
+    return client.post("/v1/receipts", json={"receipts": receipts}, headers=network.auth(recipient))
+
+
+def status(client: TestClient, network: Network, report_id: str) -> dict[str, Any]:
+    answer = client.get(
+        f"/v1/reports/{report_id}/deliveries", headers=network.auth("network-coordinator")
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_a_recipient_pulls_its_own_packets_and_nobody_elses(
+    client: TestClient, network: Network
+) -> None:
+    nl = accepted(client, network, source="portal-nl", nationalities=("NL",))
+    at = accepted(client, network, source="portal-at", nationalities=("AT",))
+    nl_packets = pull(client, network, "nl-police")
+    assert len(nl_packets) == 1
+    body = PacketBody.model_validate_json(base64.b64decode(nl_packets[0].payload))
+    assert str(body.report_id) == nl["report_id"]
+    assert body.recipient_id == "nl-police"
+    at_ids = {
+        str(PacketBody.model_validate_json(base64.b64decode(p.payload)).report_id)
+        for p in pull(client, network, "at-police")
+    }
+    assert at_ids == {at["report_id"]}
+
+
+def test_a_leased_packet_is_not_offered_again_until_its_lease_ends(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    assert len(pull(client, network, "nl-police")) == 1
+    assert pull(client, network, "nl-police") == []
+    assert status(client, network, report["report_id"])["deliveries"][0]["state"] == "leased"
+    clock.advance(seconds=301)
+    again = pull(client, network, "nl-police")
+    assert len(again) == 1
+    delivery = next(
+        d
+        for d in status(client, network, report["report_id"])["deliveries"]
+        if d["recipient_id"] == "nl-police"
+    )
+    assert delivery["pulls"] == 2
+
+
+def test_a_receipt_marks_the_delivery_delivered_and_a_repeat_is_harmless(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    receipt = receipt_for(network, "nl-police", packet)
+    first = send_receipts(client, network, "nl-police", [receipt])
+    assert first.status_code == 200, first.text
+    assert len(first.json()["recorded"]) == 1
+    second = send_receipts(client, network, "nl-police", [receipt])
+    assert second.json() == {"recorded": [], "already_recorded": first.json()["recorded"]}
+    clock.advance(seconds=3600)
+    assert pull(client, network, "nl-police") == []
+    delivery = next(
+        d
+        for d in status(client, network, report["report_id"])["deliveries"]
+        if d["recipient_id"] == "nl-police"
+    )
+    assert delivery["state"] == "delivered"
+    assert delivery["receipt"] == receipt
+
+
+def test_a_receipt_signed_by_another_recipient_is_rejected_and_logged(
+    client: TestClient, network: Network
+) -> None:
+    accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    genuine = receipt_for(network, "nl-police", packet)
+    forged = Envelope.model_validate(genuine)
+    body = base64.b64decode(forged.payload)
+    intruder = network.keys("nl-section").signing
+    signature = intruder.sign(pae(forged.payload_type, body)).signature
+    forged_sig = forged.signatures[0].model_copy(
+        update={"sig": base64.b64encode(signature).decode()}
+    )
+    forged = forged.model_copy(update={"signatures": [forged_sig]})
+    with capture_logs() as logs:
+        answer = send_receipts(
+            client, network, "nl-police", [forged.model_dump(mode="json"), genuine]
+        )
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["receipts.0"]
+    assert any(entry["event"] == "receipts_rejected" for entry in logs)
+    assert send_receipts(client, network, "nl-police", [genuine]).json()["recorded"]
+
+
+def test_a_receipt_for_another_recipients_packet_is_rejected(
+    client: TestClient, network: Network
+) -> None:
+    accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    receipt = receipt_for(network, "nl-police", packet)
+    answer = send_receipts(client, network, "nl-section", [receipt])
+    assert answer.status_code == 422
+
+
+def test_a_receipt_with_a_wrong_digest_is_rejected(client: TestClient, network: Network) -> None:
+    accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    keys = network.keys("nl-police")
+    body = PacketBody.model_validate_json(base64.b64decode(packet.payload))
+    receipt = sign_receipt(
+        packet=body, sealed_sha256="0" * 64, received_at=datetime.now(UTC), key=keys.signing
+    )
+    answer = send_receipts(client, network, "nl-police", [receipt.model_dump(mode="json")])
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["reason"] == "receipt digest does not match the sealed packet"
+
+
+def test_delivery_status_is_for_coordinators_only(client: TestClient, network: Network) -> None:
+    report = accepted(client, network)
+    path = f"/v1/reports/{report['report_id']}/deliveries"
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=network.auth("nl-section")).status_code == 403
+    assert client.get(path, headers=network.auth("portal-nl")).status_code == 403
+    answer = client.get(path, headers=network.auth("network-coordinator"))
+    assert answer.status_code == 200
+    assert {d["state"] for d in answer.json()["deliveries"]} == {"pending"}
+
+
+def test_delivery_status_of_an_unknown_report_is_404(client: TestClient, network: Network) -> None:
+    answer = client.get(
+        "/v1/reports/6f1c1d3e-8f9a-4b6e-9c7d-2a4b5c6d7e8f/deliveries",
+        headers=network.auth("network-coordinator"),
+    )
+    assert answer.status_code == 404
+
+
+def test_a_source_has_no_inbox(client: TestClient, network: Network) -> None:
+    assert client.get("/v1/inbox", headers=network.auth("portal-nl")).status_code == 403

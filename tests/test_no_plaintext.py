@@ -1,0 +1,86 @@
+"""Nothing of a report's content is written by the hub: not to its database, files or logs."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from connectors.config import load_config
+from connectors.pull import pull_until_empty
+from hub.logs import configure_logging
+from tests.conftest import LiveHub
+from tests.factories import report_body
+
+MARKER = "ZX-MARKER-5b0e1c2d-do-not-store"
+
+
+@pytest.fixture
+def hub_log() -> Iterator[io.StringIO]:
+    """Standard-library log lines (uvicorn, httpx) as the hub writes them to stderr.
+
+    structlog's own events are taken by capture_logs() in the test itself.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    yield stream
+    structlog.reset_defaults()
+    root.handlers, root.level = handlers, level
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
+    live_hub: LiveHub, hub_log: io.StringIO
+) -> None:
+    body = report_body("portal-nl", free_text=f"free text {MARKER}")
+    body["incident"]["description"] = f"description {MARKER}"
+    body["suspects"][0]["name"] = f"name {MARKER}"
+    body["reporter"] = {
+        "kind": "contact",
+        "email": f"{MARKER.lower()}@example.org",
+        "consent_to_contact": True,
+        "preferred_language": "nl",
+    }
+    with capture_logs() as structured:
+        with httpx.Client(base_url=live_hub.url) as client:
+            answer = client.post(
+                "/v1/reports", json=body, headers=live_hub.network.auth("portal-nl")
+            )
+            assert answer.status_code == 202, answer.text
+            body["incident"]["place"] = f"place {MARKER}"  # the same id with other content: 409
+            conflict = client.post(
+                "/v1/reports", json=body, headers=live_hub.network.auth("portal-nl")
+            )
+            assert conflict.status_code == 409
+        result = pull_until_empty(load_config(live_hub.network.connector_config("nl-police")))
+    assert result.stored, "the report must have travelled for the test to mean anything"
+
+    hub_files = files_under(live_hub.settings.data_dir)
+    assert any(p.name == "hub.db" for p in hub_files)
+    for path in hub_files:
+        content = path.read_bytes()
+        assert MARKER.encode() not in content, path
+        assert MARKER.lower().encode() not in content, path
+    assert any(e["event"] == "report_accepted" for e in structured), "logs must be captured"
+    logged = hub_log.getvalue()
+    assert "POST /v1/reports" in logged or "/v1/reports" in logged, "stdlib logs must be captured"
+    assert MARKER not in logged
+    assert MARKER.lower() not in logged
+    assert MARKER not in repr(structured)
+    assert MARKER.lower() not in repr(structured)
+
+    received = load_config(live_hub.network.connector_config("nl-police")).store_dir
+    assert any(MARKER.encode() in p.read_bytes() for p in files_under(received)), (
+        "the recipient, and only the recipient, holds the content"
+    )
