@@ -7,6 +7,7 @@ asked for with `connector open`.
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -45,7 +46,8 @@ class OutputFormat(StrEnum):
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
+    # One line, whatever a library put into the message.
+    typer.echo(" ".join(message.split()), err=True)
     return typer.Exit(code=1)
 
 
@@ -121,4 +123,6 @@ def open_command(
 def main() -> None:
     """Run the `connector` command with JSON logs on stderr."""
     configure_logging()
+    # Our own events carry the ids that matter; httpx's request lines would only repeat URLs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app()

@@ -113,7 +113,10 @@ class HubClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise HubUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise HubUnreachable(
+                f"cannot reach the hub at {self._http.base_url} ({method} {path}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         if not response.is_success:
             raise _refused(response)
         return response

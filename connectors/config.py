@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from connectors.errors import ConfigInvalid
 from schemas.envelope import RecipientId
@@ -16,12 +18,23 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    hub_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+[^\s?#]*$", max_length=500)]
+    hub_url: Annotated[str, Field(max_length=500)]
     recipient_id: RecipientId
     credential_file: Path
     keys_file: Path
     hub_public_key_file: Path
     store_dir: Path
+
+    @field_validator("hub_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in {"http", "https"} or not url.host or url.query:
+            raise PydanticCustomError("hub_url", "must be an http:// or https:// URL, no query")
+        return value
 
     @field_validator(
         "credential_file", "keys_file", "hub_public_key_file", "store_dir", mode="after"

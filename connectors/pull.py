@@ -92,7 +92,7 @@ def _claimed_packet_id(envelope: Envelope, index: int) -> str:
     try:
         claimed = json.loads(base64.b64decode(envelope.payload, validate=True))["packet_id"]
         return str(UUID(str(claimed)))
-    except (binascii.Error, ValueError, TypeError, KeyError):
+    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError):
         return f"unidentified-{index}"
 
 

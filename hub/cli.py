@@ -96,11 +96,16 @@ def demo_command(
     """Set up the demo network if needed, serve, play sample reports, and keep serving."""
     settings = Settings()
     _init(settings)
-    url = f"http://{host}:{port}"
     listing = _demo_dir(settings) / "recipients.json"
     if not listing.exists():
-        provision_demo(settings, _demo_dir(settings), hub_url=url)
-    configure_logging("WARNING")
+        provision_demo(settings, _demo_dir(settings), hub_url=f"http://{host}:{port}")
+    log_file = settings.data_dir / "hub.log"
+    with log_file.open("a", encoding="utf-8") as log_stream:
+        configure_logging(stream=log_stream)
+        _serve_demo(settings, listing, log_file, host=host, port=port)
+
+
+def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
         typer.echo("")
@@ -109,6 +114,7 @@ def demo_command(
         typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
         typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
         typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
+        typer.echo(f"Logs:        {log_file}  (JSON lines: ids and outcomes, never content)")
         typer.echo("Press Ctrl+C to stop.")
         try:
             threading.Event().wait()

@@ -32,6 +32,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
             _TRACEBACKS,
             structlog.processors.JSONRenderer(),
         ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )

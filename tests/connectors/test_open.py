@@ -46,7 +46,6 @@ def _run(parties: Parties, packet: Path, *options: str, keys: Path | None = None
 
 def test_a_good_packet_opens_as_json(parties: Parties, write_packet: WritePacket) -> None:
     report = make_report()
-    outcome = _run(parties, write_packet(seal(report, parties.recipient, parties.hub).envelope))
     outcome = _run(
         parties,
         write_packet(seal(report, parties.recipient, parties.hub).envelope),

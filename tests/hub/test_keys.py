@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import keys
 from hub.cli import app
 from keys import (
     KeyFileError,
@@ -19,20 +18,6 @@ from keys import (
     write_keyset,
     write_public_keyset,
 )
-
-
-def test_public_surface_is_pinned() -> None:
-    assert sorted(keys.__all__) == [
-        "KeyFileError",
-        "KeySet",
-        "PublicKeySet",
-        "fingerprint",
-        "generate_keyset",
-        "load_keyset",
-        "load_public_keyset",
-        "write_keyset",
-        "write_public_keyset",
-    ]
 
 
 def test_private_key_file_is_owner_only_and_round_trips(tmp_path: Path) -> None:
