@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -19,9 +19,14 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hub demo
 
-## Format check, lint, type check, schema drift check and the whole test suite.
-test: lint
+## Format check, lint, type check, schema drift check and the whole test suite, run on SQLite and
+## on a throwaway PostgreSQL server that the suite starts and stops itself.
+test: lint postgres
 	$(BIN)/pytest
+
+## PostgreSQL's server binaries, from Debian's packages where missing.
+postgres:
+	bash deploy/dev/install-postgres.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

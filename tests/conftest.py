@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 from nacl.signing import VerifyKey
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, create_engine, func, text
 from sqlmodel import Session, select
 
 from hub.api import create_app
@@ -24,16 +25,85 @@ from hub.server import serving
 from hub.settings import Settings
 from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
 from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset
+from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engines",
+        default=",".join(ENGINES),
+        help="comma-separated database engines to run the suite on (default: both)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that touches the database runs once per engine."""
+    if "engine_name" in metafunc.fixturenames:
+        engines = metafunc.config.getoption("engines").split(",")
+        unknown = set(engines) - set(ENGINES)
+        if unknown:
+            raise pytest.UsageError(f"unknown engines: {sorted(unknown)}")
+        metafunc.parametrize("engine_name", engines, scope="session")
+
+
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated from empty by Alembic; each test gets a copy of it."""
-    path = tmp_path_factory.mktemp("template") / "hub.db"
-    upgrade(f"sqlite:///{path}")
-    return path
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(
+    engine_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
+    """One database per engine, migrated from empty by Alembic; each test gets a copy of it."""
+    if engine_name == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "hub.db"
+        upgrade(f"sqlite:///{path}")
+        return str(path)
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    _admin(server, "CREATE DATABASE hub_template")
+    upgrade(server.url("hub_template"))
+    return "hub_template"
+
+
+def _admin(server: PostgresServer, statement: str) -> None:
+    engine = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new database with no tables at all."""
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"e_{uuid4().hex}"
+    _admin(server, f"CREATE DATABASE {name}")
+    return server.url(name)
+
+
+@pytest.fixture
+def database_url(
+    engine_name: str, migrated_template: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> str:
+    """A fresh, migrated database for this test alone."""
+    if engine_name == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copyfile(migrated_template, path)
+        return f"sqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid4().hex}"
+    _admin(server, f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
+    return server.url(name)
 
 
 @dataclass
@@ -55,11 +125,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     data_dir = tmp_path / "hub-data"
     data_dir.mkdir()
-    shutil.copyfile(migrated_template, data_dir / "hub.db")
-    settings = Settings(data_dir=data_dir, routing_policy=ROOT / "deploy" / "routing.toml")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        routing_policy=ROOT / "deploy" / "routing.toml",
+    )
     create_hub_keys(settings)
     return settings
 

@@ -10,13 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from sqlalchemy import text
+from sqlmodel import SQLModel
 from structlog.testing import capture_logs
 
 from connectors.config import load_config
 from connectors.pull import pull_until_empty
 from hub.logs import configure_logging
+from hub.store import make_engine
 from tests.conftest import LiveHub
 from tests.factories import report_body
+from tests.postgres import PostgresServer
 
 MARKER = "ZX-MARKER-5b0e1c2d-do-not-store"
 
@@ -40,8 +44,35 @@ def files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
+def database_files(hub: LiveHub, request: pytest.FixtureRequest) -> list[Path]:
+    """Every file the database engine keeps, after forcing what it buffers onto disk."""
+    url = hub.settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        return [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text("CHECKPOINT"))
+    engine.dispose()
+    return files_under(server.folder)
+
+
+def table_dump(hub: LiveHub) -> str:
+    """Every row of every table, as text."""
+    engine = make_engine(hub.settings.resolved_database_url)
+    with engine.connect() as connection:
+        rows = [
+            repr(row)
+            for table in SQLModel.metadata.sorted_tables
+            for row in connection.execute(table.select())
+        ]
+    engine.dispose()
+    return "\n".join(rows)
+
+
 def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
-    live_hub: LiveHub, hub_log: io.StringIO
+    live_hub: LiveHub, hub_log: io.StringIO, request: pytest.FixtureRequest
 ) -> None:
     body = report_body("portal-nl", free_text=f"free text {MARKER}")
     body["incident"]["description"] = f"description {MARKER}"
@@ -66,13 +97,17 @@ def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
         result = pull_until_empty(load_config(live_hub.network.connector_config("nl-police")))
     assert result.stored, "the report must have travelled for the test to mean anything"
 
-    hub_files = files_under(live_hub.settings.data_dir)
-    assert any(p.name == "hub.db" for p in hub_files)
+    hub_files = files_under(live_hub.settings.data_dir) + database_files(live_hub, request)
+    assert any(p.name in {"hub.db", "PG_VERSION"} for p in hub_files)
     for path in hub_files:
         content = path.read_bytes()
         assert MARKER.encode() not in content, path
         assert MARKER.lower().encode() not in content, path
     assert any(e["event"] == "report_accepted" for e in structured), "logs must be captured"
+    dump = table_dump(live_hub)
+    assert "network-coordinator" in dump
+    assert MARKER not in dump
+    assert MARKER.lower() not in dump
     logged = hub_log.getvalue()
     assert "POST /v1/reports" in logged or "/v1/reports" in logged, "stdlib logs must be captured"
     assert MARKER not in logged

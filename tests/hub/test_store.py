@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,8 +13,8 @@ from sqlmodel import Session, SQLModel
 from hub.store import SourceRow, make_engine, upgrade
 
 
-def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+def test_migrations_from_empty_match_the_models(empty_database_url: str) -> None:
+    url = empty_database_url
     upgrade(url)
     engine = make_engine(url)
     with engine.connect() as connection:
@@ -24,16 +23,13 @@ def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
     assert differences == []
 
 
-def test_upgrading_twice_is_harmless(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'twice.db'}"
-    upgrade(url)
-    upgrade(url)
+def test_upgrading_twice_is_harmless(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    upgrade(empty_database_url)
 
 
-def test_instants_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'tz.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+def test_instants_are_stored_in_utc_and_read_back_aware(database_url: str) -> None:
+    engine = make_engine(database_url)
     vienna_noon = datetime(2026, 11, 1, 12, 0, tzinfo=timezone(timedelta(hours=1)))
     with Session(engine) as session:
         session.add(SourceRow(id="portal-at", name="AT", country="AT", created_at=vienna_noon))
@@ -46,10 +42,8 @@ def test_instants_are_stored_in_utc_and_read_back_aware(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_a_naive_instant_is_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'naive.db'}"
-    upgrade(url)
-    engine = make_engine(url)
+def test_a_naive_instant_is_refused(database_url: str) -> None:
+    engine = make_engine(database_url)
     with Session(engine) as session:
         session.add(SourceRow(id="portal-at", name="AT", created_at=datetime(2026, 11, 1)))
         with pytest.raises(StatementError, match="naive datetime"):
