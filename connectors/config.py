@@ -24,6 +24,14 @@ class ConnectorConfig(BaseModel):
     keys_file: Path
     hub_public_key_file: Path
     store_dir: Path
+    previous_keys_files: list[Path] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Older private key files, kept to open packets sealed before a rotation.",
+    )
+    webhook_secret_file: Path | None = Field(
+        default=None, description="The Standard Webhooks secret pushes are signed with."
+    )
 
     @field_validator("hub_url")
     @classmethod
@@ -37,15 +45,29 @@ class ConnectorConfig(BaseModel):
         return value
 
     @field_validator(
-        "credential_file", "keys_file", "hub_public_key_file", "store_dir", mode="after"
+        "credential_file",
+        "keys_file",
+        "hub_public_key_file",
+        "store_dir",
+        "webhook_secret_file",
+        mode="after",
     )
     @classmethod
-    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         # A config copied with its key files keeps working wherever the folder is moved.
-        base = info.context.get("base_dir") if isinstance(info.context, dict) else None
-        if base is None or value.is_absolute():
-            return value
-        return Path(base) / value
+        return None if value is None else _rebase(value, info)
+
+    @field_validator("previous_keys_files", mode="after")
+    @classmethod
+    def _all_relative_to_config(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_rebase(path, info) for path in value]
+
+
+def _rebase(value: Path, info: ValidationInfo) -> Path:
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if base is None or value.is_absolute():
+        return value
+    return Path(base) / value
 
 
 def load_config(path: Path) -> ConnectorConfig:

@@ -23,7 +23,7 @@ from connectors.client import HubClient
 from connectors.config import ConnectorConfig, read_token
 from connectors.errors import ConfigInvalid
 from connectors.store import LocalStore
-from hub.crypto import open_packet, sign_receipt, verify_envelope
+from hub.crypto import fingerprint_x25519, open_packet, sign_receipt, verify_envelope
 from hub.errors import PacketInvalid
 from hub.logs import get_logger
 from keys import KeyFileError, load_keyset, load_public_keyset
@@ -59,25 +59,36 @@ class PullResult:
 
 
 @dataclass(frozen=True)
-class _Keys:
-    sealing: PrivateKey
+class ConnectorKeys:
+    """This recipient's private keys (every sealing key it still holds) and the hub's key."""
+
+    sealing: Mapping[str, PrivateKey]
     signing: SigningKey
     hub: Mapping[str, VerifyKey]
 
 
-def _load_keys(config: ConnectorConfig) -> _Keys:
+def load_keys(config: ConnectorConfig) -> ConnectorKeys:
+    """Read the key files named in the config. Raises ConfigInvalid if one is unusable."""
     try:
         own = load_keyset(config.keys_file)
+        previous = [load_keyset(path) for path in config.previous_keys_files]
         hub = load_public_keyset(config.hub_public_key_file)
     except KeyFileError as exc:
         raise ConfigInvalid(str(exc)) from exc
     if own.sealing is None:
         raise ConfigInvalid(f"{config.keys_file}: no sealing key, packets cannot be opened")
+    sealing = {
+        fingerprint_x25519(keys.sealing.public_key): keys.sealing
+        for keys in [*previous, own]
+        if keys.sealing is not None
+    }
     # Only the configured hub key is trusted; it is never fetched from the hub it vouches for.
-    return _Keys(sealing=own.sealing, signing=own.signing, hub={hub.signing_key_id: hub.signing})
+    return ConnectorKeys(
+        sealing=sealing, signing=own.signing, hub={hub.signing_key_id: hub.signing}
+    )
 
 
-def _verified_body(envelope: Envelope, keys: _Keys, recipient_id: str) -> PacketBody:
+def _verified_body(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> PacketBody:
     try:
         body = PacketBody.model_validate_json(verify_envelope(envelope, PACKET_TYPE, keys.hub))
     except ValidationError as exc:
@@ -96,10 +107,13 @@ def _claimed_packet_id(envelope: Envelope, index: int) -> str:
         return f"unidentified-{index}"
 
 
-def _take(
-    envelope: Envelope, keys: _Keys, store: LocalStore, recipient_id: str, clock: Clock
+def accept_packet(
+    envelope: Envelope, keys: ConnectorKeys, store: LocalStore, recipient_id: str, clock: Clock
 ) -> tuple[PullResult, Envelope]:
-    """Store one packet (or find it stored) and return its receipt. Raises PacketInvalid."""
+    """Store one packet (or find it stored) and return its receipt, for pull and push alike.
+
+    Raises PacketInvalid if it does not verify, is not for us, or is sealed to no key we hold.
+    """
     body = _verified_body(envelope, keys, recipient_id)
     packet_id = str(body.packet_id)
     stored_receipt = store.receipt_for(body.packet_id) if store.has_packet(body.packet_id) else None
@@ -107,7 +121,10 @@ def _take(
         # Pulled again because our receipt was lost: the same receipt, the report not stored twice.
         log.info("packet_already_stored", packet_id=packet_id)
         return PullResult(already_stored=[packet_id]), stored_receipt
-    opened = open_packet(envelope, hub_keys=keys.hub, private=keys.sealing)
+    private = keys.sealing.get(body.recipient_key_id)
+    if private is None:
+        raise PacketInvalid()
+    opened = open_packet(envelope, hub_keys=keys.hub, private=private)
     receipt = sign_receipt(
         packet=opened.body,
         sealed_sha256=opened.sealed_sha256,
@@ -129,7 +146,7 @@ def pull_once(
     """
     clock = now or _utc_now
     # 1. Our keys, and the hub's public key from our own configuration.
-    keys = _load_keys(config)
+    keys = load_keys(config)
     token = read_token(config.credential_file)
     store = LocalStore(config.store_dir)
     with HubClient(config.hub_url, token) as client:
@@ -140,7 +157,7 @@ def pull_once(
         receipts: list[Envelope] = []
         for index, envelope in enumerate(envelopes):
             try:
-                outcome, receipt = _take(envelope, keys, store, config.recipient_id, clock)
+                outcome, receipt = accept_packet(envelope, keys, store, config.recipient_id, clock)
             except PacketInvalid:
                 packet_id = _claimed_packet_id(envelope, index)
                 log.warning("packet_rejected", claimed_packet_id=packet_id, index=index)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
+import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,12 +22,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub import __doc__ as hub_summary
 from hub.credentials import Principal, Role, authenticate
 from hub.delivery import (
+    DeliveryState,
+    DeliveryStatus,
     Inbox,
     ReceiptBatch,
     ReceiptOutcome,
     ReportDeliveries,
+    deliveries_in_state,
     lease_packets,
     record_receipts,
+    redrive,
     report_deliveries,
 )
 from hub.errors import (
@@ -46,7 +51,9 @@ from hub.intake import HubSecrets, IntakeAnswer, accept_report
 from hub.keyring import HubKeyInfo, load_hub_secrets
 from hub.logs import get_logger
 from hub.middleware import BodyLimit, RequestLog
+from hub.push import PushWorker
 from hub.routing import RecipientKind, RoutingPolicy, load_policy
+from hub.scheduler import start_jobs
 from hub.settings import Settings
 from hub.store import make_engine
 from schemas.report import Report
@@ -81,6 +88,12 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] = []
+
+
+class Redriven(BaseModel):
+    """The deliveries given a new retry window."""
+
+    packet_ids: list[str]
 
 
 class HubKeys(BaseModel):
@@ -156,8 +169,10 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return _problem(exc.status_code, str(exc.detail), str(exc.detail), [])
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
-    """Build the hub's application; the database, policy and keys are opened in its lifespan."""
+def create_app(
+    settings: Settings, *, clock: Clock = utc_now, push_transport: httpx.BaseTransport | None = None
+) -> FastAPI:
+    """Build the hub's application; the database, policy, keys and jobs start in its lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -171,8 +186,14 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
             hub_keys=hub_keys,
             clock=clock,
         )
+        worker = PushWorker(engine, settings, transport=push_transport)
+        scheduler = start_jobs(engine, settings, worker, clock) if settings.scheduler else None
         log.info("hub_started", database=engine.url.render_as_string(hide_password=True))
         yield
+        if scheduler is not None:
+            # Let a running push round finish and record its outcomes before the engine goes.
+            scheduler.shutdown(wait=True)
+        worker.close()
         engine.dispose()
         log.info("hub_stopped")
 
@@ -299,6 +320,32 @@ def _add_routes(app: FastAPI) -> None:
     ) -> ReportDeliveries:
         """Where each packet of a report is: state, times and receipt; never content."""
         return report_deliveries(session, report_id=str(report_id), now=state.clock())
+
+    @app.get("/v1/deliveries", response_model=list[DeliveryStatus], tags=["coordinators"])
+    def deliveries_by_state(
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_coordinator)],
+        delivery_state: Annotated[DeliveryState, Query(alias="state")] = DeliveryState.dead,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[DeliveryStatus]:
+        """Deliveries in one state, oldest first: by default the dead letters."""
+        return deliveries_in_state(session, state=delivery_state, now=state.clock(), limit=limit)
+
+    @app.post(
+        "/v1/deliveries/{packet_id}/retry",
+        response_model=Redriven,
+        responses={404: {"model": Problem, "description": "Not dead, or purged"}},
+        tags=["coordinators"],
+    )
+    def retry_delivery(
+        packet_id: UUID,
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_coordinator)],
+    ) -> Redriven:
+        """Re-drive a dead delivery: a new retry window starts now."""
+        return Redriven(packet_ids=redrive(session, packet_ids=[str(packet_id)], now=state.clock()))
 
     @app.get("/v1/hub/keys", response_model=HubKeys, tags=["public"])
     def hub_keys(state: StateDep) -> HubKeys:

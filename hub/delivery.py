@@ -28,8 +28,10 @@ log = get_logger(__name__)
 
 class DeliveryState(StrEnum):
     pending = "pending"
-    leased = "leased"
+    leased = "leased"  # shown to people only: a pending delivery whose lease or claim runs
     delivered = "delivered"
+    dead = "dead"
+    awaiting_reseal = "awaiting_reseal"  # sealed to a revoked key; waits for the source to resend
 
 
 class Inbox(BaseModel):
@@ -70,7 +72,11 @@ class DeliveryStatus(BaseModel):
     created_at: AwareDatetime
     lease_until: AwareDatetime | None
     pulls: int
+    attempts: int
+    last_error: str | None
     delivered_at: AwareDatetime | None
+    dead_at: AwareDatetime | None
+    purged_at: AwareDatetime | None
     receipt: Envelope | None
 
 
@@ -113,7 +119,7 @@ def lease_packets(
             leased.append(packet_id)
     session.commit()
     packets = [
-        Envelope.model_validate_json(row.packet)
+        Envelope.model_validate_json(_packet_of(row))
         for row in session.exec(
             select(DeliveryRow)
             .where(col(DeliveryRow.packet_id).in_(leased))
@@ -138,7 +144,7 @@ def record_receipts(
     failures: list[FieldError] = []
     for index, envelope in enumerate(batch.receipts):
         try:
-            accepted.append((_check_receipt(session, recipient_id, envelope, trusted), envelope))
+            accepted.append((check_receipt(session, recipient_id, envelope, trusted), envelope))
         except PacketInvalid as exc:
             failures.append(FieldError(f"receipts.{index}", str(exc)))
     if failures:
@@ -151,15 +157,10 @@ def record_receipts(
         raise InvalidInput(failures)
     outcome = ReceiptOutcome(recorded=[], already_recorded=[])
     for row, envelope in accepted:
-        if row.state == DeliveryState.delivered:
+        if mark_delivered(session, row, envelope, now):
+            outcome.recorded.append(row.packet_id)
+        else:
             outcome.already_recorded.append(row.packet_id)
-            continue
-        row.state = DeliveryState.delivered
-        row.delivered_at = now
-        row.lease_until = None
-        row.receipt = envelope.model_dump_json()
-        session.add(row)
-        outcome.recorded.append(row.packet_id)
     session.commit()
     log.info(
         "receipts_recorded",
@@ -170,9 +171,33 @@ def record_receipts(
     return outcome
 
 
-def _check_receipt(
+def _packet_of(row: DeliveryRow) -> str:
+    if row.packet is None:
+        raise NotFound(f"packet {row.packet_id} was purged")
+    return row.packet
+
+
+def mark_delivered(session: Session, row: DeliveryRow, receipt: Envelope, now: datetime) -> bool:
+    """Record a verified receipt; return False if the delivery already had one."""
+    if row.state == DeliveryState.delivered:
+        return False
+    row.state = DeliveryState.delivered
+    row.delivered_at = now
+    row.lease_until = None
+    row.last_error = None
+    row.receipt = receipt.model_dump_json()
+    session.add(row)
+    return True
+
+
+def check_receipt(
     session: Session, recipient_id: str, envelope: Envelope, trusted: Mapping[str, VerifyKey]
 ) -> DeliveryRow:
+    """Verify a receipt and find the delivery it is for.
+
+    Raises PacketInvalid for a bad signature, ReceiptRejected for a packet that is not the
+    caller's or a digest that does not match what the hub sealed.
+    """
     body = verify_receipt(envelope, trusted)
     row = session.get(DeliveryRow, str(body.packet_id))
     if row is None or row.recipient_id != recipient_id or body.recipient_id != recipient_id:
@@ -212,6 +237,50 @@ def _status(row: DeliveryRow, now: datetime) -> DeliveryStatus:
         created_at=row.created_at,
         lease_until=row.lease_until,
         pulls=row.pulls,
+        attempts=row.attempts,
+        last_error=row.last_error,
         delivered_at=row.delivered_at,
+        dead_at=row.dead_at,
+        purged_at=row.purged_at,
         receipt=Envelope.model_validate_json(row.receipt) if row.receipt else None,
     )
+
+
+def deliveries_in_state(
+    session: Session, *, state: DeliveryState, now: datetime, limit: int
+) -> list[DeliveryStatus]:
+    """Deliveries in one state, oldest first (coordinators look at the dead ones)."""
+    rows = session.exec(
+        select(DeliveryRow)
+        .where(DeliveryRow.state == state)
+        .order_by(col(DeliveryRow.created_at), col(DeliveryRow.packet_id))
+        .limit(limit)
+    ).all()
+    return [_status(row, now) for row in rows]
+
+
+def redrive(session: Session, *, packet_ids: list[str] | None, now: datetime) -> list[str]:
+    """Give dead deliveries a new retry window from `now`; all dead ones if `packet_ids` is None.
+
+    Raises NotFound for a named packet that is not dead, or whose bytes were purged.
+    """
+    query = select(DeliveryRow).where(DeliveryRow.state == DeliveryState.dead)
+    if packet_ids is not None:
+        query = query.where(col(DeliveryRow.packet_id).in_(packet_ids))
+    rows = [row for row in session.exec(query).all() if row.packet is not None]
+    missing = set(packet_ids or []) - {row.packet_id for row in rows}
+    if missing:
+        raise NotFound(f"not dead or already purged: {', '.join(sorted(missing))}")
+    for row in rows:
+        row.state = DeliveryState.pending
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.window_start = now
+        row.dead_at = None
+        row.lease_until = None
+        session.add(row)
+    session.commit()
+    redriven = [row.packet_id for row in rows]
+    if redriven:
+        log.info("deliveries_redriven", packet_ids=redriven)
+    return redriven

@@ -10,14 +10,15 @@ from nacl.public import PublicKey
 from nacl.signing import VerifyKey
 from sqlmodel import Session, col, select
 
-from hub.errors import ConfigurationError, InvalidInput
+from hub.errors import ConfigurationError, InvalidInput, NotFound
 from hub.routing import Member, RecipientKind
 from hub.store import RecipientKeyRow, RecipientRow, SourceRow
-from keys import PublicKeySet
+from keys import PublicKeySet, fingerprint
 
 
 class DeliveryMode(StrEnum):
     pull = "pull"
+    push = "push"
 
 
 class KeyPurpose(StrEnum):
@@ -54,10 +55,13 @@ def add_recipient(
     keys: PublicKeySet,
     now: datetime,
     mode: DeliveryMode = DeliveryMode.pull,
+    push_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> RecipientRow:
     """Register a recipient with its sealing and receipt public keys.
 
-    Raises InvalidInput if the id is taken or the key set has no sealing key.
+    Raises InvalidInput if the id is taken, the key set has no sealing key, or push settings
+    are incomplete.
     """
     if session.get(RecipientRow, recipient_id) is not None:
         raise InvalidInput.at("id", f"recipient {recipient_id} exists")
@@ -66,21 +70,86 @@ def add_recipient(
     row = RecipientRow(
         id=recipient_id, name=name, country=country, kind=kind, delivery_mode=mode, created_at=now
     )
+    _apply_mode(row, mode, push_url, webhook_secret)
     session.add(row)
     session.flush()
-    for purpose, key_id, raw in (
-        (KeyPurpose.sealing, keys.sealing_key_id, bytes(keys.sealing)),
-        (KeyPurpose.receipt, keys.signing_key_id, bytes(keys.signing)),
-    ):
-        session.add(
-            RecipientKeyRow(
-                key_id=key_id,
-                recipient_id=recipient_id,
-                purpose=purpose,
-                public_key=raw,
-                valid_from=now,
-            )
-        )
+    add_key(session, recipient_id, KeyPurpose.sealing, bytes(keys.sealing), valid_from=now)
+    add_key(session, recipient_id, KeyPurpose.receipt, bytes(keys.signing), valid_from=now)
+    return row
+
+
+def _apply_mode(
+    row: RecipientRow, mode: DeliveryMode, push_url: str | None, webhook_secret: str | None
+) -> None:
+    if mode is DeliveryMode.push:
+        if not push_url or not push_url.startswith(("https://", "http://")):
+            raise InvalidInput.at("push_url", "a push recipient needs an http(s) endpoint")
+        if not webhook_secret or not webhook_secret.startswith("whsec_"):
+            raise InvalidInput.at("webhook_secret", "a push recipient needs a whsec_ secret")
+    row.delivery_mode = mode
+    row.push_url = push_url if mode is DeliveryMode.push else None
+    row.webhook_secret = webhook_secret if mode is DeliveryMode.push else None
+
+
+def set_delivery_mode(
+    session: Session,
+    recipient_id: str,
+    mode: DeliveryMode,
+    *,
+    push_url: str | None = None,
+    webhook_secret: str | None = None,
+) -> RecipientRow:
+    """Switch a recipient between push and pull; its pending packets follow the new mode.
+
+    Raises NotFound for an unknown recipient, InvalidInput for incomplete push settings.
+    """
+    row = session.get(RecipientRow, recipient_id)
+    if row is None:
+        raise NotFound(f"no recipient {recipient_id}")
+    _apply_mode(row, mode, push_url, webhook_secret)
+    session.add(row)
+    return row
+
+
+def add_key(
+    session: Session,
+    recipient_id: str,
+    purpose: KeyPurpose,
+    public_key: bytes,
+    *,
+    valid_from: datetime,
+) -> RecipientKeyRow:
+    """Register a public key that takes effect at `valid_from` (rotation: a later start wins).
+
+    Raises InvalidInput if the key is already registered or is not 32 bytes.
+    """
+    if len(public_key) != 32:
+        raise InvalidInput.at("public_key", "not a 32-byte public key")
+    key_id = fingerprint("x25519" if purpose is KeyPurpose.sealing else "ed25519", public_key)
+    if session.get(RecipientKeyRow, key_id) is not None:
+        raise InvalidInput.at("public_key", f"key {key_id} is already registered")
+    row = RecipientKeyRow(
+        key_id=key_id,
+        recipient_id=recipient_id,
+        purpose=purpose,
+        public_key=public_key,
+        valid_from=valid_from,
+    )
+    session.add(row)
+    return row
+
+
+def revoke_key(session: Session, key_id: str, now: datetime) -> RecipientKeyRow:
+    """Revoke a key: never used again for sealing, and receipts signed with it are refused.
+
+    Raises NotFound for an unknown key.
+    """
+    row = session.get(RecipientKeyRow, key_id)
+    if row is None:
+        raise NotFound(f"no key {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
     return row
 
 

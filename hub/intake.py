@@ -106,6 +106,8 @@ def accept_report(
                 sealed_sha256=packet.sealed_sha256,
                 recipient_key_id=crypto.fingerprint_x25519(keys[target.recipient_id]),
                 created_at=now,
+                next_attempt_at=now,
+                window_start=now,
             )
         )
     # 6.

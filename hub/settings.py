@@ -21,6 +21,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger requests get 413.")
     lease_seconds: int = Field(300, ge=1, description="How long a pulled packet is reserved.")
     inbox_limit: int = Field(100, ge=1, le=1000, description="Most packets per pull.")
+    push_interval_seconds: float = Field(1.0, gt=0, description="How often the push worker runs.")
+    push_batch: int = Field(64, ge=1, le=1000, description="Most deliveries one worker run claims.")
+    push_concurrency: int = Field(8, ge=1, le=64, description="Pushes in flight at once.")
+    push_timeout_seconds: float = Field(10.0, gt=0, description="Per push request.")
+    claim_seconds: int = Field(60, ge=1, description="How long a claimed push is reserved.")
+    retry_base_seconds: float = Field(2.0, gt=0, description="First retry delay (before jitter).")
+    retry_max_seconds: float = Field(600.0, gt=0, description="Longest retry delay.")
+    retry_horizon_seconds: int = Field(3 * 86400, ge=1, description="Past this a push is dead.")
+    retention_seconds: int = Field(30 * 86400, ge=0, description="Keep sealed bytes after receipt.")
+    dead_retention_seconds: int = Field(90 * 86400, ge=0, description="Keep dead sealed bytes.")
+    purge_interval_seconds: float = Field(3600.0, gt=0, description="How often purge runs.")
+    scheduler: bool = Field(True, description="Run the push and purge jobs in this process.")
 
     @property
     def resolved_database_url(self) -> str:

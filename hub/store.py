@@ -66,6 +66,12 @@ class RecipientRow(SQLModel, table=True):
     country: str | None = Field(default=None, max_length=2, index=True)
     kind: str = Field(max_length=20)
     delivery_mode: str = Field(max_length=10)
+    push_url: str | None = Field(default=None, max_length=500)
+    webhook_secret: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Standard Webhooks secret the hub signs pushes with.",
+    )
     created_at: datetime = _instant()
 
 
@@ -107,23 +113,40 @@ class ReportRow(SQLModel, table=True):
 
 
 class DeliveryRow(SQLModel, table=True):
-    """One packet's way to one recipient: pending until a verified receipt makes it delivered."""
+    """One packet's way to one recipient: pending until a verified receipt makes it delivered.
+
+    The row is the outbox entry too: it is written in the transaction that accepts the report,
+    and the push worker claims it by setting `lease_until`, so a crash only delays it.
+    """
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_inbox", "recipient_id", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_inbox", "recipient_id", "state", "created_at"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
 
     packet_id: str = Field(primary_key=True, max_length=36)
     report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
     recipient_id: str = Field(foreign_key="recipients.id", max_length=63)
     rules: str = Field(max_length=500, description="Comma-separated ids of the routing rules.")
     state: str = Field(max_length=20)
-    packet: str = Field(description="The signed packet envelope as JSON; the report is sealed.")
+    packet: str | None = Field(
+        description="The signed packet envelope as JSON (the report is sealed); None once purged."
+    )
     sealed_sha256: str = Field(max_length=64)
-    recipient_key_id: str = Field(max_length=80)
+    recipient_key_id: str = Field(max_length=80, index=True)
     created_at: datetime = _instant()
     lease_until: datetime | None = _instant(default=None)
     pulls: int = 0
+    attempts: int = Field(default=0, description="Push attempts made.")
+    next_attempt_at: datetime = _instant(description="When the push worker may try next.")
+    window_start: datetime = _instant(
+        description="Start of the retry horizon; reset by a re-drive."
+    )
+    last_error: str | None = Field(default=None, max_length=300)
     delivered_at: datetime | None = _instant(default=None)
+    dead_at: datetime | None = _instant(default=None)
+    purged_at: datetime | None = _instant(default=None)
     receipt: str | None = Field(default=None, description="The recipient's signed receipt.")
 
 
@@ -133,6 +156,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(
+        "PRAGMA secure_delete=ON"
+    )  # purged ciphertext is overwritten, not left in free pages
     cursor.close()
 
 

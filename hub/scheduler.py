@@ -1,0 +1,76 @@
+"""The hub's background jobs, run by APScheduler inside the hub process.
+
+Each job is a thin wrapper that supplies the clock to a function that takes time as an argument,
+and logs a failure by its type only (a message could quote data being handled).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from hub.logs import get_logger
+from hub.push import PushWorker
+from hub.retention import purge_due
+from hub.settings import Settings
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+            log.error("job_failed", job=name, error=type(exc).__name__, where=where)
+
+    return run
+
+
+def start_jobs(
+    engine: Engine, settings: Settings, worker: PushWorker, clock: Clock
+) -> BackgroundScheduler:
+    """Start the push and purge jobs; the caller shuts the scheduler down."""
+
+    def purge() -> None:
+        with Session(engine) as session:
+            purge_due(
+                session,
+                now=clock(),
+                retention=timedelta(seconds=settings.retention_seconds),
+                dead_retention=timedelta(seconds=settings.dead_retention_seconds),
+            )
+
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        _guarded(
+            "push", lambda: worker.drain(clock, budget_seconds=settings.push_interval_seconds * 5)
+        ),
+        "interval",
+        seconds=settings.push_interval_seconds,
+        id="push",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _guarded("purge", purge),
+        "interval",
+        seconds=settings.purge_interval_seconds,
+        id="purge",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.start()
+    return scheduler
