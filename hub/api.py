@@ -52,6 +52,7 @@ from hub.keyring import HubKeyInfo, load_hub_secrets
 from hub.logs import get_logger
 from hub.middleware import BodyLimit, RequestLog
 from hub.push import PushWorker
+from hub.rotation import reseal_requests
 from hub.routing import RecipientKind, RoutingPolicy, load_policy
 from hub.scheduler import start_jobs
 from hub.settings import Settings
@@ -88,6 +89,12 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] = []
+
+
+class ResealRequests(BaseModel):
+    """Reports whose source should submit them again, unchanged, to be sealed to new keys."""
+
+    report_ids: list[str]
 
 
 class Redriven(BaseModel):
@@ -279,6 +286,13 @@ def _add_routes(app: FastAPI) -> None:
             secrets=state.secrets,
             now=state.clock(),
         )
+
+    @app.get("/v1/reseal-requests", response_model=ResealRequests, tags=["sources"])
+    def reseal(
+        session: SessionDep, caller: Annotated[Principal, Depends(_source)]
+    ) -> ResealRequests:
+        """Reports to send again unchanged: a recipient's key was revoked before delivery."""
+        return ResealRequests(report_ids=reseal_requests(session, caller.id))
 
     @app.get("/v1/inbox", response_model=Inbox, tags=["recipients"])
     def inbox(

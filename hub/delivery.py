@@ -32,6 +32,7 @@ class DeliveryState(StrEnum):
     delivered = "delivered"
     dead = "dead"
     awaiting_reseal = "awaiting_reseal"  # sealed to a revoked key; waits for the source to resend
+    superseded = "superseded"  # sealed again to a current key, as a new packet
 
 
 class Inbox(BaseModel):

@@ -28,10 +28,10 @@ class KeyPurpose(StrEnum):
 
 @dataclass(frozen=True)
 class Recipient:
-    """A recipient with the key its packets are sealed to now."""
+    """A recipient with the key its packets are sealed to now (None: it has no valid key)."""
 
     member: Member
-    sealing_key: PublicKey
+    sealing_key: PublicKey | None
 
 
 def add_source(
@@ -165,21 +165,27 @@ def _current_keys(session: Session, purpose: KeyPurpose, now: datetime) -> list[
 
 
 def recipients(session: Session, now: datetime) -> list[Recipient]:
-    """Every recipient with its newest valid sealing key.
-
-    Raises ConfigurationError for a recipient without one: the hub never sends unsealed.
-    """
+    """Every recipient with its newest sealing key that is valid at `now`, if it has one."""
     sealing: dict[str, PublicKey] = {}
     for key_row in _current_keys(session, KeyPurpose.sealing, now):
         sealing[key_row.recipient_id] = PublicKey(key_row.public_key)
     found = []
     for row in session.exec(select(RecipientRow).order_by(col(RecipientRow.id))).all():
-        key = sealing.get(row.id)
-        if key is None:
-            raise ConfigurationError(f"recipient {row.id} has no valid sealing key")
         member = Member(recipient_id=row.id, country=row.country, kind=RecipientKind(row.kind))
-        found.append(Recipient(member=member, sealing_key=key))
+        found.append(Recipient(member=member, sealing_key=sealing.get(row.id)))
     return found
+
+
+def sealing_key_of(directory: list[Recipient], recipient_id: str) -> PublicKey:
+    """The key to seal to for a routed recipient.
+
+    Raises ConfigurationError if it has none: the hub never sends unsealed, and refuses the
+    report (the source keeps it and retries) rather than accept what it cannot deliver.
+    """
+    for recipient in directory:
+        if recipient.member.recipient_id == recipient_id and recipient.sealing_key is not None:
+            return recipient.sealing_key
+    raise ConfigurationError(f"recipient {recipient_id} has no valid sealing key")
 
 
 def receipt_keys(session: Session, recipient_id: str) -> dict[str, VerifyKey]:

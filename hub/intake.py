@@ -19,12 +19,13 @@ from datetime import datetime
 from nacl.signing import SigningKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from hub import crypto
 from hub.credentials import Principal
-from hub.directory import recipients
-from hub.errors import Conflict, InvalidInput
+from hub.delivery import DeliveryState
+from hub.directory import recipients, sealing_key_of
+from hub.errors import ConfigurationError, Conflict, InvalidInput
 from hub.logs import get_logger
 from hub.routing import RoutingPolicy
 from hub.store import DeliveryRow, ReportRow, SourceRow
@@ -78,20 +79,21 @@ def accept_report(
     # 3.
     repeated = _repeated_answer(session, report, caller, mac)
     if repeated is not None:
+        reseal_held(session, report=report, canonical=canonical, secrets=secrets, now=now)
         return repeated
     # 4.
     directory = recipients(session, now)
     routed = policy.route(report, source.country, [r.member for r in directory])
-    keys = {r.member.recipient_id: r.sealing_key for r in directory}
     # 5.
     report_id = str(report.report_id)
     deliveries = []
     for target in routed:
+        key = sealing_key_of(directory, target.recipient_id)
         packet = crypto.seal_packet(
             report_id=report.report_id,
             canonical=canonical,
             recipient_id=target.recipient_id,
-            recipient_key=keys[target.recipient_id],
+            recipient_key=key,
             hub_key=secrets.signing_key,
             now=now,
         )
@@ -101,10 +103,10 @@ def accept_report(
                 report_id=report_id,
                 recipient_id=target.recipient_id,
                 rules=",".join(target.rules),
-                state="pending",
+                state=DeliveryState.pending,
                 packet=packet.envelope.model_dump_json(),
                 sealed_sha256=packet.sealed_sha256,
-                recipient_key_id=crypto.fingerprint_x25519(keys[target.recipient_id]),
+                recipient_key_id=crypto.fingerprint_x25519(key),
                 created_at=now,
                 next_attempt_at=now,
                 window_start=now,
@@ -161,3 +163,60 @@ def _repeated_answer(
         raise Conflict(f"report {report.report_id} was already submitted with other content")
     log.info("report_repeated", report_id=str(report.report_id), source=caller.id)
     return IntakeAnswer.model_validate_json(stored.answer)
+
+
+def reseal_held(
+    session: Session, *, report: Report, canonical: bytes, secrets: HubSecrets, now: datetime
+) -> list[str]:
+    """Seal again, to each recipient's current key, the packets held after a key revocation.
+
+    Called only with content the source sent again and that matched the stored keyed digest, so
+    the new packets carry exactly what was acknowledged. A recipient still without a valid key
+    keeps its packet held. Returns the packet ids sealed again.
+    """
+    held = session.exec(
+        select(DeliveryRow)
+        .where(DeliveryRow.report_id == str(report.report_id))
+        .where(DeliveryRow.state == DeliveryState.awaiting_reseal)
+    ).all()
+    if not held:
+        return []
+    directory = recipients(session, now)
+    resealed = []
+    for row in held:
+        try:
+            key = sealing_key_of(directory, row.recipient_id)
+        except ConfigurationError:
+            continue
+        packet = crypto.seal_packet(
+            report_id=report.report_id,
+            canonical=canonical,
+            recipient_id=row.recipient_id,
+            recipient_key=key,
+            hub_key=secrets.signing_key,
+            now=now,
+        )
+        # The held row stays as history; its bytes, sealed to a revoked key, are of no use.
+        row.state = DeliveryState.superseded
+        row.packet = None
+        row.purged_at = now
+        session.add(row)
+        session.add(
+            DeliveryRow(
+                packet_id=str(packet.packet_id),
+                report_id=row.report_id,
+                recipient_id=row.recipient_id,
+                rules=row.rules,
+                state=DeliveryState.pending,
+                packet=packet.envelope.model_dump_json(),
+                sealed_sha256=packet.sealed_sha256,
+                recipient_key_id=crypto.fingerprint_x25519(key),
+                created_at=row.created_at,
+                next_attempt_at=now,
+                window_start=now,
+            )
+        )
+        resealed.append(str(packet.packet_id))
+    session.commit()
+    log.info("packets_resealed", report_id=str(report.report_id), packet_ids=resealed)
+    return resealed
