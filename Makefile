@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint venv postgres clean
+.PHONY: run test faults lint venv postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -23,6 +23,10 @@ run: $(STAMP)
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
 test: lint postgres
 	$(BIN)/pytest
+
+## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
+faults: $(STAMP) postgres
+	$(BIN)/pytest -m faults --fault-reports=2000 --fault-kills=10
 
 ## PostgreSQL's server binaries, from Debian's packages where missing.
 postgres:

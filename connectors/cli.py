@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 
 from connectors.config import load_config
 from connectors.errors import ConnectorError
 from connectors.pull import PullResult, pull_until_empty
+from connectors.receiver import create_receiver
 from connectors.render import render_html, render_text
 from hub.crypto import OpenedPacket, open_packet
 from hub.errors import PacketInvalid
@@ -118,6 +120,20 @@ def open_command(
         typer.echo(render_html(report, packet=packet, sealed_sha256=digest))
     else:
         typer.echo(render_text(report, packet=packet, sealed_sha256=digest))
+
+
+@app.command()
+def serve(
+    config_path: Annotated[Path, typer.Option("--config", help="The connector's config file.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+) -> None:
+    """Receive pushed packets at /packets until interrupted (put TLS in front of it)."""
+    try:
+        receiver = create_receiver(load_config(config_path))
+    except ConnectorError as exc:
+        raise _fail(str(exc)) from exc
+    uvicorn.run(receiver, host=host, port=port, log_config=None, access_log=False)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, PublishedHubKeys
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -108,6 +108,10 @@ class HubClient:
                 already_recorded=[*outcome.already_recorded, *part.already_recorded],
             )
         return outcome
+
+    def published_hub_keys(self) -> PublishedHubKeys:
+        """The hub's published signing keys (unverified: see connectors.trust). Raises like pull."""
+        return _parse(PublishedHubKeys, self._request("GET", "/.well-known/ctt-hub-keys.json"))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -32,6 +32,9 @@ class ConnectorConfig(BaseModel):
     webhook_secret_file: Path | None = Field(
         default=None, description="The Standard Webhooks secret pushes are signed with."
     )
+    hub_trust_file: Path | None = Field(
+        default=None, description="Hub keys trusted later through endorsements (kept here)."
+    )
 
     @field_validator("hub_url")
     @classmethod
@@ -50,6 +53,7 @@ class ConnectorConfig(BaseModel):
         "hub_public_key_file",
         "store_dir",
         "webhook_secret_file",
+        "hub_trust_file",
         mode="after",
     )
     @classmethod

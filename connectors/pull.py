@@ -23,6 +23,7 @@ from connectors.client import HubClient
 from connectors.config import ConnectorConfig, read_token
 from connectors.errors import ConfigInvalid
 from connectors.store import LocalStore
+from connectors.trust import extend_trust, load_trust_file, save_trust_file
 from hub.crypto import fingerprint_x25519, open_packet, sign_receipt, verify_envelope
 from hub.errors import PacketInvalid
 from hub.logs import get_logger
@@ -82,10 +83,25 @@ def load_keys(config: ConnectorConfig) -> ConnectorKeys:
         for keys in [*previous, own]
         if keys.sealing is not None
     }
-    # Only the configured hub key is trusted; it is never fetched from the hub it vouches for.
-    return ConnectorKeys(
-        sealing=sealing, signing=own.signing, hub={hub.signing_key_id: hub.signing}
-    )
+    # The pinned hub key, and keys it endorsed in a chain (connectors.trust); never a key the
+    # hub merely claims.
+    trusted = {hub.signing_key_id: hub.signing, **load_trust_file(config.hub_trust_file)}
+    return ConnectorKeys(sealing=sealing, signing=own.signing, hub=trusted)
+
+
+def refresh_trust(config: ConnectorConfig, keys: ConnectorKeys, client: HubClient) -> ConnectorKeys:
+    """Fetch the hub's published keys and trust those endorsed by a trusted key.
+
+    Keeps them in the config's hub_trust_file. Raises like HubClient.
+    """
+    if config.hub_trust_file is None:
+        return keys
+    published = client.published_hub_keys()
+    trusted = extend_trust(keys.hub, published)
+    if trusted.keys() == keys.hub.keys():
+        return keys
+    save_trust_file(config.hub_trust_file, published, trusted)
+    return ConnectorKeys(sealing=keys.sealing, signing=keys.signing, hub=trusted)
 
 
 def _verified_body(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> PacketBody:
@@ -150,8 +166,12 @@ def pull_once(
     token = read_token(config.credential_file)
     store = LocalStore(config.store_dir)
     with HubClient(config.hub_url, token) as client:
-        # 2. Lease what the inbox holds for us.
+        # 2. Lease what the inbox holds for us; a signer we do not know yet may be the hub's
+        # rotated key, endorsed by one we trust.
         envelopes = client.pull(limit)
+        signers = {s.keyid for envelope in envelopes for s in envelope.signatures}
+        if not signers <= keys.hub.keys():
+            keys = refresh_trust(config, keys, client)
         # 3. Each packet: reuse a stored receipt, or open, check, receipt and store it.
         result = PullResult()
         receipts: list[Envelope] = []

@@ -48,7 +48,7 @@ from hub.errors import (
     RoutingFailed,
 )
 from hub.intake import HubSecrets, IntakeAnswer, accept_report
-from hub.keyring import HubKeyInfo, load_hub_secrets
+from hub.keyring import load_hub_secrets
 from hub.logs import get_logger
 from hub.middleware import BodyLimit, RequestLog
 from hub.push import PushWorker
@@ -57,6 +57,7 @@ from hub.routing import RecipientKind, RoutingPolicy, load_policy
 from hub.scheduler import start_jobs
 from hub.settings import Settings
 from hub.store import make_engine
+from schemas.envelope import PublishedHubKeys
 from schemas.report import Report
 
 log = get_logger(__name__)
@@ -76,7 +77,7 @@ class HubState:
     engine: Engine
     policy: RoutingPolicy
     secrets: HubSecrets
-    hub_keys: list[HubKeyInfo]
+    hub_keys: PublishedHubKeys
     clock: Clock
 
 
@@ -101,12 +102,6 @@ class Redriven(BaseModel):
     """The deliveries given a new retry window."""
 
     packet_ids: list[str]
-
-
-class HubKeys(BaseModel):
-    """The hub's public signing keys, to verify packets and acknowledgements."""
-
-    keys: list[HubKeyInfo]
 
 
 _STATUS: list[tuple[type[HubError], int, str]] = [
@@ -361,10 +356,12 @@ def _add_routes(app: FastAPI) -> None:
         """Re-drive a dead delivery: a new retry window starts now."""
         return Redriven(packet_ids=redrive(session, packet_ids=[str(packet_id)], now=state.clock()))
 
-    @app.get("/v1/hub/keys", response_model=HubKeys, tags=["public"])
-    def hub_keys(state: StateDep) -> HubKeys:
-        """The hub's public signing keys."""
-        return HubKeys(keys=state.hub_keys)
+    @app.get("/v1/hub/keys", response_model=PublishedHubKeys, tags=["public"])
+    @app.get("/.well-known/ctt-hub-keys.json", response_model=PublishedHubKeys, tags=["public"])
+    def hub_keys(state: StateDep) -> PublishedHubKeys:
+        """Every signing key the hub has used, with its validity and the endorsement by the
+        key before it."""
+        return state.hub_keys
 
     @app.get("/healthz", tags=["public"])
     def healthz() -> dict[str, str]:

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
 from hub.api import create_app
+from hub.delivery import DeliveryState, deliveries_in_state, redrive
 from hub.demo import format_outcomes, play_demo, provision_demo
+from hub.directory import KeyPurpose, add_key
 from hub.errors import HubError
-from hub.keyring import create_hub_keys
+from hub.keyring import create_hub_keys, rotate_hub_key
 from hub.logs import configure_logging
+from hub.rotation import revoke
 from hub.server import serve, serving
 from hub.settings import Settings
-from hub.store import upgrade
-from keys import generate_keyset, write_keyset, write_public_keyset
+from hub.store import make_engine, upgrade
+from keys import (
+    KeyFileError,
+    generate_keyset,
+    load_public_keyset,
+    write_keyset,
+    write_public_keyset,
+)
 
 app = typer.Typer(help="The report-routing hub.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The hub's database.", no_args_is_help=True)
 keys_app = typer.Typer(help="Keys for recipients.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+deliveries_app = typer.Typer(help="Deliveries: dead letters and re-drives.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -76,6 +91,95 @@ def keys_new(
     typer.echo(f"public keys:  {public} (register these at the hub)")
     typer.echo(f"sealing key id: {keys.public.sealing_key_id}")
     typer.echo(f"receipt key id: {keys.public.signing_key_id}")
+
+
+@keys_app.command("register")
+def keys_register(
+    recipient: Annotated[str, typer.Argument(help="The recipient, e.g. at-police.")],
+    public_file: Annotated[Path, typer.Argument(help="Its public key file (KEY.pub.json).")],
+    valid_from: Annotated[
+        datetime | None, typer.Option(help="When the keys take effect (UTC); default now.")
+    ] = None,
+) -> None:
+    """Register a recipient's new keys (rotation): packets sealed from `valid_from` use them."""
+    try:
+        public = load_public_keyset(public_file)
+    except KeyFileError as exc:
+        raise HubError(str(exc)) from exc
+    start = (valid_from or datetime.now(UTC)).replace(tzinfo=UTC)
+    with _session() as session:
+        if public.sealing is not None:
+            add_key(session, recipient, KeyPurpose.sealing, bytes(public.sealing), valid_from=start)
+        add_key(session, recipient, KeyPurpose.receipt, bytes(public.signing), valid_from=start)
+        session.commit()
+    typer.echo(f"registered for {recipient} from {start.isoformat()}:")
+    if public.sealing is not None:
+        typer.echo(f"  sealing key {public.sealing_key_id}")
+    typer.echo(f"  receipt key {public.signing_key_id}")
+
+
+@keys_app.command("rotate-hub")
+def keys_rotate_hub() -> None:
+    """Replace the hub's signing key, endorsed by the old one; restart the hub to use it."""
+    entry = rotate_hub_key(Settings(), datetime.now(UTC))
+    typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
+    typer.echo("restart the hub to sign with it; connectors trust it through its endorsement")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
+    """Revoke a recipient key; undelivered packets sealed to it wait for their source's resend."""
+    with _session() as session:
+        held = revoke(session, key_id, datetime.now(UTC))
+    typer.echo(f"revoked {key_id}; {len(held)} undelivered packet(s) held for resealing")
+    for packet_id in held:
+        typer.echo(f"  {packet_id}")
+
+
+@deliveries_app.command("dead")
+def deliveries_dead(
+    limit: Annotated[int, typer.Option(help="Most rows to show.")] = 100,
+) -> None:
+    """List dead deliveries: recipient, attempts, last error."""
+    with _session() as session:
+        dead = deliveries_in_state(
+            session, state=DeliveryState.dead, now=datetime.now(UTC), limit=limit
+        )
+    if not dead:
+        typer.echo("no dead deliveries")
+    for row in dead:
+        died = row.dead_at.isoformat() if row.dead_at else "?"
+        typer.echo(
+            f"{row.packet_id}  {row.recipient_id:22} attempts={row.attempts:<3} "
+            f"dead_at={died}  {row.last_error or ''}"
+        )
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    packet_ids: Annotated[
+        list[str] | None, typer.Argument(help="Dead packets to re-drive.")
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Re-drive every dead one.")] = False,
+) -> None:
+    """Re-drive dead deliveries: each gets a new retry window from now."""
+    if not packet_ids and not all_dead:
+        raise HubError("name packet ids, or pass --all-dead")
+    with _session() as session:
+        redriven = redrive(
+            session, packet_ids=None if all_dead else packet_ids, now=datetime.now(UTC)
+        )
+    typer.echo(f"re-driven: {len(redriven)}")
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @app.command("serve")

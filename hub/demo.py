@@ -116,6 +116,7 @@ def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
                 "credential_file": "credential.txt",
                 "keys_file": f"{party.id}.keys.json",
                 "hub_public_key_file": "../../hub.pub.json",
+                "hub_trust_file": "hub-trust.json",
                 "store_dir": "inbox",
             }
             (folder / "connector.json").write_text(json.dumps(connector, indent=2) + "\n")

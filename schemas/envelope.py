@@ -85,3 +85,34 @@ class AcknowledgementBody(_Strict):
     source: str
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
+
+
+HUB_KEY_TYPE = "application/vnd.ctt-hub.hub-key+json; version=1"
+
+
+class HubKeyEndorsement(_Strict):
+    """What the hub's previous key signs to vouch for its next key."""
+
+    endorsement_version: Literal[1] = 1
+    key_id: KeyId
+    public_key: Base64
+    valid_from: AwareDatetime
+
+
+class PublishedHubKey(_Strict):
+    """A signing key of the hub as published: its validity, and the previous key's endorsement."""
+
+    key_id: KeyId
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key: Base64
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
+    endorsement: Envelope | None = Field(
+        None, description="Signed by the key this one replaced; absent for the first key."
+    )
+
+
+class PublishedHubKeys(_Strict):
+    """Every signing key the hub has used, oldest first."""
+
+    keys: list[PublishedHubKey] = Field(max_length=1000)

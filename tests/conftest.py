@@ -39,6 +39,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=",".join(ENGINES),
         help="comma-separated database engines to run the suite on (default: both)",
     )
+    parser.addoption("--fault-reports", type=int, default=150, help="reports per fault test")
+    parser.addoption("--fault-kills", type=int, default=3, help="SIGKILLs of the hub per run")
+
+
+FIGURES: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def fault_figures() -> list[dict[str, Any]]:
+    """Figures a fault test measured; printed at the end of the run."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("fault test figures")
+        for figures in FIGURES:
+            terminalreporter.write_line(", ".join(f"{k}={v}" for k, v in figures.items()))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

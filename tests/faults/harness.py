@@ -1,0 +1,310 @@
+"""Real processes on loopback for fault tests: a hub that can be SIGKILLed and restarted, push
+receivers run by `connector serve`, a proxy that can make a receiver slow, failing or absent,
+sources that resubmit until acknowledged, and pull recipients that keep pulling."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from connectors.config import load_config
+from connectors.errors import ConnectorError
+from connectors.pull import pull_once
+from hub.directory import DeliveryMode, set_delivery_mode
+from hub.server import serving
+from hub.settings import Settings
+from hub.store import DeliveryRow, make_engine
+from tests.conftest import ROOT, Network
+from tests.factories import report_body
+
+FAST_HUB = {
+    "HUB_PUSH_INTERVAL_SECONDS": "0.1",
+    "HUB_RETRY_BASE_SECONDS": "0.1",
+    "HUB_RETRY_MAX_SECONDS": "1",
+    "HUB_CLAIM_SECONDS": "3",
+    "HUB_LEASE_SECONDS": "3",
+    "HUB_PUSH_TIMEOUT_SECONDS": "1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _alive(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Process:
+    """A command of the project's, run as a separate process whose output goes to a log file."""
+
+    command: list[str]
+    url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.command, env={**os.environ, **self.env}, stdout=log, stderr=log, cwd=ROOT
+        )
+        log.close()
+        wait_until(lambda: _alive(self.url), 60, f"{self.command[2]} to start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, whatever was in flight is cut."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def running(*processes: Process) -> Iterator[None]:
+    """Start the processes in order; stop every one started, whatever happens."""
+    started: list[Process] = []
+    try:
+        for process in processes:
+            started.append(process)
+            process.start()
+        yield
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def hub_process(settings: Settings, port: int, log_path: Path) -> Process:
+    return Process(
+        command=[sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        url=f"http://127.0.0.1:{port}",
+        log_path=log_path,
+        env={
+            **FAST_HUB,
+            "HUB_DATA_DIR": str(settings.data_dir),
+            "HUB_DATABASE_URL": settings.resolved_database_url,
+            "HUB_ROUTING_POLICY": str(settings.routing_policy),
+        },
+    )
+
+
+def receiver_process(config: Path, port: int, log_path: Path) -> Process:
+    return Process(
+        command=[
+            sys.executable,
+            "-m",
+            "connectors",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        url=f"http://127.0.0.1:{port}",
+        log_path=log_path,
+    )
+
+
+def make_push_recipient(
+    settings: Settings, network: Network, recipient: str, push_url: str
+) -> Path:
+    """Switch a demo recipient to push, with a fresh webhook secret on both sides."""
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    config_path = network.connector_config(recipient)
+    (config_path.parent / "webhook-secret.txt").write_text(secret + "\n")
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "webhook_secret_file": "webhook-secret.txt"}))
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        set_delivery_mode(
+            session, recipient, DeliveryMode.push, push_url=push_url, webhook_secret=secret
+        )
+        session.commit()
+    engine.dispose()
+    return config_path
+
+
+@dataclass
+class Submitter:
+    """Sends reports like a portal does: again and again until the hub acknowledges each."""
+
+    hub_url: str
+    network: Network
+    bodies: list[dict[str, Any]]
+    acknowledged: dict[str, set[str]] = field(default_factory=dict)
+    resubmissions: int = 0
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.hub_url, timeout=10) as client:
+            for body in self.bodies:
+                while True:
+                    try:
+                        answer = client.post(
+                            "/v1/reports", json=body, headers=self.network.auth(body["source"])
+                        )
+                    except httpx.HTTPError:
+                        answer = None
+                    if answer is not None and answer.status_code == 202:
+                        self.acknowledged[body["report_id"]] = {
+                            r["recipient_id"] for r in answer.json()["recipients"]
+                        }
+                        break
+                    assert answer is None or answer.status_code >= 500, answer.text
+                    self.resubmissions += 1
+                    time.sleep(0.1)
+
+
+@contextmanager
+def pulling(network: Network, recipients: list[str]) -> Iterator[None]:
+    """Pull recipients' connectors pulling in a loop, riding out hub restarts."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        configs = [load_config(network.connector_config(r)) for r in recipients]
+        while not stop.is_set():
+            for config in configs:
+                # The hub may be down or restarting: try again next round.
+                with contextlib.suppress(ConnectorError):
+                    pull_once(config)
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=loop, name="pullers", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def undelivered(settings: Settings) -> int:
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        count = session.exec(
+            select(func.count()).select_from(DeliveryRow).where(DeliveryRow.state != "delivered")
+        ).one()
+    engine.dispose()
+    return int(count)
+
+
+def check_exactly_once(
+    settings: Settings, network: Network, acknowledged: dict[str, set[str]]
+) -> dict[str, int]:
+    """Every acknowledged report stored once at each of its recipients, receipted; no extras."""
+    expected: dict[str, set[str]] = {}
+    for report_id, recipients in acknowledged.items():
+        for recipient in recipients:
+            expected.setdefault(recipient, set()).add(report_id)
+    stored_total = 0
+    for recipient in network.recipient_ids:
+        store = load_config(network.connector_config(recipient)).store_dir
+        reports = {p.stem for p in (store / "reports").glob("*.json")}
+        packets = list((store / "packets").glob("*.json"))
+        assert reports == expected.get(recipient, set()), recipient
+        assert len(packets) == len(reports), f"{recipient}: a report arrived in two packets"
+        stored_total += len(reports)
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        rows = session.exec(select(DeliveryRow)).all()
+    engine.dispose()
+    pairs = [(row.report_id, row.recipient_id) for row in rows]
+    assert len(pairs) == len(set(pairs)), "two deliveries of one report to one recipient"
+    assert all(row.state == "delivered" and row.receipt for row in rows)
+    assert sorted(pairs) == sorted((r, p) for r, ps in acknowledged.items() for p in ps)
+    return {"deliveries": len(rows), "stored": stored_total}
+
+
+class FaultProxy:
+    """Stands between the hub and a push receiver; can be slow, answer 500, or pass through."""
+
+    def __init__(self, target: str, slow_seconds: float) -> None:
+        self.mode = "pass"
+        self.target = target
+        self.slow_seconds = slow_seconds
+        self.forwarded = 0
+        self.app = FastAPI()
+
+        @self.app.post("/packets")
+        async def forward(request: Request) -> Response:
+            body = await request.body()
+            headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
+            if self.mode == "slow":
+                await asyncio.sleep(self.slow_seconds)
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.post(
+                    f"{self.target}/packets",
+                    content=body,
+                    headers={**headers, "content-type": "application/json"},
+                )
+            self.forwarded += 1
+            if self.mode == "error":
+                return Response(status_code=500)  # stored there, but the hub hears a failure
+            return Response(
+                answer.content, status_code=answer.status_code, media_type="application/json"
+            )
+
+        @self.app.get("/healthz")
+        def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+    @contextmanager
+    def serving(self, port: int) -> Iterator[str]:
+        with serving(self.app, port=port) as url:
+            yield url
+
+
+def sample_bodies(count: int, seed: int) -> list[dict[str, Any]]:
+    """Reports from every portal about suspects of one or two member countries."""
+    rng = random.Random(seed)
+    members = ["AT", "BE", "DE", "NL"]
+    portals = ["portal-at", "portal-be", "portal-de", "portal-nl", "platform-int"]
+    return [
+        report_body(
+            rng.choice(portals),
+            country="TH",
+            nationalities=tuple(rng.sample(members, rng.choice([1, 2]))),
+        )
+        for _ in range(count)
+    ]
