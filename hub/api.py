@@ -12,10 +12,12 @@ from uuid import UUID
 import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -43,6 +45,7 @@ from hub.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    NotReady,
     PacketInvalid,
     PayloadTooLarge,
     RoutingFailed,
@@ -50,6 +53,7 @@ from hub.errors import (
 from hub.intake import HubSecrets, IntakeAnswer, accept_report
 from hub.keyring import load_hub_secrets
 from hub.logs import get_logger
+from hub.metrics import Metrics
 from hub.middleware import BodyLimit, RequestLog
 from hub.push import PushWorker
 from hub.rotation import reseal_requests
@@ -79,6 +83,7 @@ class HubState:
     secrets: HubSecrets
     hub_keys: PublishedHubKeys
     clock: Clock
+    metrics: Metrics
 
 
 class Problem(BaseModel):
@@ -114,6 +119,7 @@ _STATUS: list[tuple[type[HubError], int, str]] = [
     (PacketInvalid, 422, "Signed object rejected"),
     (RoutingFailed, 503, "No recipient available"),
     (ConfigurationError, 503, "Hub misconfigured"),
+    (NotReady, 503, "Not ready"),
     (HubError, 500, "Internal error"),
 ]
 
@@ -187,8 +193,11 @@ def create_app(
             secrets=secrets,
             hub_keys=hub_keys,
             clock=clock,
+            metrics=Metrics(engine),
         )
-        worker = PushWorker(engine, settings, transport=push_transport)
+        worker = PushWorker(
+            engine, settings, transport=push_transport, metrics=app.state.hub.metrics
+        )
         scheduler = start_jobs(engine, settings, worker, clock) if settings.scheduler else None
         log.info("hub_started", database=engine.url.render_as_string(hide_password=True))
         yield
@@ -313,7 +322,9 @@ def _add_routes(app: FastAPI) -> None:
         caller: Annotated[Principal, Depends(_recipient)],
     ) -> ReceiptOutcome:
         """Record signed receipts; all are verified before any is recorded."""
-        return record_receipts(session, recipient_id=caller.id, batch=batch, now=state.clock())
+        recorded = record_receipts(session, recipient_id=caller.id, batch=batch, now=state.clock())
+        state.metrics.observe_deliveries(recorded.latencies)
+        return recorded.outcome
 
     @app.get(
         "/v1/reports/{report_id}/deliveries",
@@ -363,7 +374,26 @@ def _add_routes(app: FastAPI) -> None:
         key before it."""
         return state.hub_keys
 
-    @app.get("/healthz", tags=["public"])
+    @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={503: {"model": Problem, "description": "Database unreachable"}},
+    )
+    def readyz(state: StateDep) -> dict[str, str]:
+        """The database answers and the hub's keys are loaded: send traffic here."""
+        try:
+            with state.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise NotReady("the database does not answer") from exc
+        return {"status": "ready", "hub_key": state.hub_keys.keys[-1].key_id}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics(state: StateDep) -> PlainTextResponse:
+        """Prometheus metrics."""
+        return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

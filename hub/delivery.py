@@ -8,6 +8,7 @@ again at the next pull. A recipient only ever sees rows whose recipient_id is it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -132,9 +133,17 @@ def lease_packets(
     return Inbox(lease_until=until, packets=packets)
 
 
+@dataclass(frozen=True)
+class RecordedReceipts:
+    """The answer to the recipient, and each new delivery's time from intake to receipt."""
+
+    outcome: ReceiptOutcome
+    latencies: list[timedelta]
+
+
 def record_receipts(
     session: Session, *, recipient_id: str, batch: ReceiptBatch, now: datetime
-) -> ReceiptOutcome:
+) -> RecordedReceipts:
     """Verify every receipt, then record them all, or none if any fails.
 
     Raises InvalidInput naming the receipts that failed: a bad signature, a packet that is not
@@ -157,11 +166,14 @@ def record_receipts(
         )
         raise InvalidInput(failures)
     outcome = ReceiptOutcome(recorded=[], already_recorded=[])
+    latencies = []
     for row, envelope in accepted:
-        if mark_delivered(session, row, envelope, now):
-            outcome.recorded.append(row.packet_id)
-        else:
+        latency = mark_delivered(session, row, envelope, now)
+        if latency is None:
             outcome.already_recorded.append(row.packet_id)
+        else:
+            outcome.recorded.append(row.packet_id)
+            latencies.append(latency)
     session.commit()
     log.info(
         "receipts_recorded",
@@ -169,7 +181,7 @@ def record_receipts(
         recorded=outcome.recorded,
         already_recorded=outcome.already_recorded,
     )
-    return outcome
+    return RecordedReceipts(outcome=outcome, latencies=latencies)
 
 
 def _packet_of(row: DeliveryRow) -> str:
@@ -178,17 +190,19 @@ def _packet_of(row: DeliveryRow) -> str:
     return row.packet
 
 
-def mark_delivered(session: Session, row: DeliveryRow, receipt: Envelope, now: datetime) -> bool:
-    """Record a verified receipt; return False if the delivery already had one."""
+def mark_delivered(
+    session: Session, row: DeliveryRow, receipt: Envelope, now: datetime
+) -> timedelta | None:
+    """Record a verified receipt; return the time from intake, or None if it had one already."""
     if row.state == DeliveryState.delivered:
-        return False
+        return None
     row.state = DeliveryState.delivered
     row.delivered_at = now
     row.lease_until = None
     row.last_error = None
     row.receipt = receipt.model_dump_json()
     session.add(row)
-    return True
+    return now - row.created_at
 
 
 def check_receipt(

@@ -86,3 +86,7 @@ class RoutingFailed(HubError):
 
 class ConfigurationError(HubError):
     """Settings, routing policy or key material cannot be used."""
+
+
+class NotReady(HubError):
+    """The hub cannot serve now: its database does not answer."""

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -31,6 +31,7 @@ from hub.delivery import DeliveryState, check_receipt, mark_delivered
 from hub.directory import DeliveryMode, receipt_keys
 from hub.errors import PacketInvalid
 from hub.logs import get_logger
+from hub.metrics import Metrics
 from hub.settings import Settings
 from hub.store import DeliveryRow, RecipientRow
 from schemas.envelope import Envelope
@@ -101,6 +102,15 @@ class RoundStats:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    latencies: list[timedelta] = field(default_factory=list)
+
+    def __iadd__(self, other: RoundStats) -> RoundStats:
+        self.claimed += other.claimed
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        self.latencies += other.latencies
+        return self
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, claim_for: timedelta) -> list[Claim]:
@@ -197,8 +207,10 @@ def record_outcomes(
                 log.warning("push_receipt_rejected", packet_id=claim.packet_id, reason=str(exc))
                 outcome = Outcome(Verdict.retry, "receipt rejected")
             else:
-                mark_delivered(session, row, receipt, now)
-                stats.delivered += 1
+                latency = mark_delivered(session, row, receipt, now)
+                if latency is not None:
+                    stats.delivered += 1
+                    stats.latencies.append(latency)
                 continue
         if row.state != DeliveryState.pending:
             continue  # a pull or a re-drive settled it meanwhile
@@ -242,8 +254,10 @@ class PushWorker:
         *,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
+        self.metrics = metrics
         self.settings = settings
         self.policy = RetryPolicy.from_settings(settings)
         self.rng = rng or random.Random()  # noqa: S311  (jitter, not secrecy)
@@ -282,10 +296,9 @@ class PushWorker:
         deadline = time.monotonic() + budget_seconds
         while True:
             stats = self.run_once(clock())
-            total.claimed += stats.claimed
-            total.delivered += stats.delivered
-            total.retried += stats.retried
-            total.dead += stats.dead
+            total += stats
+            if self.metrics is not None:
+                self.metrics.observe_deliveries(stats.latencies)
             if stats.claimed < self.settings.push_batch or time.monotonic() > deadline:
                 return total
 

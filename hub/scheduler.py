@@ -1,4 +1,7 @@
-"""The hub's background jobs, run by APScheduler inside the hub process.
+"""The hub's background jobs, run by APScheduler inside every hub process.
+
+The push job runs in every process: their claims skip each other's rows. Jobs that must run once
+per interval across the fleet (purge) first take the interval's run in the database.
 
 Each job is a thin wrapper that supplies the clock to a function that takes time as an argument,
 and logs a failure by its type only (a message could quote data being handled).
@@ -12,17 +15,44 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
 
 from hub.logs import get_logger
 from hub.push import PushWorker
 from hub.retention import purge_due
 from hub.settings import Settings
+from hub.store import JobRunRow
 
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+def claim_run(engine: Engine, name: str, *, now: datetime, interval: timedelta) -> bool:
+    """Take this interval's run of a fleet-wide job; False if another process already has it.
+
+    The conditional UPDATE is the lock: of several hub processes firing together, one changes
+    the row and the others find it already moved on. Works the same on SQLite and PostgreSQL.
+    """
+    # A tenth of slack, so one process's timer firing a little early does not skip a round.
+    due_before = now - interval * 0.9
+    with Session(engine) as session:
+        if session.get(JobRunRow, name) is None:
+            session.add(JobRunRow(name=name, last_started_at=now - interval))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+        taken = session.execute(
+            update(JobRunRow)
+            .where(col(JobRunRow.name) == name)
+            .where(col(JobRunRow.last_started_at) <= due_before)
+            .values(last_started_at=now)
+        )
+        session.commit()
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
@@ -43,6 +73,9 @@ def start_jobs(
     """Start the push and purge jobs; the caller shuts the scheduler down."""
 
     def purge() -> None:
+        interval = timedelta(seconds=settings.purge_interval_seconds)
+        if not claim_run(engine, "purge", now=clock(), interval=interval):
+            return
         with Session(engine) as session:
             purge_due(
                 session,

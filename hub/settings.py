@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; defaults to SQLite at data_dir/hub.db."
     )
+    database_url_file: Path | None = Field(
+        None, description="A file holding the database URL (a secret: it may carry a password)."
+    )
     routing_policy: Path = Field(Path("deploy/routing.toml"), description="The routing rules.")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger requests get 413.")
     lease_seconds: int = Field(300, ge=1, description="How long a pulled packet is reserved.")
@@ -36,7 +39,11 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
+        if self.database_url:
+            return self.database_url
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text(encoding="utf-8").strip()
+        return f"sqlite:///{self.data_dir / 'hub.db'}"
 
     @property
     def hub_key_file(self) -> Path:

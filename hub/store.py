@@ -150,6 +150,15 @@ class DeliveryRow(SQLModel, table=True):
     receipt: str | None = Field(default=None, description="The recipient's signed receipt.")
 
 
+class JobRunRow(SQLModel, table=True):
+    """When a scheduled job last started anywhere in the fleet: one run per interval overall."""
+
+    __tablename__ = "job_runs"
+
+    name: str = Field(primary_key=True, max_length=40)
+    last_started_at: datetime = _instant()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -86,12 +86,12 @@ def migrated_template(
         upgrade(f"sqlite:///{path}")
         return str(path)
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    _admin(server, "CREATE DATABASE hub_template")
+    admin_sql(server, "CREATE DATABASE hub_template")
     upgrade(server.url("hub_template"))
     return "hub_template"
 
 
-def _admin(server: PostgresServer, statement: str) -> None:
+def admin_sql(server: PostgresServer, statement: str) -> None:
     engine = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text(statement))
@@ -105,7 +105,7 @@ def empty_database_url(engine_name: str, tmp_path: Path, request: pytest.Fixture
         return f"sqlite:///{tmp_path / 'empty.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = f"e_{uuid4().hex}"
-    _admin(server, f"CREATE DATABASE {name}")
+    admin_sql(server, f"CREATE DATABASE {name}")
     return server.url(name)
 
 
@@ -120,7 +120,7 @@ def database_url(
         return f"sqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = f"t_{uuid4().hex}"
-    _admin(server, f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
+    admin_sql(server, f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
     return server.url(name)
 
 

@@ -168,21 +168,28 @@ def make_push_recipient(
 
 @dataclass
 class Submitter:
-    """Sends reports like a portal does: again and again until the hub acknowledges each."""
+    """Sends reports like a portal does: again and again until the hub acknowledges each.
 
-    hub_url: str
+    With several hub URLs, report i goes to hub i modulo their number.
+    """
+
+    hub_url: str | list[str]
     network: Network
     bodies: list[dict[str, Any]]
     acknowledged: dict[str, set[str]] = field(default_factory=dict)
     resubmissions: int = 0
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.hub_url, timeout=10) as client:
-            for body in self.bodies:
+        urls = [self.hub_url] if isinstance(self.hub_url, str) else self.hub_url
+        with httpx.Client(timeout=10) as client:
+            for index, body in enumerate(self.bodies):
+                url = urls[index % len(urls)]
                 while True:
                     try:
                         answer = client.post(
-                            "/v1/reports", json=body, headers=self.network.auth(body["source"])
+                            f"{url}/v1/reports",
+                            json=body,
+                            headers=self.network.auth(body["source"]),
                         )
                     except httpx.HTTPError:
                         answer = None
@@ -196,24 +203,42 @@ class Submitter:
                     time.sleep(0.1)
 
 
+@dataclass
+class PullTally:
+    """What the pulling recipients saw: a packet handed out twice shows as already stored."""
+
+    stored: int = 0
+    already_stored: int = 0
+
+
 @contextmanager
-def pulling(network: Network, recipients: list[str]) -> Iterator[None]:
-    """Pull recipients' connectors pulling in a loop, riding out hub restarts."""
+def pulling(
+    network: Network, recipients: list[str], hub_urls: list[str] | None = None
+) -> Iterator[PullTally]:
+    """Pull recipients' connectors pulling in a loop (round robin over `hub_urls` if given),
+    riding out hub restarts."""
     stop = threading.Event()
+    tally = PullTally()
 
     def loop() -> None:
         configs = [load_config(network.connector_config(r)) for r in recipients]
+        turn = 0
         while not stop.is_set():
             for config in configs:
+                if hub_urls:
+                    config = config.model_copy(update={"hub_url": hub_urls[turn % len(hub_urls)]})
+                    turn += 1
                 # The hub may be down or restarting: try again next round.
                 with contextlib.suppress(ConnectorError):
-                    pull_once(config)
+                    result = pull_once(config)
+                    tally.stored += len(result.stored)
+                    tally.already_stored += len(result.already_stored)
             stop.wait(0.1)
 
     thread = threading.Thread(target=loop, name="pullers", daemon=True)
     thread.start()
     try:
-        yield
+        yield tally
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -308,3 +333,8 @@ def sample_bodies(count: int, seed: int) -> list[dict[str, Any]]:
         )
         for _ in range(count)
     ]
+
+
+def duplicate_pushes(log_path: Path) -> int:
+    """How often a push receiver was handed a packet it had already stored."""
+    return log_path.read_text(encoding="utf-8", errors="replace").count('"packet_already_stored"')
