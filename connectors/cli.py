@@ -1,4 +1,5 @@
-"""The `connector` command: pull reports from the hub, or open one packet by hand.
+"""The `connector` command: pull reports from the hub, or open one packet by hand; and, for the
+country profiles (connectors.cli_countries), submit a portal's form, set up a member, render.
 
 Failures end in one line on stderr and exit status 1, never a traceback: a traceback could show
 a report being handled. Logs are JSON lines on stderr; the report itself goes to stdout only when
@@ -16,11 +17,15 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from connectors.cli_countries import ProfilesOption, register_country_commands, selected_profiles
 from connectors.config import load_config
 from connectors.errors import ConnectorError
+from connectors.pdf import render_pdf
 from connectors.pull import PullResult, pull_until_empty
+from connectors.readable import reading_for, render_stored
 from connectors.receiver import create_receiver
 from connectors.render import render_html, render_text
+from connectors.translations import LocaleUnsupported
 from hub.crypto import OpenedPacket, open_packet
 from hub.errors import PacketInvalid
 from hub.logs import configure_logging
@@ -45,6 +50,7 @@ class OutputFormat(StrEnum):
     json = "json"
     text = "text"
     html = "html"
+    pdf = "pdf"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -65,8 +71,17 @@ def pull(
     config: Annotated[
         Path, typer.Option("--config", help="The connector's JSON config file.", dir_okay=False)
     ],
+    render: Annotated[
+        bool,
+        typer.Option(
+            "--render/--no-render",
+            help="Also write each new report as HTML and PDF in the recipient's languages.",
+        ),
+    ] = True,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Render PDFs too.")] = True,
+    profiles: ProfilesOption = None,
 ) -> None:
-    """Pull every waiting packet, store the reports, and send receipts."""
+    """Pull every waiting packet, store the reports, send receipts, and render new reports."""
     try:
         settings = load_config(config)
         total = pull_until_empty(
@@ -78,6 +93,14 @@ def pull(
         f"{len(total.stored)} new report(s) stored in {settings.store_dir / 'reports'}"
         + (f"; {len(total.rejected)} packet(s) rejected" if total.rejected else "")
     )
+    if render and total.stored:
+        # Stored and receipted already: a rendering that fails does not undo the pull.
+        try:
+            reading = reading_for(settings.recipient_id, selected_profiles(profiles))
+            written = render_stored(settings, reading, total.stored, pdf=pdf)
+        except (ConnectorError, PacketInvalid) as exc:
+            raise _fail(f"connector: reports stored, but rendering failed: {exc}") from None
+        typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
 
 
 def _open_file(packet_file: Path, keys: Path, hub_key: Path) -> OpenedPacket:
@@ -105,21 +128,74 @@ def open_command(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="How to print the report.")
     ] = OutputFormat.text,
+    locale: Annotated[
+        str, typer.Option("--locale", help="Language of the rendering: de, en, fr or nl.")
+    ] = "en",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA time zone for the times shown.")
+    ] = "UTC",
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt", help="Your receipt of the packet, for the evidence.", dir_okay=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file (needed for pdf).", dir_okay=False),
+    ] = None,
 ) -> None:
     """Verify and open one packet sealed to your key, and print the report."""
     try:
         opened = _open_file(packet_file, keys, hub_key)
+        envelope = Envelope.model_validate_json(packet_file.read_bytes())
+        receipt_envelope = (
+            Envelope.model_validate_json(receipt.read_bytes()) if receipt is not None else None
+        )
     except KeyFileError as exc:
         raise _fail(f"connector: {exc}") from None
-    except PacketInvalid:
+    except (PacketInvalid, OSError, ValidationError):
         raise _fail(REJECTED) from None
     report, packet, digest = opened.report, opened.body, opened.sealed_sha256
     if output is OutputFormat.json:
         typer.echo(report.model_dump_json(indent=2))
-    elif output is OutputFormat.html:
-        typer.echo(render_html(report, packet=packet, sealed_sha256=digest))
+        return
+    if output is OutputFormat.pdf and out is None:
+        raise _fail("connector: --format pdf needs --out FILE")
+    evidence = {"envelope": envelope, "receipt": receipt_envelope}
+    try:
+        if output is OutputFormat.pdf:
+            assert out is not None
+            out.write_bytes(
+                render_pdf(
+                    report,
+                    packet=packet,
+                    sealed_sha256=digest,
+                    locale=locale,
+                    timezone=timezone,
+                    **evidence,
+                )
+            )
+            typer.echo(f"written: {out}")
+            return
+        render = render_html if output is OutputFormat.html else render_text
+        rendered = render(
+            report,
+            packet=packet,
+            sealed_sha256=digest,
+            locale=locale,
+            timezone=timezone,
+            **evidence,
+        )
+    except LocaleUnsupported as exc:
+        raise _fail(f"connector: {exc}") from None
+    except PacketInvalid:
+        raise _fail("connector: the receipt is not about this packet") from None
+    if out is not None:
+        out.write_text(rendered, encoding="utf-8")
+        typer.echo(f"written: {out}")
     else:
-        typer.echo(render_text(report, packet=packet, sealed_sha256=digest))
+        typer.echo(rendered)
 
 
 @app.command()
@@ -134,6 +210,9 @@ def serve(
     except ConnectorError as exc:
         raise _fail(str(exc)) from exc
     uvicorn.run(receiver, host=host, port=port, log_config=None, access_log=False)
+
+
+register_country_commands(app)
 
 
 def main() -> None:

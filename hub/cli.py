@@ -19,6 +19,7 @@ from hub.directory import KeyPurpose, add_key
 from hub.errors import HubError
 from hub.keyring import create_hub_keys, rotate_hub_key
 from hub.logs import configure_logging
+from hub.onboarding_cli import recipients_app
 from hub.rotation import revoke
 from hub.server import serve, serving
 from hub.settings import Settings
@@ -38,6 +39,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 deliveries_app = typer.Typer(help="Deliveries: dead letters and re-drives.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(recipients_app, name="recipients")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
