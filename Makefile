@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test faults lint venv postgres clean
+.PHONY: run test faults lint venv postgres nginx chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -21,12 +21,20 @@ run: $(STAMP)
 
 ## Format check, lint, type check, schema drift check and the whole test suite, run on SQLite and
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
-test: lint postgres
+test: lint postgres nginx chromium
 	$(BIN)/pytest
 
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
 faults: $(STAMP) postgres
 	$(BIN)/pytest -m faults --fault-reports=2000 --fault-kills=10
+
+## nginx, from Debian's packages where missing: the deployment test runs the hub behind it.
+nginx:
+	bash deploy/dev/install-nginx.sh
+
+## Chromium, from Debian's packages where missing: the dashboard's browser test drives it headless.
+chromium:
+	bash deploy/dev/install-chromium.sh
 
 ## PostgreSQL's server binaries, from Debian's packages where missing.
 postgres:

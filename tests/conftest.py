@@ -52,7 +52,27 @@ def fault_figures() -> list[dict[str, Any]]:
     return FIGURES
 
 
+ENGINE_RUNS: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count outcomes per database engine, from the engine in each test's id."""
+    if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
+        return
+    engine = next(
+        (e for e in ENGINES if f"[{e}" in report.nodeid or f"-{e}]" in report.nodeid), None
+    )
+    if engine is not None:
+        counts = ENGINE_RUNS.setdefault(engine, {})
+        counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if ENGINE_RUNS:
+        terminalreporter.section("database engines")
+        for engine, counts in sorted(ENGINE_RUNS.items()):
+            outcomes = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            terminalreporter.write_line(f"{engine}: {outcomes}")
     if FIGURES:
         terminalreporter.section("fault test figures")
         for figures in FIGURES:
