@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test faults lint venv postgres nginx chromium clean
+.PHONY: run test faults bench lint venv postgres nginx chromium wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -27,6 +27,15 @@ test: lint postgres nginx chromium
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
 faults: $(STAMP) postgres
 	$(BIN)/pytest -m faults --fault-reports=2000 --fault-kills=10
+
+## The benchmark (not part of `make test`): ratios against ceilings measured in the same run,
+## on both engines; prints a table and writes var/bench/bench.json. See tests/bench/__main__.py.
+bench: $(STAMP) postgres wrk
+	$(BIN)/python -m tests.bench
+
+## wrk, from Debian's packages where missing: the benchmark's load generator.
+wrk:
+	bash deploy/dev/install-wrk.sh
 
 ## nginx, from Debian's packages where missing: the deployment test runs the hub behind it.
 nginx:

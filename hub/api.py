@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -58,7 +59,7 @@ from hub.middleware import BodyLimit, RequestLog
 from hub.push import PushWorker
 from hub.rotation import reseal_requests
 from hub.routing import RecipientKind, RoutingPolicy, load_policy
-from hub.scheduler import start_jobs
+from hub.scheduler import start_jobs, wake_push
 from hub.settings import Settings
 from hub.store import make_engine
 from schemas.envelope import PublishedHubKeys
@@ -84,6 +85,7 @@ class HubState:
     hub_keys: PublishedHubKeys
     clock: Clock
     metrics: Metrics
+    wake_push: Callable[[], None] = lambda: None
 
 
 class Problem(BaseModel):
@@ -199,6 +201,8 @@ def create_app(
             engine, settings, transport=push_transport, metrics=app.state.hub.metrics
         )
         scheduler = start_jobs(engine, settings, worker, clock) if settings.scheduler else None
+        if scheduler is not None:
+            app.state.hub.wake_push = partial(wake_push, scheduler)
         log.info("hub_started", database=engine.url.render_as_string(hide_password=True))
         yield
         if scheduler is not None:
@@ -282,7 +286,7 @@ def _add_routes(app: FastAPI) -> None:
         caller: Annotated[Principal, Depends(_source)],
     ) -> IntakeAnswer:
         """Accept a report: route it, seal it per recipient, and acknowledge it (idempotent)."""
-        return accept_report(
+        answer = accept_report(
             session,
             report=report,
             caller=caller,
@@ -290,6 +294,8 @@ def _add_routes(app: FastAPI) -> None:
             secrets=state.secrets,
             now=state.clock(),
         )
+        state.wake_push()  # push recipients get their packets now, not at the next interval
+        return answer
 
     @app.get("/v1/reseal-requests", response_model=ResealRequests, tags=["sources"])
     def reseal(

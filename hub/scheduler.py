@@ -67,6 +67,14 @@ def _guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
+def wake_push(scheduler: BackgroundScheduler) -> None:
+    """Run the push job now rather than at its next interval: a report was just accepted.
+
+    If a round is running, the next one starts as soon as it ends (one instance at a time).
+    """
+    scheduler.modify_job("push", next_run_time=datetime.now(UTC))
+
+
 def start_jobs(
     engine: Engine, settings: Settings, worker: PushWorker, clock: Clock
 ) -> BackgroundScheduler:

@@ -1,0 +1,567 @@
+"""`make bench`: how close the hub runs to what its stack allows, measured in one run.
+
+    python -m tests.bench [--engines sqlite,postgresql] [--seconds 10] [--drain 50000] ...
+
+Every figure is a ratio against a ceiling measured in the same run, on the same machine:
+1. intake: accepted reports/s (stored, routed, sealed for 4 recipients) with one hub process,
+   against a bare FastAPI endpoint validating the same model, both loaded by wrk;
+2. crypto: sealed boxes/s the hub reaches (4 per report) against a bare sealing loop;
+3. end-to-end latency, intake to verified receipt, for 4 push recipients at a steady rate;
+4. backlog drain: deliveries/s to a local push receiver, and the hub's peak memory, for a small
+   and a large backlog;
+5. flat cost: intake rate and inbox claim latency with few and with many reports stored.
+It prints a table and writes var/bench/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from nacl.public import PrivateKey, SealedBox
+from sqlalchemy import create_engine, func, text
+from sqlmodel import Session, select
+
+from hub import crypto
+from hub.demo import provision_demo
+from hub.directory import DeliveryMode, set_delivery_mode
+from hub.keyring import create_hub_keys
+from hub.settings import Settings
+from hub.store import DeliveryRow, make_engine, upgrade
+from schemas.report import Report
+from tests.bench.seed import seed_history
+from tests.factories import report_body
+from tests.faults.harness import Process, free_port, hub_process, wait_until
+from tests.postgres import PostgresServer
+
+ROOT = Path(__file__).resolve().parents[2]
+PUSH = ["at-police", "be-police", "de-police", "nl-police"]
+SOURCE = "platform-int"
+JSON = {"content-type": "application/json"}
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generation
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, body_file: Path, token: str, seconds: int, connections: int) -> WrkResult:
+    """POST reports with fresh ids for `seconds` and parse wrk's summary."""
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "tests" / "bench" / "load.lua"),
+            url,
+            "--",
+            str(body_file),
+            token,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, socket.groups())) if socket else 0)
+    return WrkResult(rps=rps, p50_ms=p50, p99_ms=p99, requests=total, errors=errors)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# One engine's hub
+
+
+@dataclass
+class Bench:
+    engine: str
+    folder: Path
+    args: argparse.Namespace
+    postgres: PostgresServer | None
+    settings: Settings = field(init=False)
+    listing: dict[str, Any] = field(init=False)
+    body_file: Path = field(init=False)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        url = f"sqlite:///{self.folder / 'hub.db'}"
+        if self.postgres is not None:
+            name = f"bench_{uuid4().hex[:12]}"
+            admin = create_engine(self.postgres.url("postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f"CREATE DATABASE {name}"))
+            admin.dispose()
+            url = self.postgres.url(name)
+        self.settings = Settings(
+            data_dir=self.folder / "hub-data",
+            database_url=url,
+            routing_policy=ROOT / "deploy" / "routing.toml",
+        )
+        upgrade(url)
+        create_hub_keys(self.settings)
+        listing_path = provision_demo(self.settings, self.folder / "parties", hub_url="http://x")
+        self.listing = json.loads(listing_path.read_text())
+        body = report_body(SOURCE, country="TH", nationalities=("DE", "NL"))
+        body["report_id"] = "REPORT_ID"
+        self.body_file = self.folder / "report.json"
+        self.body_file.write_text(json.dumps(body))
+
+    def token(self, party: str) -> str:
+        entry = next(
+            e for e in self.listing["recipients"] + self.listing["sources"] if e["id"] == party
+        )
+        return Path(entry["credential_file"]).read_text().strip()
+
+    def hub(self, name: str, **env: str) -> Process:
+        process = hub_process(self.settings, free_port(), self.folder / f"{name}.log")
+        process.env.update(env)
+        return process
+
+    def undelivered(self) -> int:
+        engine = make_engine(self.settings.resolved_database_url)
+        with Session(engine) as session:
+            count = session.exec(
+                select(func.count())
+                .select_from(DeliveryRow)
+                .where(DeliveryRow.state != "delivered")
+            ).one()
+        engine.dispose()
+        return int(count)
+
+    def set_mode(
+        self, mode: DeliveryMode, receiver_url: str | None, secrets: dict[str, str]
+    ) -> None:
+        engine = make_engine(self.settings.resolved_database_url)
+        with Session(engine) as session:
+            for recipient in PUSH:
+                set_delivery_mode(
+                    session,
+                    recipient,
+                    mode,
+                    push_url=f"{receiver_url}/packets/{recipient}" if receiver_url else None,
+                    webhook_secret=secrets.get(recipient),
+                )
+            session.commit()
+        engine.dispose()
+
+
+def run_process(process: Process) -> Process:
+    process.start()
+    return process
+
+
+def peak_rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------
+# The measurements
+
+
+def measure_ceilings(bench: Bench) -> None:
+    args = bench.args
+    port = free_port()
+    bare = Process(
+        command=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.bench.bare:app",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        url=f"http://127.0.0.1:{port}",
+        log_path=bench.folder / "bare.log",
+    )
+    bare.start()
+    try:
+        result = wrk(bare.url, bench.body_file, "none", args.seconds, args.connections)
+    finally:
+        bare.stop()
+    bench.figures["bare_rps"] = result.rps
+    bench.figures["bare_p50_ms"] = result.p50_ms
+    bench.figures["bare_p99_ms"] = result.p99_ms
+    canonical = crypto.canonical_bytes(
+        Report.model_validate(
+            json.loads(bench.body_file.read_text().replace("REPORT_ID", str(uuid4())))
+        )
+    )
+    box = SealedBox(PrivateKey.generate().public_key)
+    count, deadline = 0, time.perf_counter() + 3
+    while time.perf_counter() < deadline:
+        box.encrypt(canonical)
+        count += 1
+    bench.figures["seal_per_s"] = count / 3
+    bench.figures["payload_bytes"] = len(canonical)
+    log(f"{bench.engine}: bare FastAPI {result.rps:.0f}/s, sealing {count / 3:.0f} boxes/s")
+
+
+def measure_intake(bench: Bench, label: str) -> None:
+    args = bench.args
+    hub = run_process(bench.hub("intake", HUB_SCHEDULER="false"))
+    try:
+        result = wrk(hub.url, bench.body_file, bench.token(SOURCE), args.seconds, args.connections)
+        claim = _claim_latency(hub.url, bench.token("at-section"))
+    finally:
+        hub.stop()
+    bench.figures[f"intake_rps_{label}"] = result.rps
+    bench.figures[f"intake_p50_ms_{label}"] = result.p50_ms
+    bench.figures[f"intake_p99_ms_{label}"] = result.p99_ms
+    bench.figures[f"intake_errors_{label}"] = result.errors
+    bench.figures[f"claim_p50_ms_{label}"] = claim
+    log(
+        f"{bench.engine}: intake ({label}) {result.rps:.0f}/s, p50 {result.p50_ms:.1f} ms, "
+        f"p99 {result.p99_ms:.1f} ms, errors {result.errors}; claim p50 {claim:.1f} ms"
+    )
+
+
+def _claim_latency(url: str, token: str, rounds: int = 50) -> float:
+    """Median time of an inbox pull (a claim of up to 64 packets) for a recipient."""
+    times = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            client.get("/v1/inbox", params={"limit": 64}).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def _receiver(bench: Bench) -> tuple[Process, dict[str, str]]:
+    secrets = {r: "whsec_" + base64.b64encode(os.urandom(24)).decode() for r in PUSH}
+    config = {
+        r: {
+            "keys_file": next(e["keys_file"] for e in bench.listing["recipients"] if e["id"] == r),
+            "secret": secrets[r],
+        }
+        for r in PUSH
+    }
+    path = bench.folder / "receiver.json"
+    path.write_text(json.dumps(config))
+    port = free_port()
+    process = Process(
+        command=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.bench.receiver:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        url=f"http://127.0.0.1:{port}",
+        log_path=bench.folder / "receiver.log",
+        env={"BENCH_RECIPIENTS": str(path)},
+    )
+    return process, secrets
+
+
+def measure_latency(bench: Bench) -> None:
+    """Steady rate of reports with 4 push recipients; intake to verified receipt."""
+    args = bench.args
+    receiver, secrets = _receiver(bench)
+    receiver.start()
+    bench.set_mode(DeliveryMode.push, receiver.url, secrets)
+    hub = run_process(bench.hub("latency"))
+    started_at = datetime.now(UTC)
+    try:
+        _paced_submit(hub.url, bench, args.rate, args.seconds)
+        wait_until(lambda: bench.undelivered() == 0, 300, "every push receipted")
+    finally:
+        hub.stop()
+        receiver.stop()
+    engine = make_engine(bench.settings.resolved_database_url)
+    with Session(engine) as session:
+        rows = session.exec(
+            select(DeliveryRow.created_at, DeliveryRow.delivered_at)
+            .where(DeliveryRow.created_at >= started_at)
+            .where(DeliveryRow.recipient_id.in_(PUSH))  # type: ignore[attr-defined]
+        ).all()
+    engine.dispose()
+    latencies = [(d - c).total_seconds() * 1000 for c, d in rows if d is not None]
+    bench.figures["e2e_rate"] = args.rate
+    bench.figures["e2e_deliveries"] = len(latencies)
+    bench.figures["e2e_p50_ms"] = percentile(latencies, 0.50)
+    bench.figures["e2e_p99_ms"] = percentile(latencies, 0.99)
+    log(
+        f"{bench.engine}: e2e at {args.rate}/s: p50 {bench.figures['e2e_p50_ms']:.0f} ms, "
+        f"p99 {bench.figures['e2e_p99_ms']:.0f} ms over {len(latencies)} deliveries"
+    )
+
+
+def _paced_submit(url: str, bench: Bench, rate: int, seconds: int) -> None:
+    """Submit `rate` reports a second for `seconds`, from a few threads."""
+    template = bench.body_file.read_text()
+    token = bench.token(SOURCE)
+    threads = 8
+    interval = threads / rate
+    stop_at = time.monotonic() + seconds
+
+    def worker(offset: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as client:
+            next_at = time.monotonic() + offset * interval / threads
+            while next_at < stop_at:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                body = template.replace("REPORT_ID", str(uuid4()))
+                client.post("/v1/reports", content=body, headers=JSON).raise_for_status()
+                next_at += interval
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def measure_drain(bench: Bench, backlog: int, label: str) -> None:
+    """Queue `backlog` deliveries for unreachable push recipients, then let them drain."""
+    bench.set_mode(DeliveryMode.pull, None, {})
+    queuer = run_process(bench.hub("queue", HUB_SCHEDULER="false"))
+    try:
+        body = bench.folder / "report.json"
+        reports = backlog // len(PUSH)
+        _submit_count(queuer.url, bench.token(SOURCE), body.read_text(), reports)
+    finally:
+        queuer.stop()
+    receiver, secrets = _receiver(bench)
+    receiver.start()
+    bench.set_mode(DeliveryMode.push, receiver.url, secrets)
+    pending = bench.undelivered()
+    hub = bench.hub("drain", HUB_PUSH_BATCH="256", HUB_PUSH_CONCURRENCY="16")
+    started = time.monotonic()
+    peak = 0
+    try:
+        hub.start()
+        assert hub.proc is not None
+        while bench.undelivered() > pending - backlog and time.monotonic() - started < 900:
+            peak = max(peak, peak_rss_kb(hub.proc.pid))
+            time.sleep(0.5)
+        peak = max(peak, peak_rss_kb(hub.proc.pid))
+    finally:
+        hub.stop()
+        receiver.stop()
+    seconds = time.monotonic() - started
+    bench.figures[f"drain_{label}_deliveries"] = backlog
+    bench.figures[f"drain_{label}_per_s"] = backlog / seconds
+    bench.figures[f"drain_{label}_peak_rss_mb"] = peak / 1024
+    rate, megabytes = backlog / seconds, peak / 1024
+    log(f"{bench.engine}: drain of {backlog}: {rate:.0f}/s, peak RSS {megabytes:.0f} MB")
+    bench.set_mode(DeliveryMode.pull, None, {})
+    # What the section recipients were sent meanwhile is not part of this measurement.
+    engine = make_engine(bench.settings.resolved_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE deliveries SET state = 'delivered' WHERE state != 'delivered'")
+        )
+    engine.dispose()
+
+
+def _submit_count(url: str, token: str, template: str, count: int) -> None:
+    def worker(share: int) -> None:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            for _ in range(share):
+                body = template.replace("REPORT_ID", str(uuid4()))
+                client.post("/v1/reports", content=body, headers=JSON).raise_for_status()
+
+    threads = 8
+    pool = [
+        threading.Thread(target=worker, args=(count // threads + (i < count % threads),))
+        for i in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def run_engine(
+    engine: str, args: argparse.Namespace, postgres: PostgresServer | None
+) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix=f"hub-bench-{engine}-"))
+    try:
+        bench = Bench(engine=engine, folder=folder, args=args, postgres=postgres)
+        measure_ceilings(bench)
+        seed_history(bench.settings.resolved_database_url, args.stored_small, PUSH, SOURCE)
+        measure_intake(bench, "small")
+        measure_latency(bench)
+        measure_drain(bench, args.drain // 10, "small")
+        measure_drain(bench, args.drain, "large")
+        log(f"{engine}: storing {args.stored_large} reports for the flat-cost measurement")
+        seed_history(
+            bench.settings.resolved_database_url,
+            args.stored_large - args.stored_small,
+            PUSH,
+            SOURCE,
+        )
+        measure_intake(bench, "large")
+        return bench.figures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+TARGETS = [
+    ("intake / bare FastAPI (sqlite)", "intake_ratio", 0.6, ">="),
+    ("crypto: hub boxes/s / ceiling", "crypto_ratio", 0.25, ">="),
+    ("end-to-end p99 ms at rate", "e2e_p99_ms", 250.0, "<="),
+    ("drain deliveries/s", "drain_large_per_s", 1000.0, ">="),
+    ("peak memory large / small backlog", "memory_ratio", 1.2, "<="),
+    ("intake rate many stored / few stored", "flat_ratio", 0.9, ">="),
+]
+
+
+def derive(figures: dict[str, Any]) -> None:
+    figures["intake_ratio"] = figures["intake_rps_small"] / figures["bare_rps"]
+    figures["crypto_ratio"] = figures["intake_rps_small"] * len(PUSH) / figures["seal_per_s"]
+    figures["memory_ratio"] = (
+        figures["drain_large_peak_rss_mb"] / figures["drain_small_peak_rss_mb"]
+    )
+    figures["flat_ratio"] = figures["intake_rps_large"] / figures["intake_rps_small"]
+    figures["claim_ratio"] = figures["claim_p50_ms_large"] / figures["claim_p50_ms_small"]
+
+
+def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    engines = list(results)
+    lines = [
+        f"{'measure':46}" + "".join(f"{e:>14}" for e in engines),
+        "-" * (46 + 14 * len(engines)),
+    ]
+    rows: list[tuple[str, str | None, str]] = [
+        ("bare FastAPI ceiling, req/s", "bare_rps", "{:.0f}"),
+        ("hub intake, reports/s (4 recipients)", "intake_rps_small", "{:.0f}"),
+        ("hub intake p50 / p99, ms", None, ""),
+        ("intake / ceiling", "intake_ratio", "{:.2f}"),
+        ("sealed boxes/s ceiling", "seal_per_s", "{:.0f}"),
+        ("hub boxes/s / ceiling", "crypto_ratio", "{:.2f}"),
+        (f"end-to-end p50 at {args.rate}/s, ms", "e2e_p50_ms", "{:.0f}"),
+        (f"end-to-end p99 at {args.rate}/s, ms", "e2e_p99_ms", "{:.0f}"),
+        (f"drain {args.drain // 10}, deliveries/s", "drain_small_per_s", "{:.0f}"),
+        (f"drain {args.drain}, deliveries/s", "drain_large_per_s", "{:.0f}"),
+        ("peak RSS small / large backlog, MB", None, ""),
+        (f"intake at {args.stored_large} / {args.stored_small} stored", "flat_ratio", "{:.2f}"),
+        (f"claim p50 at {args.stored_small} / {args.stored_large}, ms", None, ""),
+    ]
+    for label, key, fmt in rows:
+        cells = []
+        for engine in engines:
+            f = results[engine]
+            if key is None and label.startswith("hub intake p50"):
+                cells.append(f"{f['intake_p50_ms_small']:.1f}/{f['intake_p99_ms_small']:.1f}")
+            elif key is None and label.startswith("peak RSS"):
+                cells.append(
+                    f"{f['drain_small_peak_rss_mb']:.0f}/{f['drain_large_peak_rss_mb']:.0f}"
+                )
+            elif key is None:
+                cells.append(f"{f['claim_p50_ms_small']:.1f}/{f['claim_p50_ms_large']:.1f}")
+            else:
+                cells.append(fmt.format(f[key]))
+        lines.append(f"{label:46}" + "".join(f"{c:>14}" for c in cells))
+    lines += ["", "targets:"]
+    for label, key, bound, op in TARGETS:
+        for engine in engines:
+            if "(sqlite)" in label and engine != "sqlite":
+                continue
+            value = results[engine][key]
+            met = value >= bound if op == ">=" else value <= bound
+            lines.append(
+                f"  {'met    ' if met else 'NOT MET'} {label} [{engine}]: {value:.2f} {op} {bound}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each load run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=int, default=200, help="reports/s for the latency run")
+    parser.add_argument("--drain", type=int, default=50_000, help="deliveries in the large backlog")
+    parser.add_argument("--stored-small", type=int, default=10_000)
+    parser.add_argument("--stored-large", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "bench.json")
+    args = parser.parse_args()
+    engines = args.engines.split(",")
+    postgres = PostgresServer.start() if "postgresql" in engines else None
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for engine in engines:
+            log(f"{engine}: starting")
+            results[engine] = run_engine(engine, args, postgres if engine == "postgresql" else None)
+            derive(results[engine])
+    finally:
+        if postgres is not None:
+            postgres.stop()
+    report = table(results, args)
+    print("\n" + report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"arguments": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2
+        )
+    )
+    print(f"\nfigures written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
