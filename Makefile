@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test faults bench lint venv postgres nginx chromium wrk clean
+.PHONY: run test faults bench lint lock audit venv postgres nginx chromium wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -48,6 +48,22 @@ chromium:
 ## PostgreSQL's server binaries, from Debian's packages where missing.
 postgres:
 	bash deploy/dev/install-postgres.sh
+
+## Pin the hub's runtime dependencies with their hashes, at the versions the tests ran with, in
+## requirements.lock (deploy with: pip install --require-hashes -r requirements.lock).
+lock: $(STAMP)
+	mkdir -p var
+	$(BIN)/python -m pip freeze --exclude-editable > var/tested-versions.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	    --strip-extras --no-emit-index-url --no-emit-find-links \
+	    --constraint var/tested-versions.txt --output-file requirements.lock pyproject.toml
+
+## Known vulnerabilities in the pinned dependencies: pip-audit against requirements.lock, with
+## PyPI's advisories (AUDIT_SERVICE=osv for the OSV database). Needs that service on the network.
+AUDIT_SERVICE ?= pypi
+audit: $(STAMP)
+	$(BIN)/pip-audit --requirement requirements.lock --require-hashes --disable-pip --strict \
+	    --progress-spinner off --vulnerability-service $(AUDIT_SERVICE)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -104,11 +104,15 @@ class LocalStore:
             (self.reports / f"{report_id}.json", report.model_dump_json(indent=2) + "\n"),
             (
                 self.reports / f"{report_id}.txt",
-                render_text(report, packet=body, sealed_sha256=digest),
+                render_text(
+                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
+                ),
             ),
             (
                 self.reports / f"{report_id}.html",
-                render_html(report, packet=body, sealed_sha256=digest),
+                render_html(
+                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
+                ),
             ),
             (self.receipts / f"{packet_id}.json", receipt.model_dump_json(indent=2) + "\n"),
             # Last: its presence is what `has_packet` reads as "stored".

@@ -7,23 +7,37 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import httpx
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __doc__ as hub_summary
-from hub.credentials import Principal, Role, authenticate
+from hub import authz
+from hub.credentials import (
+    CREDENTIAL_ID_PATTERN,
+    CredentialInfo,
+    IssuedCredential,
+    Principal,
+    Role,
+    authenticate,
+    issue,
+    list_credentials,
+    revoke_credential,
+    rotate_credential,
+)
 from hub.delivery import (
     DeliveryState,
     DeliveryStatus,
@@ -37,6 +51,7 @@ from hub.delivery import (
     redrive,
     report_deliveries,
 )
+from hub.directory import RecipientInfo, recipient_directory
 from hub.errors import (
     ConfigurationError,
     Conflict,
@@ -49,6 +64,7 @@ from hub.errors import (
     NotReady,
     PacketInvalid,
     PayloadTooLarge,
+    RateLimited,
     RoutingFailed,
 )
 from hub.intake import HubSecrets, IntakeAnswer, accept_report
@@ -57,17 +73,21 @@ from hub.logs import get_logger
 from hub.metrics import Metrics
 from hub.middleware import BodyLimit, RequestLog
 from hub.push import PushWorker
+from hub.ratelimit import IntakeLimiter
 from hub.rotation import reseal_requests
-from hub.routing import RecipientKind, RoutingPolicy, load_policy
+from hub.routing import RoutingPolicy, load_policy
 from hub.scheduler import start_jobs, wake_push
 from hub.settings import Settings
 from hub.store import make_engine
-from schemas.envelope import PublishedHubKeys
+from hub.strictjson import StrictJSON
+from schemas.envelope import PublishedHubKeys, RecipientId
 from schemas.report import Report
 
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+
+_MAX_LIFETIME_SECONDS = 5 * 366 * 86400  # the longest a credential issued over the API lives
 
 
 def utc_now() -> datetime:
@@ -85,6 +105,7 @@ class HubState:
     hub_keys: PublishedHubKeys
     clock: Clock
     metrics: Metrics
+    limiter: IntakeLimiter
     wake_push: Callable[[], None] = lambda: None
 
 
@@ -116,6 +137,7 @@ _STATUS: list[tuple[type[HubError], int, str]] = [
     (InvalidInput, 422, "Invalid input"),
     (NotAuthenticated, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
+    (RateLimited, 429, "Too many requests"),
     (NotFound, 404, "Not found"),
     (Conflict, 409, "Conflict"),
     (PacketInvalid, 422, "Signed object rejected"),
@@ -135,15 +157,47 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
-def _problem(status: int, title: str, detail: str, errors: list[FieldError]) -> JSONResponse:
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the hub sends: every Problem as application/problem+json.
+
+    FastAPI documents a `{"model": Problem}` response as application/json; the hub's errors are
+    all sent as application/problem+json (RFC 9457), so each such response is relabelled, for
+    routes added later too.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if content.get("application/json", {}).get("schema") == _PROBLEM_REF:
+                        content["application/problem+json"] = content.pop("application/json")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[FieldError],
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = Problem(
         title=title,
         status=status,
         detail=detail,
         errors=[{"field": e.field, "reason": e.reason} for e in errors],
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         body.model_dump(),
         status_code=status,
@@ -157,7 +211,8 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     status, title = next((s, t) for cls, s, t in _STATUS if isinstance(exc, cls))
     errors = exc.errors if isinstance(exc, InvalidInput) else []
     detail = "internal error" if status == 500 else str(exc)
-    return _problem(status, title, detail, errors)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return _problem(status, title, detail, errors, headers)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -196,6 +251,7 @@ def create_app(
             hub_keys=hub_keys,
             clock=clock,
             metrics=Metrics(engine),
+            limiter=IntakeLimiter(settings.intake_rate_limit),
         )
         worker = PushWorker(
             engine, settings, transport=push_transport, metrics=app.state.hub.metrics
@@ -218,14 +274,33 @@ def create_app(
         version="1",
         lifespan=lifespan,
         responses=_ERRORS,
+        # Every route, including those of routers included later, passes the authorization
+        # table first (hub/authz.py): a route the table does not list is refused to everybody.
+        dependencies=[Depends(_authorized)],
     )
     app.add_exception_handler(HubError, _hub_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(StrictJSON)  # inside BodyLimit: it only reads bodies within the limit
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestLog)
     _add_routes(app)
+    _add_admin_routes(app)
+    _include_oversight(app)
+    _document_problems(app)
     return app
+
+
+def _include_oversight(app: FastAPI) -> None:
+    """The audit log, compliance and feedback routes, and the coordinators' dashboard.
+
+    Their routers live in their own modules and use this module's dependencies, so they are
+    imported here, once this module is complete.
+    """
+    from hub import dashboard, oversight_api
+
+    app.include_router(oversight_api.router)
+    dashboard.install(app)
 
 
 def _state(request: Request) -> HubState:
@@ -238,37 +313,66 @@ def _session(request: Request) -> Any:
         yield session
 
 
-_bearer = HTTPBearer(auto_error=False, description="A source's or recipient's API token.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: hubsrc_ (source), hubrcp_ (recipient) or hubadm_ (administrator).",
+)
 
 SessionDep = Annotated[Session, Depends(_session)]
 StateDep = Annotated[HubState, Depends(_state)]
 
 
-def _principal(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def _authorized(request: Request, session: SessionDep, state: StateDep) -> None:
+    """Apply the authorization table to the matched route: 401, 403, or let the call through.
+
+    Runs before any other dependency of every route. The caller it finds is kept on the request
+    for the route's own `Caller` parameter.
+    """
+    route = request.scope.get("route")
+    try:
+        endpoint = authz.endpoint_for(request.method, getattr(route, "path", ""))
+    except authz.NotInTable:
+        log.error(
+            "route_not_in_authorization_table",
+            method=request.method,
+            path=getattr(route, "path", None),
+        )
+        raise Forbidden("this endpoint is not in the authorization table") from None
+    if endpoint.public:
+        return
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        # A browser on the dashboard's pages (only there) shows its login session's cookie.
+        from hub.dashboard import session_caller
+
+        caller = session_caller(request, session, now=state.clock())
+    else:
+        caller = authenticate(session, token, now=state.clock())
+    authz.authorize(endpoint, caller)
+    request.state.caller = caller
+
+
+def _caller(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None:
+    """The caller `_authorized` let through (declaring the bearer scheme in the OpenAPI)."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, Principal):
         raise NotAuthenticated("an Authorization: Bearer token is required")
-    return authenticate(session, credentials.credentials)
-
-
-def _source(caller: Annotated[Principal, Depends(_principal)]) -> Principal:
-    if caller.role is not Role.source:
-        raise Forbidden("only a source may submit reports")
     return caller
 
 
-def _recipient(caller: Annotated[Principal, Depends(_principal)]) -> Principal:
-    if caller.role is not Role.recipient:
-        raise Forbidden("only a recipient has an inbox")
-    return caller
+Caller = Annotated[Principal, Depends(_caller)]
+
+# Who may call a route is the table's to say, not the parameter's: these names are kept so that
+# a route reads as who it is for.
+_principal = _source = _recipient = _coordinator = _administrator = _caller
 
 
-def _coordinator(caller: Annotated[Principal, Depends(_recipient)]) -> Principal:
-    if caller.recipient_kind != RecipientKind.coordinator:
-        raise Forbidden("only a coordinator may see delivery status")
-    return caller
+def _intake_rate(caller: Caller, state: StateDep) -> None:
+    """Count one submission against the caller's rate; RateLimited (429) beyond it."""
+    state.limiter.hit(caller.id)
 
 
 def _add_routes(app: FastAPI) -> None:
@@ -276,7 +380,21 @@ def _add_routes(app: FastAPI) -> None:
         "/v1/reports",
         status_code=202,
         response_model=IntakeAnswer,
-        responses={409: {"model": Problem, "description": "Report id used for other content"}},
+        responses={
+            409: {"model": Problem, "description": "Report id used for other content"},
+            429: {
+                "model": Problem,
+                "description": "Over the source's rate (HUB_INTAKE_RATE_LIMIT)",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds until a submission is accepted again",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+            },
+            503: {"model": Problem, "description": "No recipient can receive it now"},
+        },
+        dependencies=[Depends(_intake_rate)],
         tags=["sources"],
     )
     def submit_report(
@@ -371,7 +489,11 @@ def _add_routes(app: FastAPI) -> None:
         _caller: Annotated[Principal, Depends(_coordinator)],
     ) -> Redriven:
         """Re-drive a dead delivery: a new retry window starts now."""
-        return Redriven(packet_ids=redrive(session, packet_ids=[str(packet_id)], now=state.clock()))
+        return Redriven(
+            packet_ids=redrive(
+                session, packet_ids=[str(packet_id)], now=state.clock(), actor=_caller.id
+            )
+        )
 
     @app.get("/v1/hub/keys", response_model=PublishedHubKeys, tags=["public"])
     @app.get("/.well-known/ctt-hub-keys.json", response_model=PublishedHubKeys, tags=["public"])
@@ -403,3 +525,116 @@ def _add_routes(app: FastAPI) -> None:
     def metrics(state: StateDep) -> PlainTextResponse:
         """Prometheus metrics."""
         return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+class CredentialRequest(BaseModel):
+    """A new credential for a registered source or recipient (administrators' credentials are
+    issued on the hub's machine only, with `hub credentials issue`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal[Role.source, Role.recipient]
+    principal_id: RecipientId
+    expires_in_seconds: int | None = Field(None, ge=1, le=_MAX_LIFETIME_SECONDS)
+
+
+class RotationRequest(BaseModel):
+    """How long the old token keeps working beside the new one, and the new one's lifetime."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_seconds: int = Field(3600, ge=0, le=30 * 86400)
+    expires_in_seconds: int | None = Field(None, ge=1, le=_MAX_LIFETIME_SECONDS)
+
+
+CredentialId = Annotated[str, PathParam(pattern=CREDENTIAL_ID_PATTERN)]
+
+
+def _expiry(now: datetime, seconds: int | None) -> datetime | None:
+    return None if seconds is None else now + timedelta(seconds=seconds)
+
+
+def _add_admin_routes(app: FastAPI) -> None:
+    unknown: dict[int | str, dict[str, Any]] = {
+        404: {"model": Problem, "description": "No such credential or principal"}
+    }
+
+    @app.get("/v1/admin/credentials", response_model=list[CredentialInfo], tags=["administrators"])
+    def credentials(
+        session: SessionDep,
+        _caller: Annotated[Principal, Depends(_administrator)],
+        principal_id: Annotated[RecipientId | None, Query()] = None,
+    ) -> list[CredentialInfo]:
+        """Every credential (or one principal's): ids, roles and times; never a token."""
+        return list_credentials(session, principal_id=principal_id)
+
+    @app.post(
+        "/v1/admin/credentials",
+        status_code=201,
+        response_model=IssuedCredential,
+        responses=unknown,
+        tags=["administrators"],
+    )
+    def issue_credential(
+        request: CredentialRequest,
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_administrator)],
+    ) -> IssuedCredential:
+        """Issue a token to a source or recipient; the answer is the only place it appears."""
+        now = state.clock()
+        return issue(
+            session,
+            Role(request.role),
+            request.principal_id,
+            now,
+            expires_at=_expiry(now, request.expires_in_seconds),
+        )
+
+    @app.post(
+        "/v1/admin/credentials/{credential_id}/revoke",
+        response_model=CredentialInfo,
+        responses=unknown,
+        tags=["administrators"],
+    )
+    def revoke(
+        credential_id: CredentialId,
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_administrator)],
+    ) -> CredentialInfo:
+        """Revoke a credential at once."""
+        return revoke_credential(session, credential_id, state.clock())
+
+    @app.post(
+        "/v1/admin/credentials/{credential_id}/rotate",
+        status_code=201,
+        response_model=IssuedCredential,
+        responses=unknown,
+        tags=["administrators"],
+    )
+    def rotate(
+        credential_id: CredentialId,
+        session: SessionDep,
+        state: StateDep,
+        _caller: Annotated[Principal, Depends(_administrator)],
+        rotation: RotationRequest | None = None,
+    ) -> IssuedCredential:
+        """A new token for the same principal; the old one ends after the overlap."""
+        rotation = rotation or RotationRequest()
+        now = state.clock()
+        return rotate_credential(
+            session,
+            credential_id,
+            now,
+            overlap=timedelta(seconds=rotation.overlap_seconds),
+            expires_at=_expiry(now, rotation.expires_in_seconds),
+            allow_administrator=False,
+        )
+
+    @app.get("/v1/admin/recipients", response_model=list[RecipientInfo], tags=["administrators"])
+    def recipients(
+        session: SessionDep, _caller: Annotated[Principal, Depends(_administrator)]
+    ) -> list[RecipientInfo]:
+        """Every recipient with its delivery mode and public keys; never a webhook secret."""
+        return recipient_directory(session)

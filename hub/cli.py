@@ -13,13 +13,18 @@ import typer
 from sqlmodel import Session
 
 from hub.api import create_app
+from hub.audit_records import record_hub_key
+from hub.audit_verify import audit_round
+from hub.credentials_cli import credentials_app
 from hub.delivery import DeliveryState, deliveries_in_state, redrive
 from hub.demo import format_outcomes, play_demo, provision_demo
 from hub.directory import KeyPurpose, add_key
 from hub.errors import HubError
-from hub.keyring import create_hub_keys, rotate_hub_key
+from hub.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
 from hub.logs import configure_logging
 from hub.onboarding_cli import recipients_app
+from hub.oversight_cli import audit_app, compliance_app
+from hub.quality import declare_demo
 from hub.rotation import revoke
 from hub.server import serve, serving
 from hub.settings import Settings
@@ -40,6 +45,9 @@ app.add_typer(keys_app, name="keys")
 deliveries_app = typer.Typer(help="Deliveries: dead letters and re-drives.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(recipients_app, name="recipients")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(audit_app, name="audit")
+app.add_typer(compliance_app, name="compliance")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -68,6 +76,7 @@ def init(
     typer.echo(f"database ready at {settings.resolved_database_url}")
     if demo:
         listing = provision_demo(settings, _demo_dir(settings), hub_url=hub_url)
+        _declare_demo_criteria()
         typer.echo(f"demo network registered; credentials and keys listed in {listing}")
 
 
@@ -108,11 +117,21 @@ def keys_register(
         public = load_public_keyset(public_file)
     except KeyFileError as exc:
         raise HubError(str(exc)) from exc
-    start = (valid_from or datetime.now(UTC)).replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    start = (valid_from or now).replace(tzinfo=UTC)
     with _session() as session:
         if public.sealing is not None:
-            add_key(session, recipient, KeyPurpose.sealing, bytes(public.sealing), valid_from=start)
-        add_key(session, recipient, KeyPurpose.receipt, bytes(public.signing), valid_from=start)
+            add_key(
+                session,
+                recipient,
+                KeyPurpose.sealing,
+                bytes(public.sealing),
+                valid_from=start,
+                now=now,
+            )
+        add_key(
+            session, recipient, KeyPurpose.receipt, bytes(public.signing), valid_from=start, now=now
+        )
         session.commit()
     typer.echo(f"registered for {recipient} from {start.isoformat()}:")
     if public.sealing is not None:
@@ -123,7 +142,11 @@ def keys_register(
 @keys_app.command("rotate-hub")
 def keys_rotate_hub() -> None:
     """Replace the hub's signing key, endorsed by the old one; restart the hub to use it."""
+    previous = published_keys(Settings()).keys[-1].key_id
     entry = rotate_hub_key(Settings(), datetime.now(UTC))
+    with _session() as session:
+        record_hub_key(session, entry, previous)
+        session.commit()
     typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
     typer.echo("restart the hub to sign with it; connectors trust it through its endorsement")
 
@@ -205,6 +228,7 @@ def demo_command(
     listing = _demo_dir(settings) / "recipients.json"
     if not listing.exists():
         provision_demo(settings, _demo_dir(settings), hub_url=f"http://{host}:{port}")
+        _declare_demo_criteria()
     log_file = settings.data_dir / "hub.log"
     with log_file.open("a", encoding="utf-8") as log_stream:
         configure_logging(stream=log_stream)
@@ -214,10 +238,16 @@ def demo_command(
 def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
+        _sign_audit_log(settings)
         typer.echo("")
         typer.echo(format_outcomes(outcomes))
         typer.echo("")
         typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
+        typer.echo(
+            f"Dashboard:   {base_url}/dashboard  (log in with the coordinator's token: "
+            f"{_demo_dir(settings) / 'recipients' / 'network-coordinator' / 'credential.txt'})"
+        )
+        typer.echo("Audit log:   .venv/bin/hub audit verify   (quality: hub compliance report)")
         typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
         typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
         typer.echo(f"Logs:        {log_file}  (JSON lines: ids and outcomes, never content)")
@@ -226,6 +256,22 @@ def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str,
             threading.Event().wait()
         except KeyboardInterrupt:
             typer.echo("stopping")
+
+
+def _declare_demo_criteria() -> None:
+    """The demo sections' declarations of the quality criteria (docs/quality.md)."""
+    with _session() as session:
+        declare_demo(session, now=datetime.now(UTC))
+
+
+def _sign_audit_log(settings: Settings) -> None:
+    """Sign a tree head over what the demo just did, and verify the log, as the audit job does."""
+    secrets, published = load_hub_secrets(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        audit_round(engine, key=secrets.signing_key, published=published, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

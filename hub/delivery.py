@@ -11,12 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from nacl.signing import VerifyKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from hub.audit_records import (
+    record_pulled,
+    record_receipt,
+    record_receipt_rejected,
+    record_redriven,
+)
 from hub.crypto import verify_receipt
 from hub.directory import receipt_keys
 from hub.errors import FieldError, InvalidInput, NotFound, PacketInvalid, ReceiptRejected
@@ -119,6 +126,7 @@ def lease_packets(
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             leased.append(packet_id)
+    record_pulled(session, leased, until, now)
     session.commit()
     packets = [
         Envelope.model_validate_json(_packet_of(row))
@@ -164,6 +172,9 @@ def record_receipts(
             failed=[f.field for f in failures],
             reasons=[f.reason for f in failures],
         )
+        for failure in failures:
+            record_receipt_rejected(session, recipient_id, None, failure.reason, now)
+        session.commit()  # the rejections are on record; no receipt of the batch is
         raise InvalidInput(failures)
     outcome = ReceiptOutcome(recorded=[], already_recorded=[])
     latencies = []
@@ -191,7 +202,11 @@ def _packet_of(row: DeliveryRow) -> str:
 
 
 def mark_delivered(
-    session: Session, row: DeliveryRow, receipt: Envelope, now: datetime
+    session: Session,
+    row: DeliveryRow,
+    receipt: Envelope,
+    now: datetime,
+    via: Literal["pull", "push"] = "pull",
 ) -> timedelta | None:
     """Record a verified receipt; return the time from intake, or None if it had one already."""
     if row.state == DeliveryState.delivered:
@@ -202,6 +217,7 @@ def mark_delivered(
     row.last_error = None
     row.receipt = receipt.model_dump_json()
     session.add(row)
+    record_receipt(session, row, receipt, via, now)
     return now - row.created_at
 
 
@@ -274,7 +290,13 @@ def deliveries_in_state(
     return [_status(row, now) for row in rows]
 
 
-def redrive(session: Session, *, packet_ids: list[str] | None, now: datetime) -> list[str]:
+def redrive(
+    session: Session,
+    *,
+    packet_ids: list[str] | None,
+    now: datetime,
+    actor: str = "administrator",
+) -> list[str]:
     """Give dead deliveries a new retry window from `now`; all dead ones if `packet_ids` is None.
 
     Raises NotFound for a named packet that is not dead, or whose bytes were purged.
@@ -294,6 +316,7 @@ def redrive(session: Session, *, packet_ids: list[str] | None, now: datetime) ->
         row.dead_at = None
         row.lease_until = None
         session.add(row)
+    record_redriven(session, rows, actor, now)
     session.commit()
     redriven = [row.packet_id for row in rows]
     if redriven:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from weakref import WeakKeyDictionary
 
 from nacl.public import PublicKey
 from nacl.signing import VerifyKey
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from hub.audit_records import (
+    record_key,
+    record_key_revoked,
+    record_mode,
+    record_recipient,
+    record_source,
+)
 from hub.errors import ConfigurationError, InvalidInput, NotFound
 from hub.routing import Member, RecipientKind
 from hub.store import RecipientKeyRow, RecipientRow, SourceRow
@@ -42,6 +52,7 @@ def add_source(
         raise InvalidInput.at("id", f"source {source_id} exists")
     row = SourceRow(id=source_id, name=name, country=country, created_at=now)
     session.add(row)
+    record_source(session, row)
     return row
 
 
@@ -73,6 +84,7 @@ def add_recipient(
     _apply_mode(row, mode, push_url, webhook_secret)
     session.add(row)
     session.flush()
+    record_recipient(session, row)
     add_key(session, recipient_id, KeyPurpose.sealing, bytes(keys.sealing), valid_from=now)
     add_key(session, recipient_id, KeyPurpose.receipt, bytes(keys.signing), valid_from=now)
     return row
@@ -98,6 +110,7 @@ def set_delivery_mode(
     *,
     push_url: str | None = None,
     webhook_secret: str | None = None,
+    now: datetime | None = None,
 ) -> RecipientRow:
     """Switch a recipient between push and pull; its pending packets follow the new mode.
 
@@ -108,6 +121,7 @@ def set_delivery_mode(
         raise NotFound(f"no recipient {recipient_id}")
     _apply_mode(row, mode, push_url, webhook_secret)
     session.add(row)
+    record_mode(session, row, now or datetime.now(UTC))
     return row
 
 
@@ -118,6 +132,7 @@ def add_key(
     public_key: bytes,
     *,
     valid_from: datetime,
+    now: datetime | None = None,
 ) -> RecipientKeyRow:
     """Register a public key that takes effect at `valid_from` (rotation: a later start wins).
 
@@ -136,6 +151,7 @@ def add_key(
         valid_from=valid_from,
     )
     session.add(row)
+    record_key(session, row, now or valid_from)
     return row
 
 
@@ -150,30 +166,83 @@ def revoke_key(session: Session, key_id: str, now: datetime) -> RecipientKeyRow:
     if row.revoked_at is None:
         row.revoked_at = now
         session.add(row)
+        record_key_revoked(session, row, now)
     return row
 
 
-def _current_keys(session: Session, purpose: KeyPurpose, now: datetime) -> list[RecipientKeyRow]:
-    rows = session.exec(
-        select(RecipientKeyRow)
-        .where(RecipientKeyRow.purpose == purpose)
-        .where(col(RecipientKeyRow.revoked_at).is_(None))
-        .where(RecipientKeyRow.valid_from <= now)
-        .order_by(col(RecipientKeyRow.valid_from))
-    ).all()
-    return list(rows)
+@dataclass(frozen=True)
+class _SealingKey:
+    recipient_id: str
+    key: PublicKey
+    valid_from: datetime
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The directory as read at one stamp: members, and their unrevoked sealing keys."""
+
+    stamp: tuple[object, ...]
+    members: tuple[Member, ...]
+    keys: tuple[_SealingKey, ...]
+
+
+# One snapshot per engine. Reading the whole directory for every report was the largest waste
+# on the intake path; a stamp of the two tables (counts and latest times) is one small query,
+# and any registration, rotation or revocation changes it, in this process or another.
+_SNAPSHOTS: WeakKeyDictionary[Engine, _Snapshot] = WeakKeyDictionary()
+
+
+def _stamp(session: Session) -> tuple[object, ...]:
+    keys = session.exec(
+        select(
+            func.count(col(RecipientKeyRow.key_id)),
+            func.max(RecipientKeyRow.valid_from),
+            func.max(RecipientKeyRow.revoked_at),
+            func.count(col(RecipientKeyRow.revoked_at)),
+        )
+    ).one()
+    members = session.exec(
+        select(func.count(col(RecipientRow.id)), func.max(RecipientRow.created_at))
+    ).one()
+    return (*keys, *members)
+
+
+def _snapshot(session: Session) -> _Snapshot:
+    stamp = _stamp(session)
+    engine = session.get_bind()
+    cached = _SNAPSHOTS.get(engine) if isinstance(engine, Engine) else None
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    members = tuple(
+        Member(recipient_id=row.id, country=row.country, kind=RecipientKind(row.kind))
+        for row in session.exec(select(RecipientRow).order_by(col(RecipientRow.id))).all()
+    )
+    keys = tuple(
+        _SealingKey(row.recipient_id, PublicKey(row.public_key), row.valid_from)
+        for row in session.exec(
+            select(RecipientKeyRow)
+            .where(RecipientKeyRow.purpose == KeyPurpose.sealing)
+            .where(col(RecipientKeyRow.revoked_at).is_(None))
+            .order_by(col(RecipientKeyRow.valid_from))
+        ).all()
+    )
+    snapshot = _Snapshot(stamp=stamp, members=members, keys=keys)
+    if isinstance(engine, Engine):
+        _SNAPSHOTS[engine] = snapshot
+    return snapshot
 
 
 def recipients(session: Session, now: datetime) -> list[Recipient]:
     """Every recipient with its newest sealing key that is valid at `now`, if it has one."""
+    snapshot = _snapshot(session)
     sealing: dict[str, PublicKey] = {}
-    for key_row in _current_keys(session, KeyPurpose.sealing, now):
-        sealing[key_row.recipient_id] = PublicKey(key_row.public_key)
-    found = []
-    for row in session.exec(select(RecipientRow).order_by(col(RecipientRow.id))).all():
-        member = Member(recipient_id=row.id, country=row.country, kind=RecipientKind(row.kind))
-        found.append(Recipient(member=member, sealing_key=sealing.get(row.id)))
-    return found
+    for key in snapshot.keys:  # oldest first: the newest valid one wins
+        if key.valid_from <= now:
+            sealing[key.recipient_id] = key.key
+    return [
+        Recipient(member=member, sealing_key=sealing.get(member.recipient_id))
+        for member in snapshot.members
+    ]
 
 
 def sealing_key_of(directory: list[Recipient], recipient_id: str) -> PublicKey:
@@ -197,3 +266,58 @@ def receipt_keys(session: Session, recipient_id: str) -> dict[str, VerifyKey]:
         .where(col(RecipientKeyRow.revoked_at).is_(None))
     ).all()
     return {row.key_id: VerifyKey(row.public_key) for row in rows}
+
+
+class KeyInfo(BaseModel):
+    """A recipient's public key as administrators see it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str
+    purpose: KeyPurpose
+    valid_from: AwareDatetime
+    revoked_at: AwareDatetime | None
+
+
+class RecipientInfo(BaseModel):
+    """A recipient as administrators see it: never its webhook secret, never content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    country: str | None
+    kind: RecipientKind
+    delivery_mode: DeliveryMode
+    push_url: str | None
+    keys: list[KeyInfo]
+
+
+def recipient_directory(session: Session) -> list[RecipientInfo]:
+    """Every recipient with its keys, by id."""
+    keys: dict[str, list[KeyInfo]] = {}
+    for key in session.exec(
+        select(RecipientKeyRow).order_by(
+            col(RecipientKeyRow.valid_from), col(RecipientKeyRow.key_id)
+        )
+    ).all():
+        keys.setdefault(key.recipient_id, []).append(
+            KeyInfo(
+                key_id=key.key_id,
+                purpose=KeyPurpose(key.purpose),
+                valid_from=key.valid_from,
+                revoked_at=key.revoked_at,
+            )
+        )
+    return [
+        RecipientInfo(
+            id=row.id,
+            name=row.name,
+            country=row.country,
+            kind=RecipientKind(row.kind),
+            delivery_mode=DeliveryMode(row.delivery_mode),
+            push_url=row.push_url,
+            keys=keys.get(row.id, []),
+        )
+        for row in session.exec(select(RecipientRow).order_by(col(RecipientRow.id))).all()
+    ]

@@ -5,12 +5,14 @@ HubError
 │   └── PayloadTooLarge     the body is over the configured limit
 ├── NotAuthenticated        no credential, or one the hub does not know or has revoked
 ├── Forbidden               a known caller asks for what its role may not do
+├── RateLimited             a source sent more requests than its rate allows
 ├── NotFound                no such thing, or not the caller's to see
 ├── Conflict                a report id reused for different content
 ├── PacketInvalid           a packet, receipt or acknowledgement fails verification
 │   └── ReceiptRejected     a receipt that verifies but does not match its delivery
 ├── RoutingFailed           no recipient could be found for a report (fail closed)
-└── ConfigurationError      settings, policy or keys are unusable
+├── ConfigurationError      settings, policy or keys are unusable
+└── ProofInvalid            a Merkle proof or signed tree head of the audit log fails to verify
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class Forbidden(HubError):
     """The caller's role may not do this."""
 
 
+class RateLimited(HubError):
+    """The caller sent more requests than its rate allows; `retry_after` is in whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many requests: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class NotFound(HubError):
     """No such resource visible to the caller."""
 
@@ -90,3 +100,7 @@ class ConfigurationError(HubError):
 
 class NotReady(HubError):
     """The hub cannot serve now: its database does not answer."""
+
+
+class ProofInvalid(HubError):
+    """A Merkle inclusion or consistency proof, or a signed tree head, does not verify."""

@@ -22,10 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from hub import crypto
+from hub.audit_records import record_acceptance, record_resealed
 from hub.credentials import Principal
 from hub.delivery import DeliveryState
 from hub.directory import recipients, sealing_key_of
 from hub.errors import ConfigurationError, Conflict, InvalidInput
+from hub.feedback import note_report
 from hub.logs import get_logger
 from hub.routing import RoutingPolicy
 from hub.store import DeliveryRow, ReportRow, SourceRow
@@ -134,6 +136,8 @@ def accept_report(
     try:
         session.flush()
         session.add_all(deliveries)
+        record_acceptance(session, answer, deliveries, caller.id, now)
+        note_report(session, report, now)
         session.commit()
     except IntegrityError:
         # Another request stored the same report id between step 3 and here.
@@ -217,6 +221,7 @@ def reseal_held(
             )
         )
         resealed.append(str(packet.packet_id))
+        record_resealed(session, row, packet, crypto.fingerprint_x25519(key), secrets, now)
     session.commit()
     log.info("packets_resealed", report_id=str(report.report_id), packet_ids=resealed)
     return resealed

@@ -52,6 +52,10 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     root.setLevel(level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True
+    # One line per push request (httpx) or per skipped overlapping run (APScheduler) is noise:
+    # the hub logs each delivery's outcome itself, and a job's failure by its type.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def get_logger(name: str) -> Any:

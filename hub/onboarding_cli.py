@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
+from hub.directory import DeliveryMode, set_delivery_mode
 from hub.keyring import load_hub_secrets
 from hub.onboarding import (
     onboarding_deliveries,
@@ -116,3 +117,27 @@ def status(
             else "no receipt yet"
         )
         typer.echo(f"{delivery.packet_id}: {delivery.state.value}, {receipted}")
+
+
+@recipients_app.command("mode")
+def mode(
+    recipient_id: Annotated[str, typer.Argument(help="The recipient, e.g. nl-police.")],
+    delivery_mode: Annotated[DeliveryMode, typer.Argument(help="push or pull.")],
+    push_url: Annotated[
+        str | None, typer.Option(help="For push: the recipient's endpoint, e.g. https://…/packets.")
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="For push: a file holding the Standard Webhooks secret (whsec_…)."),
+    ] = None,
+) -> None:
+    """Switch a recipient between push and pull; its pending packets follow the new mode."""
+    secret = secret_file.read_text(encoding="utf-8").strip() if secret_file is not None else None
+    settings = Settings()
+    with _session(settings) as session:
+        set_delivery_mode(
+            session, recipient_id, delivery_mode, push_url=push_url, webhook_secret=secret
+        )
+        session.commit()
+    where = f" to {push_url}" if delivery_mode is DeliveryMode.push else ""
+    typer.echo(f"{recipient_id}: {delivery_mode.value}{where}")

@@ -22,11 +22,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import httpx
+from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
+from hub.audit_records import record_dead, record_pushed, record_receipt_rejected, record_retry
 from hub.delivery import DeliveryState, check_receipt, mark_delivered
 from hub.directory import DeliveryMode, receipt_keys
 from hub.errors import PacketInvalid
@@ -129,16 +131,27 @@ def claim_due(session: Session, *, now: datetime, limit: int, claim_for: timedel
     if session.get_bind().dialect.name == "postgresql":
         # Several hub processes: each skips what another is claiming right now.
         query = query.with_for_update(skip_locked=True, of=DeliveryRow)
-    claims = []
-    for delivery, recipient in session.exec(query).all():
-        taken = session.execute(
-            update(DeliveryRow)
-            .where(col(DeliveryRow.packet_id) == delivery.packet_id)
-            .where(col(DeliveryRow.state) == DeliveryState.pending)
-            .where(free)
-            .values(lease_until=now + claim_for, attempts=col(DeliveryRow.attempts) + 1)
+    candidates = session.exec(query).all()
+    # One UPDATE for the whole batch; its condition is checked again row by row, so a row a
+    # pull leased meanwhile is not claimed, and RETURNING says which rows this claim took.
+    taken = (
+        set(
+            session.execute(
+                update(DeliveryRow)
+                .where(col(DeliveryRow.packet_id).in_([d.packet_id for d, _ in candidates]))
+                .where(col(DeliveryRow.state) == DeliveryState.pending)
+                .where(free)
+                .values(lease_until=now + claim_for, attempts=col(DeliveryRow.attempts) + 1)
+                .returning(col(DeliveryRow.packet_id))
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
-        if taken.rowcount != 1 or delivery.packet is None:  # type: ignore[attr-defined]
+        if candidates
+        else set()
+    )
+    claims = []
+    for delivery, recipient in candidates:
+        if delivery.packet_id not in taken or delivery.packet is None:
             continue
         if recipient.push_url is None or recipient.webhook_secret is None:
             continue  # the mode changed under us; the pull inbox or a later round takes it
@@ -195,20 +208,28 @@ def record_outcomes(
 ) -> RoundStats:
     """Record each push's outcome (step 3), all in one transaction."""
     stats = RoundStats(claimed=len(results))
+    trust: dict[str, dict[str, VerifyKey]] = {}  # receipt keys, read once per recipient per round
+    # One query loads the round's rows; each session.get below is then answered from memory.
+    session.exec(
+        select(DeliveryRow).where(col(DeliveryRow.packet_id).in_([c.packet_id for c, _ in results]))
+    ).all()
     for claim, outcome in results:
         row = session.get(DeliveryRow, claim.packet_id)
         assert row is not None
         receipt = outcome.receipt
         if receipt is not None:
             try:
-                trusted = receipt_keys(session, claim.recipient_id)
+                trusted = trust.get(claim.recipient_id) or receipt_keys(session, claim.recipient_id)
+                trust[claim.recipient_id] = trusted
                 check_receipt(session, claim.recipient_id, receipt, trusted)
             except PacketInvalid as exc:
                 log.warning("push_receipt_rejected", packet_id=claim.packet_id, reason=str(exc))
+                record_receipt_rejected(session, claim.recipient_id, claim.packet_id, str(exc), now)
                 outcome = Outcome(Verdict.retry, "receipt rejected")
             else:
-                latency = mark_delivered(session, row, receipt, now)
+                latency = mark_delivered(session, row, receipt, now, via="push")
                 if latency is not None:
+                    record_pushed(session, row, claim.attempts, now)
                     stats.delivered += 1
                     stats.latencies.append(latency)
                 continue
@@ -221,6 +242,7 @@ def record_outcomes(
             row.state = DeliveryState.dead
             row.dead_at = now
             stats.dead += 1
+            record_dead(session, row, claim.attempts, now)
             log.error(
                 "delivery_dead",
                 packet_id=row.packet_id,
@@ -231,6 +253,7 @@ def record_outcomes(
         else:
             row.next_attempt_at = next_attempt
             stats.retried += 1
+            record_retry(session, row, claim.attempts, now)
             log.info(
                 "push_retry_scheduled",
                 packet_id=row.packet_id,

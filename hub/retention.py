@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
+from hub.audit_records import record_purged
 from hub.delivery import DeliveryState
 from hub.logs import get_logger
 from hub.store import DeliveryRow
@@ -33,12 +34,17 @@ def purge_due(
             col(DeliveryRow.dead_at) <= now - dead_retention,
         ),
     )
+    rows = session.exec(
+        select(DeliveryRow).where(col(DeliveryRow.packet).is_not(None)).where(due)
+    ).all()
     result = session.execute(
         update(DeliveryRow)
         .where(col(DeliveryRow.packet).is_not(None))
         .where(due)
         .values(packet=None, purged_at=now)
+        .execution_options(synchronize_session=False)
     )
+    record_purged(session, rows, now)
     session.commit()
     purged: int = result.rowcount  # type: ignore[attr-defined]
     if purged:

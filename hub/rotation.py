@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from hub.audit_records import record_held
 from hub.delivery import DeliveryState
 from hub.directory import KeyPurpose, revoke_key
 from hub.logs import get_logger
@@ -43,6 +44,12 @@ def revoke(session: Session, key_id: str, now: datetime) -> list[str]:
             update(DeliveryRow)
             .where(col(DeliveryRow.packet_id).in_(held))
             .values(state=DeliveryState.awaiting_reseal, lease_until=None)
+        )
+        record_held(
+            session,
+            session.exec(select(DeliveryRow).where(col(DeliveryRow.packet_id).in_(held))).all(),
+            key_id,
+            now,
         )
     session.commit()
     log.warning(

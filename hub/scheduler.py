@@ -1,7 +1,8 @@
 """The hub's background jobs, run by APScheduler inside every hub process.
 
 The push job runs in every process: their claims skip each other's rows. Jobs that must run once
-per interval across the fleet (purge) first take the interval's run in the database.
+per interval across the fleet (purge; audit: sign a tree head and verify the log) first take the
+interval's run in the database.
 
 Each job is a thin wrapper that supplies the clock to a function that takes time as an argument,
 and logs a failure by its type only (a message could quote data being handled).
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from hub.audit_verify import audit_round
+from hub.keyring import load_hub_secrets
 from hub.logs import get_logger
 from hub.push import PushWorker
 from hub.retention import purge_due
@@ -92,6 +95,13 @@ def start_jobs(
                 dead_retention=timedelta(seconds=settings.dead_retention_seconds),
             )
 
+    def audit_log() -> None:
+        interval = timedelta(seconds=settings.audit_interval_seconds)
+        if not claim_run(engine, "audit", now=clock(), interval=interval):
+            return
+        secrets, published = load_hub_secrets(settings)
+        audit_round(engine, key=secrets.signing_key, published=published, now=clock())
+
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         _guarded(
@@ -109,6 +119,15 @@ def start_jobs(
         "interval",
         seconds=settings.purge_interval_seconds,
         id="purge",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _guarded("audit", audit_log),
+        "interval",
+        seconds=settings.audit_interval_seconds,
+        id="audit",
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),

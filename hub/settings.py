@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     dead_retention_seconds: int = Field(90 * 86400, ge=0, description="Keep dead sealed bytes.")
     purge_interval_seconds: float = Field(3600.0, gt=0, description="How often purge runs.")
     scheduler: bool = Field(True, description="Run the push and purge jobs in this process.")
+    audit_interval_seconds: float = Field(
+        60.0, gt=0, description="How often the fleet signs an audit tree head and verifies the log."
+    )
+    quality_criteria: Path = Field(
+        Path("deploy/quality.toml"), description="The network's quality criteria and thresholds."
+    )
+    dashboard_session_seconds: int = Field(
+        8 * 3600, ge=60, description="How long a coordinator's dashboard login lasts."
+    )
+    intake_rate_limit: str = Field(
+        "60/minute",
+        pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",
+        description="Most report submissions per source and window, in this process.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,27 @@ class CredentialRow(SQLModel, table=True):
     __tablename__ = "credentials"
 
     token_hash: str = Field(primary_key=True, max_length=64)
+    credential_id: str = Field(
+        max_length=21,
+        unique=True,
+        index=True,
+        description="Public name of the credential: 'cred-' and the first 16 hex of token_hash.",
+    )
     role: str = Field(max_length=20)
     principal_id: str = Field(max_length=63, index=True)
     created_at: datetime = _instant()
+    expires_at: datetime | None = _instant(default=None)
     revoked_at: datetime | None = _instant(default=None)
+
+
+class AdministratorRow(SQLModel, table=True):
+    """A person who manages credentials and recipients; never a reader of report content."""
+
+    __tablename__ = "administrators"
+
+    id: str = Field(primary_key=True, max_length=63)
+    name: str = Field(max_length=200)
+    created_at: datetime = _instant()
 
 
 class ReportRow(SQLModel, table=True):
@@ -157,6 +174,119 @@ class JobRunRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=40)
     last_started_at: datetime = _instant()
+
+
+class AuditEntryRow(SQLModel, table=True):
+    """One entry of the tamper-evident audit log, a leaf of its RFC 6962 Merkle tree (hub/audit.py).
+
+    `entry` holds the exact bytes that are hashed: canonical JSON of ids, kinds, times, states and
+    key ids, never report content. The other columns repeat parts of it for look-ups; a verifier
+    checks that they agree with it.
+    """
+
+    __tablename__ = "audit_entries"
+
+    leaf_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _instant(index=True)
+    kind: str = Field(max_length=40, index=True)
+    report_id: str | None = Field(default=None, max_length=36, index=True)
+    recipient_id: str | None = Field(default=None, max_length=63, index=True)
+    entry: str
+    leaf_hash: str = Field(max_length=64)
+
+
+class AuditLogRow(SQLModel, table=True):
+    """The audit log's size, one row: every append updates it in its own transaction, which
+    serialises appends across hub processes and keeps leaf indices gapless and unique."""
+
+    __tablename__ = "audit_log"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    size: int
+
+
+class TreeHeadRow(SQLModel, table=True):
+    """A tree head of the audit log signed by the hub (a DSSE envelope of a TreeHeadBody)."""
+
+    __tablename__ = "audit_tree_heads"
+
+    tree_size: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    root_hash: str = Field(max_length=64)
+    signed_at: datetime = _instant()
+    envelope: str
+
+
+class AuditCheckRow(SQLModel, table=True):
+    """The outcome of one verification of the whole audit log."""
+
+    __tablename__ = "audit_checks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = _instant(index=True)
+    checked_by: str = Field(max_length=40)
+    tree_size: int
+    verified: bool
+    problems: str = Field(description="JSON list of what failed; empty when verified.")
+
+
+class DeclarationRow(SQLModel, table=True):
+    """A quality criterion a member's section declares it meets, dated, with its evidence."""
+
+    __tablename__ = "declarations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    country: str = Field(max_length=2, index=True)
+    criterion: str = Field(max_length=4)
+    stated_on: date
+    holds: bool
+    languages: str | None = Field(default=None, max_length=100)
+    last_training: date | None = None
+    evidence_url: str | None = Field(default=None, max_length=500)
+    declared_by: str = Field(max_length=63)
+    recorded_at: datetime = _instant()
+
+
+class ReportFeedbackRow(SQLModel, table=True):
+    """Whether a report's reporter asked to be contacted, and when its source saw its status.
+
+    The one fact taken from a report's content (at intake, in memory) besides its routing: it is
+    what criterion Q9 counts, and says nothing about the incident or the reporter.
+    """
+
+    __tablename__ = "report_feedback"
+
+    report_id: str = Field(primary_key=True, foreign_key="reports.id", max_length=36)
+    contact_consent: bool
+    status_seen_at: datetime | None = _instant(
+        default=None, description="When the source first saw a verified receipt in its status."
+    )
+    last_status_at: datetime | None = _instant(default=None)
+
+
+class OutcomeRow(SQLModel, table=True):
+    """A recipient's coded outcome for a report it holds a verified receipt for."""
+
+    __tablename__ = "report_outcomes"
+
+    report_id: str = Field(primary_key=True, foreign_key="reports.id", max_length=36)
+    recipient_id: str = Field(primary_key=True, foreign_key="recipients.id", max_length=63)
+    outcome: str = Field(max_length=40)
+    recorded_at: datetime = _instant()
+
+
+class DashboardSessionRow(SQLModel, table=True):
+    """A coordinator's browser session on the dashboard, kept as the hash of its cookie."""
+
+    __tablename__ = "dashboard_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    coordinator_id: str = Field(max_length=63)
+    credential_id: str = Field(
+        max_length=21, description="The credential logged in with: revoking it ends the session."
+    )
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _instant()
+    expires_at: datetime = _instant()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -116,3 +116,19 @@ class PublishedHubKeys(_Strict):
     """Every signing key the hub has used, oldest first."""
 
     keys: list[PublishedHubKey] = Field(max_length=1000)
+
+
+TREE_HEAD_TYPE = "application/vnd.ctt-hub.tree-head+json; version=1"
+
+
+class TreeHeadBody(_Strict):
+    """What the hub signs about its audit log: how many entries it holds and their Merkle root.
+
+    The root is RFC 6962's Merkle tree hash over the first `tree_size` entries (docs/audit.md).
+    """
+
+    tree_head_version: Literal[1] = 1
+    log: Literal["ctt-hub-audit"] = "ctt-hub-audit"
+    tree_size: int = Field(ge=0)
+    root_hash: Sha256Hex
+    timestamp: AwareDatetime

@@ -52,6 +52,16 @@ def fault_figures() -> list[dict[str, Any]]:
     return FIGURES
 
 
+SECURITY_FIGURES: dict[str, int] = {}
+
+
+@pytest.fixture
+def security_figures() -> dict[str, int]:
+    """Counts the security tests add up (calls checked, cases generated, server errors);
+    printed at the end of the run."""
+    return SECURITY_FIGURES
+
+
 ENGINE_RUNS: dict[str, dict[str, int]] = {}
 
 
@@ -77,6 +87,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("fault test figures")
         for figures in FIGURES:
             terminalreporter.write_line(", ".join(f"{k}={v}" for k, v in figures.items()))
+    if SECURITY_FIGURES:
+        terminalreporter.section("security figures")
+        for name, value in sorted(SECURITY_FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -69,6 +69,18 @@ def test_each_report_lands_at_exactly_the_expected_recipients_and_is_receipted(
             assert all(d["receipt"] for d in status["deliveries"])
 
 
+def test_the_stored_readings_carry_the_hub_signature_and_the_receipt(live_hub: LiveHub) -> None:
+    submit_all(live_hub)
+    config = load_config(live_hub.network.connector_config("nl-police"))
+    pull_until_empty(config)
+    readings = sorted((config.store_dir / "reports").glob("*.txt"))
+    assert readings
+    for reading in readings:
+        text = reading.read_text(encoding="utf-8")
+        assert "no receipt yet" not in text
+        assert "not available" not in text
+
+
 def test_a_second_pull_after_everything_is_receipted_finds_nothing(live_hub: LiveHub) -> None:
     submit_all(live_hub)
     config = load_config(live_hub.network.connector_config("nl-police"))

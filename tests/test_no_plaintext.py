@@ -72,7 +72,7 @@ def table_dump(hub: LiveHub) -> str:
 
 
 def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
-    live_hub: LiveHub, hub_log: io.StringIO, request: pytest.FixtureRequest
+    hub_log: io.StringIO, live_hub: LiveHub, request: pytest.FixtureRequest
 ) -> None:
     body = report_body("portal-nl", free_text=f"free text {MARKER}")
     body["incident"]["description"] = f"description {MARKER}"
@@ -109,7 +109,7 @@ def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
     assert MARKER not in dump
     assert MARKER.lower() not in dump
     logged = hub_log.getvalue()
-    assert "POST /v1/reports" in logged or "/v1/reports" in logged, "stdlib logs must be captured"
+    assert "Application startup complete" in logged, "the hub's stdlib logs must be captured"
     assert MARKER not in logged
     assert MARKER.lower() not in logged
     assert MARKER not in repr(structured)

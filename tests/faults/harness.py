@@ -43,7 +43,9 @@ FAST_HUB = {
     "HUB_RETRY_MAX_SECONDS": "1",
     "HUB_CLAIM_SECONDS": "3",
     "HUB_LEASE_SECONDS": "3",
-    "HUB_PUSH_TIMEOUT_SECONDS": "1",
+    "HUB_PUSH_TIMEOUT_SECONDS": "3",
+    # The portals here send as fast as they can on purpose; the rate limit has its own tests.
+    "HUB_INTAKE_RATE_LIMIT": "1000000/minute",
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from hub.settings import Settings
 from tests.conftest import provision
+from tests.faults.audit_check import audit_log_verdict
 from tests.faults.harness import (
     FaultProxy,
     Submitter,
@@ -69,6 +70,8 @@ def test_nothing_is_lost_or_duplicated_when_the_hub_is_killed_mid_delivery(
         drained = time.monotonic() - started
         figures = check_exactly_once(settings, network, submitter.acknowledged)
     assert len(submitter.acknowledged) == reports
+    audit_log = audit_log_verdict(settings)  # appends cut short by SIGKILL left no gap or damage
+    assert audit_log.verified, audit_log.problems[:5]
     fault_figures.append(
         {
             "test": "hub SIGKILLed mid-delivery",
@@ -78,6 +81,7 @@ def test_nothing_is_lost_or_duplicated_when_the_hub_is_killed_mid_delivery(
             "resubmissions": submitter.resubmissions,
             **figures,
             "duplicates": 0,
+            "audit_entries": audit_log.entries,
             "seconds": round(drained, 1),
         }
     )
@@ -98,7 +102,7 @@ def test_a_push_recipient_down_then_slow_then_failing_then_back_gets_everything_
         settings, network, "nl-police", f"http://127.0.0.1:{proxy_port}/packets"
     )
     receiver = receiver_process(config, receiver_port, tmp_path / "nl-police.log")
-    proxy = FaultProxy(receiver.url, slow_seconds=1.5)
+    proxy = FaultProxy(receiver.url, slow_seconds=4.0)  # longer than the push timeout
     bodies = [b for b in sample_bodies(reports * 3, seed=1) if "NL" in str(b["suspects"])][:reports]
     submitter = Submitter(hub.url, network, bodies)
     started = time.monotonic()
@@ -108,11 +112,11 @@ def test_a_push_recipient_down_then_slow_then_failing_then_back_gets_everything_
             time.sleep(1.0)
             with proxy.serving(proxy_port):
                 proxy.mode = "slow"
-                time.sleep(2.5)
+                time.sleep(5.0)
                 proxy.mode = "error"
                 time.sleep(1.5)
                 proxy.mode = "pass"
-                wait_until(lambda: undelivered(settings) == 0, 120, "every delivery receipted")
+                wait_until(lambda: undelivered(settings) == 0, 300, "every delivery receipted")
         figures = check_exactly_once(settings, network, submitter.acknowledged)
     fault_figures.append(
         {

@@ -16,6 +16,7 @@ from hub.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
 from tests.conftest import ROOT, admin_sql, provision
+from tests.faults.audit_check import audit_log_verdict
 from tests.faults.harness import (
     FaultProxy,
     Submitter,
@@ -88,6 +89,8 @@ def test_three_hub_processes_on_one_postgresql_deliver_everything_exactly_once(
     twice = sum(duplicate_pushes(tmp_path / f"{r}.log") for r in PUSH) + tally.already_stored
     assert twice == 0, "a packet was handed out twice"
     assert all(row.attempts == 1 for row in pushed), "a push was claimed more than once"
+    audit_log = audit_log_verdict(settings)  # three processes appended: no gap, no duplicate
+    assert audit_log.verified, audit_log.problems[:5]
     fault_figures.append(
         {
             "test": "three hub processes, one PostgreSQL",
@@ -96,6 +99,7 @@ def test_three_hub_processes_on_one_postgresql_deliver_everything_exactly_once(
             "push_deliveries": len(pushed),
             "duplicates": twice,
             "missed": 0,
+            "audit_entries": audit_log.entries,
             "seconds": round(seconds, 1),
         }
     )

@@ -144,8 +144,10 @@ def test_a_receipt_for_another_recipients_packet_is_rejected(
     accepted(client, network)
     [packet] = pull(client, network, "nl-police")
     receipt = receipt_for(network, "nl-police", packet)
-    answer = send_receipts(client, network, "nl-section", [receipt])
+    with capture_logs() as logs:
+        answer = send_receipts(client, network, "nl-section", [receipt])
     assert answer.status_code == 422
+    assert any(e["event"] == "receipts_rejected" for e in logs)
 
 
 def test_a_receipt_with_a_wrong_digest_is_rejected(client: TestClient, network: Network) -> None:
@@ -156,9 +158,36 @@ def test_a_receipt_with_a_wrong_digest_is_rejected(client: TestClient, network: 
     receipt = sign_receipt(
         packet=body, sealed_sha256="0" * 64, received_at=datetime.now(UTC), key=keys.signing
     )
-    answer = send_receipts(client, network, "nl-police", [receipt.model_dump(mode="json")])
+    with capture_logs() as logs:
+        answer = send_receipts(client, network, "nl-police", [receipt.model_dump(mode="json")])
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["reason"] == "receipt digest does not match the sealed packet"
+    assert any(e["event"] == "receipts_rejected" for e in logs)
+
+
+def test_a_receipt_for_another_packet_is_rejected_and_logged(
+    client: TestClient, network: Network
+) -> None:
+    accepted(client, network)
+    accepted(client, network)
+    first, second = pull(client, network, "nl-police")
+    keys = network.keys("nl-police")
+    assert keys.sealing is not None
+    other = open_packet(second, hub_keys=network.hub_trust(), private=keys.sealing)
+    named = PacketBody.model_validate_json(base64.b64decode(first.payload))
+    # Names the first packet, but vouches for the bytes of the second.
+    receipt = sign_receipt(
+        packet=named,
+        sealed_sha256=other.sealed_sha256,
+        received_at=datetime.now(UTC),
+        key=keys.signing,
+    )
+    with capture_logs() as logs:
+        answer = send_receipts(client, network, "nl-police", [receipt.model_dump(mode="json")])
+    assert answer.status_code == 422
+    assert any(e["event"] == "receipts_rejected" and e["failed"] == ["receipts.0"] for e in logs)
+    states = {d["state"] for d in status(client, network, str(named.report_id))["deliveries"]}
+    assert "delivered" not in states
 
 
 def test_delivery_status_is_for_coordinators_only(client: TestClient, network: Network) -> None:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlmodel import Session
 from standardwebhooks import Webhook
+from structlog.testing import capture_logs
 
 from connectors.config import load_config
 from connectors.pull import pull_until_empty
@@ -215,16 +216,18 @@ def test_a_replayed_push_is_stored_once_and_refused_outside_the_tolerance(
             headers=_signed_push(push_hub, body, packet_id, now),
         )
         stale = now - timedelta(minutes=10)
-        replay = httpx.post(
-            f"{receiver_url}/packets",
-            content=body,
-            headers=_signed_push(push_hub, body, packet_id, stale),
-        )
+        with capture_logs() as logs:
+            replay = httpx.post(
+                f"{receiver_url}/packets",
+                content=body,
+                headers=_signed_push(push_hub, body, packet_id, stale),
+            )
         forged = {**_signed_push(push_hub, body, packet_id, now), "webhook-signature": "v1,AAAA"}
         unsigned = httpx.post(f"{receiver_url}/packets", content=body, headers=forged)
     assert first.status_code == 200
     assert again.json() == first.json(), "a repeat gets the same receipt"
     assert replay.status_code == 401
+    assert any(e["event"] == "push_refused" for e in logs), "a refused replay is logged"
     assert unsigned.status_code == 401
     assert stored_report_ids(push_hub, "nl-police") == {report_id}
     packets_dir = load_config(push_hub.network.connector_config("nl-police")).store_dir / "packets"
