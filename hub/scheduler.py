@@ -102,35 +102,25 @@ def start_jobs(
         secrets, published = load_hub_secrets(settings)
         audit_round(engine, key=secrets.signing_key, published=published, now=clock())
 
-    scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        _guarded(
-            "push", lambda: worker.drain(clock, budget_seconds=settings.push_interval_seconds * 5)
+    jobs: list[tuple[str, Callable[[], Any], float]] = [
+        (
+            "push",
+            lambda: worker.drain(clock, budget_seconds=settings.push_interval_seconds * 5),
+            settings.push_interval_seconds,
         ),
-        "interval",
-        seconds=settings.push_interval_seconds,
-        id="push",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        _guarded("purge", purge),
-        "interval",
-        seconds=settings.purge_interval_seconds,
-        id="purge",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        _guarded("audit", audit_log),
-        "interval",
-        seconds=settings.audit_interval_seconds,
-        id="audit",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )
+        ("purge", purge, settings.purge_interval_seconds),
+        ("audit", audit_log, settings.audit_interval_seconds),
+    ]
+    scheduler = BackgroundScheduler(timezone=UTC)
+    for name, job, seconds in jobs:
+        scheduler.add_job(
+            _guarded(name, job),
+            "interval",
+            seconds=seconds,
+            id=name,  # wake_push finds the push job by this id
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
     scheduler.start()
     return scheduler
