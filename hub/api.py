@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import __doc__ as hub_summary
@@ -303,14 +304,24 @@ def _include_oversight(app: FastAPI) -> None:
     dashboard.install(app)
 
 
-def _state(request: Request) -> HubState:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency on a worker
+# thread, and each such hop cost more than the work it carried (docs/benchmark.md).
+async def _state(request: Request) -> HubState:
     state: HubState = request.app.state.hub
     return state
 
 
-def _session(request: Request) -> Any:
-    with Session(_state(request).engine, expire_on_commit=False) as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """A session per request. Opening one does no I/O. Closing one that still holds a transaction
+    rolls it back, which may talk to the database, so that happens on a worker thread."""
+    session = Session(request.app.state.hub.engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 _bearer = HTTPBearer(
@@ -322,7 +333,7 @@ SessionDep = Annotated[Session, Depends(_session)]
 StateDep = Annotated[HubState, Depends(_state)]
 
 
-def _authorized(request: Request, session: SessionDep, state: StateDep) -> None:
+async def _authorized(request: Request, session: SessionDep, state: StateDep) -> None:
     """Apply the authorization table to the matched route: 401, 403, or let the call through.
 
     Runs before any other dependency of every route. The caller it finds is kept on the request
@@ -345,14 +356,14 @@ def _authorized(request: Request, session: SessionDep, state: StateDep) -> None:
         # A browser on the dashboard's pages (only there) shows its login session's cookie.
         from hub.dashboard import session_caller
 
-        caller = session_caller(request, session, now=state.clock())
+        caller = await run_in_threadpool(session_caller, request, session, now=state.clock())
     else:
-        caller = authenticate(session, token, now=state.clock())
+        caller = await run_in_threadpool(authenticate, session, token, now=state.clock())
     authz.authorize(endpoint, caller)
     request.state.caller = caller
 
 
-def _caller(
+async def _caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -370,7 +381,7 @@ Caller = Annotated[Principal, Depends(_caller)]
 _principal = _source = _recipient = _coordinator = _administrator = _caller
 
 
-def _intake_rate(caller: Caller, state: StateDep) -> None:
+async def _intake_rate(caller: Caller, state: StateDep) -> None:
     """Count one submission against the caller's rate; RateLimited (429) beyond it."""
     state.limiter.hit(caller.id)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from hub.intake import HubSecrets, IntakeAnswer
 
 __all__ = [
+    "SealedDelivery",
     "record_acceptance",
     "record_credential",
     "record_dead",
@@ -70,22 +72,21 @@ def _signer(envelope: Envelope) -> str:
     return envelope.signatures[0].keyid
 
 
-def _sealed(row: DeliveryRow, at: datetime) -> PacketSealed:
-    assert row.packet is not None  # just sealed
-    return PacketSealed(
-        report_id=row.report_id,
-        packet_id=row.packet_id,
-        recipient_id=row.recipient_id,
-        recipient_key_id=row.recipient_key_id,
-        sealed_sha256=row.sealed_sha256,
-        hub_key_id=_signer(Envelope.model_validate_json(row.packet)),
-    )
+@dataclass(frozen=True)
+class SealedDelivery:
+    """What the audit log keeps of a packet sealed at intake: ids and digests, never its bytes."""
+
+    packet_id: str
+    recipient_id: str
+    recipient_key_id: str
+    sealed_sha256: str
+    hub_key_id: str
 
 
 def record_acceptance(
     session: Session,
     answer: IntakeAnswer,
-    deliveries: Iterable[DeliveryRow],
+    deliveries: Iterable[SealedDelivery],
     source_id: str,
     now: datetime,
 ) -> None:
@@ -103,8 +104,19 @@ def record_acceptance(
         at=now,
     )
     record(session, ReportRouted(report_id=answer.report_id, recipients=answer.recipients), at=now)
-    for row in deliveries:
-        record(session, _sealed(row, now), at=now)
+    for sealed in deliveries:
+        record(
+            session,
+            PacketSealed(
+                report_id=answer.report_id,
+                packet_id=sealed.packet_id,
+                recipient_id=sealed.recipient_id,
+                recipient_key_id=sealed.recipient_key_id,
+                sealed_sha256=sealed.sealed_sha256,
+                hub_key_id=sealed.hub_key_id,
+            ),
+            at=now,
+        )
 
 
 def record_resealed(

@@ -52,6 +52,7 @@ __all__ = [
     "fetch_live",
     "format_verdict",
     "read_export",
+    "sign_round",
     "trusted_hub_keys",
     "verify_log",
     "verify_stored",
@@ -498,17 +499,23 @@ def verify_stored(
     )
 
 
-def audit_round(
-    engine: Engine, *, key: SigningKey, published: PublishedHubKeys, now: datetime
-) -> AuditVerdict:
-    """The scheduled job's work: sign a tree head if the log grew, verify the whole log, and
-    record the outcome (which the dashboard shows)."""
+def sign_round(engine: Engine, *, key: SigningKey, now: datetime) -> None:
+    """The frequent job's work: sign a tree head over the entries added since the last one."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             audit.sign_tree_head(session, key=key, now=now)
         except ProofInvalid as exc:
             session.rollback()
             log.error("tree_head_refused", reason=str(exc))
+
+
+def audit_round(
+    engine: Engine, *, key: SigningKey, published: PublishedHubKeys, now: datetime
+) -> AuditVerdict:
+    """The full check's work: sign a tree head if the log grew, verify the whole log, and
+    record the outcome (which the dashboard shows)."""
+    sign_round(engine, key=key, now=now)
+    with Session(engine, expire_on_commit=False) as session:
         verdict = verify_stored(session, published)
         audit.record_check(
             session,

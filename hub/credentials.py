@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import Table, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from hub.audit_records import record_credential
@@ -39,6 +41,31 @@ class Role(StrEnum):
 PREFIXES = {Role.source: "hubsrc", Role.recipient: "hubrcp", Role.administrator: "hubadm"}
 _TOKEN_BYTES = 32
 _TOKEN_SHAPE = re.compile(r"hub(src|rcp|adm)_[A-Za-z0-9_-]{43}")
+_CREDENTIALS: Table = CredentialRow.__table__  # type: ignore[attr-defined]
+_SOURCES: Table = SourceRow.__table__  # type: ignore[attr-defined]
+_RECIPIENTS: Table = RecipientRow.__table__  # type: ignore[attr-defined]
+_ADMINISTRATORS: Table = AdministratorRow.__table__  # type: ignore[attr-defined]
+# Every request starts here: one statement, built once, finds the credential and whether its
+# principal still exists.
+_LOOKUP = (
+    sa_select(
+        _CREDENTIALS.c.token_hash,
+        _CREDENTIALS.c.credential_id,
+        _CREDENTIALS.c.role,
+        _CREDENTIALS.c.principal_id,
+        _CREDENTIALS.c.expires_at,
+        _CREDENTIALS.c.revoked_at,
+        _SOURCES.c.id.label("source"),
+        _ADMINISTRATORS.c.id.label("administrator"),
+        _RECIPIENTS.c.kind.label("recipient_kind"),
+    )
+    .select_from(
+        _CREDENTIALS.outerjoin(_SOURCES, _SOURCES.c.id == _CREDENTIALS.c.principal_id)
+        .outerjoin(_ADMINISTRATORS, _ADMINISTRATORS.c.id == _CREDENTIALS.c.principal_id)
+        .outerjoin(_RECIPIENTS, _RECIPIENTS.c.id == _CREDENTIALS.c.principal_id)
+    )
+    .where(_CREDENTIALS.c.token_hash == bindparam("digest"))
+)
 CREDENTIAL_ID_PATTERN = r"^cred-[0-9a-f]{16}$"
 
 
@@ -141,7 +168,7 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Principal:
     if not _TOKEN_SHAPE.fullmatch(token):
         raise _refuse("malformed")
     digest = token_hash(token)
-    row = session.exec(select(CredentialRow).where(CredentialRow.token_hash == digest)).first()
+    row = session.connection().execute(_LOOKUP, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise _refuse("unknown")
     if row.revoked_at is not None:
@@ -151,10 +178,14 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Principal:
     role = Role(row.role)
     if not token.startswith(f"{PREFIXES[role]}_"):
         raise _refuse("prefix does not match the role", row.credential_id)
-    principal = _principal(session, role, row.principal_id, row.credential_id)
-    if principal is None:
+    found = {
+        Role.source: row.source is not None,
+        Role.administrator: row.administrator is not None,
+    }.get(role, row.recipient_kind is not None)
+    if not found:
         raise _refuse("principal unknown", row.credential_id)
-    return principal
+    kind = row.recipient_kind if role not in (Role.source, Role.administrator) else None
+    return Principal(role, row.principal_id, kind, credential_id=row.credential_id)
 
 
 def _principal(

@@ -10,7 +10,8 @@ from weakref import WeakKeyDictionary
 from nacl.public import PublicKey
 from nacl.signing import VerifyKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Table, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from hub.audit_records import (
@@ -190,21 +191,20 @@ class _Snapshot:
 # on the intake path; a stamp of the two tables (counts and latest times) is one small query,
 # and any registration, rotation or revocation changes it, in this process or another.
 _SNAPSHOTS: WeakKeyDictionary[Engine, _Snapshot] = WeakKeyDictionary()
+_KEYS: Table = RecipientKeyRow.__table__  # type: ignore[attr-defined]
+_MEMBERS: Table = RecipientRow.__table__  # type: ignore[attr-defined]
+_STAMP = sa_select(
+    sa_select(func.count(_KEYS.c.key_id)).scalar_subquery(),
+    sa_select(func.max(_KEYS.c.valid_from)).scalar_subquery(),
+    sa_select(func.max(_KEYS.c.revoked_at)).scalar_subquery(),
+    sa_select(func.count(_KEYS.c.revoked_at)).scalar_subquery(),
+    sa_select(func.count(_MEMBERS.c.id)).scalar_subquery(),
+    sa_select(func.max(_MEMBERS.c.created_at)).scalar_subquery(),
+)
 
 
 def _stamp(session: Session) -> tuple[object, ...]:
-    keys = session.exec(
-        select(
-            func.count(col(RecipientKeyRow.key_id)),
-            func.max(RecipientKeyRow.valid_from),
-            func.max(RecipientKeyRow.revoked_at),
-            func.count(col(RecipientKeyRow.revoked_at)),
-        )
-    ).one()
-    members = session.exec(
-        select(func.count(col(RecipientRow.id)), func.max(RecipientRow.created_at))
-    ).one()
-    return (*keys, *members)
+    return tuple(session.connection().execute(_STAMP).one())
 
 
 def _snapshot(session: Session) -> _Snapshot:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from hub.audit import record
@@ -35,6 +36,8 @@ __all__ = [
     "record_outcome",
     "report_status",
 ]
+
+_NEW_FEEDBACK = insert(ReportFeedbackRow.__table__)  # type: ignore[attr-defined]
 
 
 class Outcome(StrEnum):
@@ -91,10 +94,9 @@ class ReportStatus(BaseModel):
 
 def note_report(session: Session, report: Report, now: datetime) -> None:
     """Keep whether the reporter consented to contact: the one fact Q9 needs from the content."""
-    session.add(
-        ReportFeedbackRow(
-            report_id=str(report.report_id), contact_consent=report.reporter.kind == "contact"
-        )
+    session.connection().execute(
+        _NEW_FEEDBACK,
+        {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},
     )
 
 

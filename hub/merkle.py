@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from hub.errors import ProofInvalid
 
 __all__ = [
     "EMPTY_ROOT",
+    "Frontier",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
@@ -72,25 +74,63 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return _root(leaves, 0, len(leaves))
 
 
-def roots_at(leaves: Sequence[bytes], sizes: set[int]) -> dict[int, bytes]:
-    """The roots of the trees of the first `size` leaves, for each size asked, in one pass.
+@dataclass
+class Frontier:
+    """The perfect subtrees a log's first `size` leaves decompose into, largest first.
 
-    Keeps the perfect subtrees the leaves so far decompose into (largest first); the root of the
-    tree so far folds them from the right, which is RFC 6962's left-balanced tree.
+    At most one per bit of `size`, so about 40 hashes for a trillion leaves: enough to add leaves
+    and to compute the root (folding the subtrees from the right gives RFC 6962's left-balanced
+    tree) without reading the earlier leaves again.
     """
-    found = {0: EMPTY_ROOT} if 0 in sizes else {}
-    stack: list[tuple[int, bytes]] = []  # (height, hash) of each perfect subtree
-    for count, leaf in enumerate(leaves, start=1):
+
+    size: int = 0
+    subtrees: list[tuple[int, bytes]] = field(default_factory=list)  # (height, hash)
+
+    def append(self, leaf: bytes) -> None:
         height, node = 0, leaf
-        while stack and stack[-1][0] == height:
-            node = node_hash(stack.pop()[1], node)
+        while self.subtrees and self.subtrees[-1][0] == height:
+            node = node_hash(self.subtrees.pop()[1], node)
             height += 1
-        stack.append((height, node))
-        if count in sizes:
-            folded = stack[-1][1]
-            for _, left in reversed(stack[:-1]):
-                folded = node_hash(left, folded)
-            found[count] = folded
+        self.subtrees.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.subtrees:
+            return EMPTY_ROOT
+        folded = self.subtrees[-1][1]
+        for _, left in reversed(self.subtrees[:-1]):
+            folded = node_hash(left, folded)
+        return folded
+
+    def hashes(self) -> list[str]:
+        """The subtrees' hashes, hex; their heights follow from `size`."""
+        return [node.hex() for _, node in self.subtrees]
+
+    @classmethod
+    def restore(cls, size: int, hashes: Sequence[str]) -> Frontier:
+        """The frontier of `size` leaves from its `hashes()`.
+
+        Raises ProofInvalid if they do not fit the size or are not hashes.
+        """
+        heights = [bit for bit in reversed(range(size.bit_length())) if size >> bit & 1]
+        if len(heights) != len(hashes):
+            raise ProofInvalid(f"{len(hashes)} subtree hashes do not fit a tree of {size}")
+        try:
+            nodes = [bytes.fromhex(h) for h in hashes]
+        except ValueError:
+            raise ProofInvalid("a subtree hash is not hex") from None
+        _check_hashes(*nodes)
+        return cls(size=size, subtrees=list(zip(heights, nodes, strict=True)))
+
+
+def roots_at(leaves: Sequence[bytes], sizes: set[int]) -> dict[int, bytes]:
+    """The roots of the trees of the first `size` leaves, for each size asked, in one pass."""
+    found = {0: EMPTY_ROOT} if 0 in sizes else {}
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+        if frontier.size in sizes:
+            found[frontier.size] = frontier.root()
     return found
 
 

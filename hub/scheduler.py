@@ -20,7 +20,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from hub.audit_verify import audit_round
+from hub.audit_verify import audit_round, sign_round
 from hub.keyring import load_hub_secrets
 from hub.logs import get_logger
 from hub.push import PushWorker
@@ -96,11 +96,16 @@ def start_jobs(
             )
 
     def audit_log() -> None:
-        interval = timedelta(seconds=settings.audit_interval_seconds)
-        if not claim_run(engine, "audit", now=clock(), interval=interval):
-            return
+        # Signing reads only the entries added since the last head; the full verification reads
+        # the whole log, so it runs at its own, longer interval.
         secrets, published = load_hub_secrets(settings)
-        audit_round(engine, key=secrets.signing_key, published=published, now=clock())
+        full = timedelta(seconds=settings.audit_verify_interval_seconds)
+        if claim_run(engine, "audit-verify", now=clock(), interval=full):
+            audit_round(engine, key=secrets.signing_key, published=published, now=clock())
+            return
+        interval = timedelta(seconds=settings.audit_interval_seconds)
+        if claim_run(engine, "audit", now=clock(), interval=interval):
+            sign_round(engine, key=secrets.signing_key, now=clock())
 
     jobs: list[tuple[str, Callable[[], Any], float]] = [
         (

@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(3600.0, gt=0, description="How often purge runs.")
     scheduler: bool = Field(True, description="Run the push and purge jobs in this process.")
     audit_interval_seconds: float = Field(
-        60.0, gt=0, description="How often the fleet signs an audit tree head and verifies the log."
+        60.0, gt=0, description="How often the fleet signs an audit tree head over new entries."
+    )
+    audit_verify_interval_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="How often the fleet verifies the whole stored log; this grows with the log.",
     )
     quality_criteria: Path = Field(
         Path("deploy/quality.toml"), description="The network's quality criteria and thresholds."

@@ -6,11 +6,13 @@ report is sealed to its recipient, receipts. The plaintext report is never a col
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -214,6 +216,11 @@ class TreeHeadRow(SQLModel, table=True):
     root_hash: str = Field(max_length=64)
     signed_at: datetime = _instant()
     envelope: str
+    frontier: str | None = Field(
+        default=None,
+        description="JSON list of the tree's perfect subtrees' hashes (merkle.Frontier): the next "
+        "head is computed from it and the newer entries only.",
+    )
 
 
 class AuditCheckRow(SQLModel, table=True):
@@ -301,13 +308,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITERS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_POOL = 40
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and durable commits."""
+    # A request holds a connection from authentication to its answer, and the server runs up to
+    # 40 requests at once (AnyIO's default thread limit): a smaller pool made requests queue for
+    # connections and closed and reopened its overflow connections over and over.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, pool_size=_POOL, max_overflow=8
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
+        _WRITERS[engine] = threading.Lock()
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=_POOL, max_overflow=8)
+
+
+@contextmanager
+def one_writer(session: Session) -> Iterator[None]:
+    """On SQLite, let one thread of this process write at a time; wrap a write and its commit.
+
+    SQLite admits one writer to the whole file. A thread that finds it taken sleeps in SQLite's
+    busy handler for 1 to 100 ms, however soon the writer commits: under load most of intake's
+    time went there (docs/benchmark.md). Queuing on a lock of this process first hands the file
+    over at once. Other processes still meet the busy handler. PostgreSQL locks rows, not the
+    database, so there it does nothing.
+    """
+    lock = _WRITERS.get(session.get_bind())  # type: ignore[arg-type]
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
 
 
 def alembic_config(url: str) -> Config:

@@ -27,7 +27,7 @@ from connectors.pull import pull_until_empty
 from hub import audit, merkle
 from hub.api import create_app
 from hub.audit_events import EVENT_KINDS, OperatorAction
-from hub.audit_verify import AuditVerdict, audit_round, verify_stored
+from hub.audit_verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
 from hub.delivery import redrive
@@ -490,22 +490,79 @@ def test_a_rewritten_log_is_caught_by_the_tree_head_seen_before(signed: Signed) 
     assert any("the tree head this verifier saw before" in p for p in problems)  # ...but this
 
 
-def test_the_hub_refuses_to_sign_over_a_changed_entry(signed: Signed, clock: Clock) -> None:
-    signed.sql("UPDATE audit_entries SET entry = replace(entry, 'pull', 'push')")
-    with Session(signed.engine) as session:
-        audit.record(
-            session, OperatorAction(actor="x", role="administrator", action="grow"), at=clock.now
-        )
+def grow(engine: Engine, clock: Clock, count: int = 1) -> None:
+    with Session(engine) as session:
+        for number in range(count):
+            action = OperatorAction(actor="x", role="administrator", action="grow" + "." * number)
+            audit.record(session, action, at=clock.now)
         session.commit()
+
+
+def stored_root(engine: Engine) -> str:
+    with Session(engine) as session:
+        leaves = session.exec(
+            select(AuditEntryRow.leaf_hash).order_by(col(AuditEntryRow.leaf_index))
+        ).all()
+    return merkle.root([bytes.fromhex(h) for h in leaves]).hex()
+
+
+def test_a_head_signed_from_the_last_head_s_frontier_is_the_head_of_every_entry(
+    signed: Signed, clock: Clock
+) -> None:
+    secrets, _ = load_hub_secrets(signed.settings)
+    for count in (1, 2, 5, 8):
+        grow(signed.engine, clock, count)
+        sign_round(signed.engine, key=secrets.signing_key, now=clock.now)
+        with Session(signed.engine) as session:
+            head = audit.latest_tree_head(session)
+        assert head is not None
+        assert head.root_hash == stored_root(signed.engine)
+    assert verify(signed.engine, signed.settings).verified
+
+
+def test_a_head_signed_before_frontiers_were_kept_is_extended_from_every_entry(
+    signed: Signed, clock: Clock
+) -> None:
+    signed.sql("UPDATE audit_tree_heads SET frontier = NULL")
+    grow(signed.engine, clock, 3)
+    secrets, _ = load_hub_secrets(signed.settings)
+    sign_round(signed.engine, key=secrets.signing_key, now=clock.now)
+    with Session(signed.engine) as session:
+        head = audit.latest_tree_head(session)
+    assert head is not None
+    assert (head.tree_size, head.root_hash) == (signed.size + 3, stored_root(signed.engine))
+
+
+def test_an_entry_changed_behind_the_hub_s_back_is_never_signed_over(
+    signed: Signed, clock: Clock
+) -> None:
+    signed.sql("UPDATE audit_entries SET entry = replace(entry, 'pull', 'push')")
+    grow(signed.engine, clock)
+    verdict = sign(signed.engine, signed.settings, clock.now)
+    assert not verdict.verified  # the full check finds the change
+    with Session(signed.engine) as session:
+        head = audit.latest_tree_head(session)
+        check = audit.last_check(session)
+        changed = session.exec(select(AuditEntryRow).where(AuditEntryRow.leaf_index < signed.size))
+        assert any(merkle.leaf_hash(r.entry.encode()).hex() != r.leaf_hash for r in changed)
+    assert check is not None
+    assert not check.verified
+    # The new head extends the one signed before the change: it commits to the entries as they
+    # were, whose leaf hashes no longer match the changed bytes.
+    assert head is not None
+    assert (head.tree_size, head.root_hash) == (signed.size + 1, stored_root(signed.engine))
+
+
+def test_the_hub_refuses_to_sign_over_a_changed_new_entry(signed: Signed, clock: Clock) -> None:
+    grow(signed.engine, clock)
+    signed.sql("UPDATE audit_entries SET entry = replace(entry, 'grow', 'grew') "
+               "WHERE leaf_index = :i", i=signed.size)  # fmt: skip
     verdict = sign(signed.engine, signed.settings, clock.now)
     assert not verdict.verified
     with Session(signed.engine) as session:
         head = audit.latest_tree_head(session)
-        check = audit.last_check(session)
     assert head is not None
     assert head.tree_size == signed.size  # no new head over the change
-    assert check is not None
-    assert not check.verified
 
 
 # The command

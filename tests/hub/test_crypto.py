@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
@@ -62,6 +63,36 @@ def test_canonical_bytes_are_rfc8785_json_with_sorted_keys() -> None:
     parsed = json.loads(canonical)
     assert canonical == json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
     assert Report.model_validate(parsed) == report
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400)
+@given(JSON_VALUES)
+def test_canonical_json_is_byte_for_byte_what_the_rfc8785_package_writes(document: object) -> None:
+    try:
+        expected = bytes(rfc8785.dumps(document))
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            crypto.canonical_json(document)
+        return
+    assert crypto.canonical_json(document) == expected
+
+
+def test_canonical_json_of_a_report_with_every_kind_of_text_is_rfc8785() -> None:
+    body = report_body(free_text='tab\t, "quote", \\, \x01\x1f\x7f, é, 中, 🙂, \u2028')
+    document = Report.model_validate(body).model_dump(mode="json")
+    assert crypto.canonical_json(document) == bytes(rfc8785.dumps(document))
 
 
 def test_a_sealed_packet_opens_with_the_recipients_key_only() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hub.errors import ProofInvalid
 from hub.merkle import (
     EMPTY_ROOT,
+    Frontier,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -202,3 +203,30 @@ def test_the_roots_of_many_prefixes_in_one_pass_are_the_roots_of_each(
     hashes = [leaf_hash(e) for e in entries]
     sizes = set(data.draw(st.lists(st.integers(0, len(hashes)), max_size=6)))
     assert roots_at(hashes, sizes) == {size: root(hashes[:size]) for size in sizes}
+
+
+@given(st.lists(st.binary(max_size=4), max_size=70), st.data())
+def test_a_frontier_kept_and_restored_grows_into_the_same_tree(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    hashes = [leaf_hash(e) for e in entries]
+    cut = data.draw(st.integers(0, len(hashes)))
+    first = Frontier()
+    for leaf in hashes[:cut]:
+        first.append(leaf)
+    assert first.root() == root(hashes[:cut])
+    assert len(first.hashes()) == bin(cut).count("1")  # one perfect subtree per bit of the size
+    later = Frontier.restore(cut, first.hashes())
+    for leaf in hashes[cut:]:
+        later.append(leaf)
+    assert (later.size, later.root()) == (len(hashes), root(hashes))
+
+
+def test_a_frontier_that_does_not_fit_its_size_is_refused() -> None:
+    three = Frontier()
+    for entry in (b"a", b"b", b"c"):
+        three.append(leaf_hash(entry))
+    with pytest.raises(ProofInvalid):
+        Frontier.restore(4, three.hashes())  # 4 is one subtree, 3 is two
+    with pytest.raises(ProofInvalid):
+        Frontier.restore(3, [three.hashes()[0], "zz"])
