@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import rfc8785
@@ -71,15 +72,16 @@ JSON_VALUES = st.recursive(
     | st.integers(-(2**53) + 1, 2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=400)
 @given(JSON_VALUES)
-def test_canonical_json_is_byte_for_byte_what_the_rfc8785_package_writes(document: object) -> None:
+def test_canonical_json_is_byte_for_byte_what_the_rfc8785_package_writes(document: Any) -> None:
     try:
         expected = bytes(rfc8785.dumps(document))
     except rfc8785.CanonicalizationError:
