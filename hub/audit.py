@@ -64,6 +64,7 @@ log = get_logger(__name__)
 
 ENTRY_VERSION = 1
 _PENDING = "audit_pending"
+_SIGN_CHUNK = 2000
 _LOG_ROW = 1
 _LOG: Table = AuditLogRow.__table__  # type: ignore[attr-defined]
 _ENTRIES: Table = AuditEntryRow.__table__  # type: ignore[attr-defined]
@@ -309,12 +310,14 @@ def sign_tree_head(session: Session, *, key: SigningKey, now: datetime) -> Signe
         if frontier.root().hex() != latest.root_hash:
             raise ProofInvalid(f"the frontier kept with head {latest.tree_size} does not match it")
     start = frontier.size
+    # Streamed in chunks: a backlog since the last head must not have to fit in memory at once.
     rows = session.exec(
         select(AuditEntryRow.leaf_index, AuditEntryRow.entry, AuditEntryRow.leaf_hash)
         .where(AuditEntryRow.leaf_index >= start)
         .where(AuditEntryRow.leaf_index < size)
         .order_by(col(AuditEntryRow.leaf_index))
-    ).all()
+        .execution_options(yield_per=_SIGN_CHUNK)
+    )
     for position, (index, entry, stored) in enumerate(rows, start=start):
         computed = merkle.leaf_hash(entry.encode("utf-8"))
         if index != position or computed.hex() != stored:
