@@ -271,8 +271,12 @@ def _as_tree_head(row: TreeHeadRow) -> SignedTreeHead:
 
 def latest_tree_head(session: Session) -> SignedTreeHead | None:
     """The newest signed tree head, if the hub signed one."""
-    row = session.exec(select(TreeHeadRow).order_by(col(TreeHeadRow.tree_size).desc())).first()
+    row = _newest_head(session)
     return None if row is None else _as_tree_head(row)
+
+
+def _newest_head(session: Session) -> TreeHeadRow | None:
+    return session.exec(select(TreeHeadRow).order_by(col(TreeHeadRow.tree_size).desc())).first()
 
 
 def tree_heads(session: Session, *, after: int = -1, limit: int = 1000) -> list[SignedTreeHead]:
@@ -301,7 +305,7 @@ def sign_tree_head(session: Session, *, key: SigningKey, now: datetime) -> Signe
     ProofInvalid if the entries read do not match themselves or the last head.
     """
     size = tree_size(session)
-    latest = session.exec(select(TreeHeadRow).order_by(col(TreeHeadRow.tree_size).desc())).first()
+    latest = _newest_head(session)
     if latest is not None and latest.tree_size >= size:
         return None
     frontier = merkle.Frontier()

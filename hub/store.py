@@ -314,17 +314,19 @@ _POOL = 40
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and durable commits."""
-    # A request holds a connection from authentication to its answer, and the server runs up to
-    # 40 requests at once (AnyIO's default thread limit): a smaller pool made requests queue for
-    # connections and closed and reopened its overflow connections over and over.
     if url.startswith("sqlite"):
+        # A request holds a connection from authentication to its answer, and the server runs up
+        # to 40 requests at once (AnyIO's default thread limit). With the default pool (5 and 10
+        # overflow) the overflow connections were closed and reopened over and over, each time
+        # running the pragmas. PostgreSQL keeps the default: several hub processes share its
+        # connection limit.
         engine = create_engine(
             url, connect_args={"check_same_thread": False}, pool_size=_POOL, max_overflow=8
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         _WRITERS[engine] = threading.Lock()
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=_POOL, max_overflow=8)
+    return create_engine(url, pool_pre_ping=True)
 
 
 @contextmanager

@@ -44,7 +44,7 @@ def seed_history(
     audit entries after the log's current ones, and a tree head signed over the whole log."""
     engine = make_engine(url)
     when = datetime.now(UTC) - timedelta(days=60)
-    frontier, size = _frontier(engine)
+    frontier = _frontier(engine)
     for start in range(0, count, BATCH):
         report_rows, delivery_rows, entry_rows = [], [], []
         for _ in range(min(BATCH, count - start)):
@@ -71,15 +71,14 @@ def seed_history(
                 )  # fmt: skip
                 events += [(kind, (recipient, packet_id)) for kind in DELIVERY_KINDS]
             for kind, delivery in events:
-                entry, leaf = _entry(size, kind, report_id, delivery, when)
+                entry, leaf = _entry(frontier.size, kind, report_id, delivery, when)
                 entry_rows.append(entry)
                 frontier.append(leaf)
-                size += 1
         with engine.begin() as connection:
             connection.execute(insert(_REPORTS), report_rows)
             connection.execute(insert(_DELIVERIES), delivery_rows)
             connection.execute(insert(_ENTRIES), entry_rows)
-            connection.execute(update(_LOG).where(_LOG.c.id == 1).values(size=size))
+            connection.execute(update(_LOG).where(_LOG.c.id == 1).values(size=frontier.size))
     _sign(engine, frontier, hub_key)
     # Fresh planner statistics, as autovacuum (or SQLite's optimizer) would have after a while:
     # a plan made for an empty table is not what a store of this size runs with.
@@ -88,14 +87,14 @@ def seed_history(
     engine.dispose()
 
 
-def _frontier(engine: Engine) -> tuple[merkle.Frontier, int]:
+def _frontier(engine: Engine) -> merkle.Frontier:
     """The frontier of the entries already stored (few: the directory and earlier phases)."""
     frontier = merkle.Frontier()
     with engine.connect() as connection:
         rows = connection.execute(select(_ENTRIES.c.leaf_hash).order_by(_ENTRIES.c.leaf_index))
         for (hexed,) in rows:
             frontier.append(bytes.fromhex(hexed))
-    return frontier, frontier.size
+    return frontier
 
 
 def _entry(

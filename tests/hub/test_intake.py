@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from hub.crypto import verify_acknowledgement
+from hub.store import DeliveryRow
 from keys import PublicKeySet
 from schemas.envelope import Envelope
 from tests.conftest import Network, stored_counts
@@ -55,6 +58,22 @@ def test_a_repeated_report_returns_the_same_answer_and_stores_nothing_new(
     assert second.status_code == 202
     assert second.json() == first.json()
     assert stored_counts(engine) == counts
+
+
+def test_the_same_report_sent_at_once_from_many_threads_is_stored_once(
+    client: TestClient, network: Network, engine: Engine
+) -> None:
+    body = report_body()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: submit(client, network, body), range(8)))
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.text for a in answers}) == 1  # the one stored answer, whoever stored it
+    first = answers[0].json()
+    with Session(engine) as session:
+        stored = session.exec(
+            select(DeliveryRow).where(DeliveryRow.report_id == first["report_id"])
+        )
+        assert len(stored.all()) == len(first["recipients"])
 
 
 def test_a_different_report_under_a_used_id_gets_409(
