@@ -1,16 +1,26 @@
 # `make run` and `make test` set up everything they need on a fresh machine.
+# The environment is the lock: uv installs exactly what uv.lock pins, runtime and dev dependencies
+# alike, each checked against its hash; versions move only through `make lock`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
 STAMP  := $(VENV)/.installed
+# The machine's Python, never one that uv would download.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test faults bench lint lock audit venv postgres nginx chromium wrk clean
+.PHONY: run test test-dates faults bench lint lock audit venv postgres nginx chromium wrk clean
 
-$(STAMP): pyproject.toml
+## uv itself, pinned with its hashes (deploy/dev/uv.txt), in a small environment of its own.
+$(UV): deploy/dev/uv.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --isolated --quiet --require-hashes --no-deps -r deploy/dev/uv.txt
+	touch $(UV)
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,6 +33,16 @@ run: $(STAMP)
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
 test: lint postgres nginx chromium
 	$(BIN)/pytest
+
+## The suite once per date of tests/clock.py, on SQLite and without the fault tests: proof that no
+## test passes or fails by the day it runs (HUB_TEST_DATE=<date> make test runs one date in full).
+SUITE_DATES := monday wednesday friday christmas-eve christmas boxing-day december-27 \
+    at-national-day be-national-day de-good-friday nl-kings-day end-of-summer-time
+test-dates: lint nginx chromium
+	for day in $(SUITE_DATES); do \
+	    echo "== suite date: $$day"; \
+	    HUB_TEST_DATE=$$day $(BIN)/pytest -q --engines sqlite -m "not faults" || exit 1; \
+	done
 
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
 faults: $(STAMP) postgres
@@ -49,14 +69,14 @@ chromium:
 postgres:
 	bash deploy/dev/install-postgres.sh
 
-## Pin the hub's runtime dependencies with their hashes, at the versions the tests ran with, in
-## requirements.lock (deploy with: pip install --require-hashes -r requirements.lock).
-lock: $(STAMP)
-	mkdir -p var
-	$(BIN)/python -m pip freeze --exclude-editable > var/tested-versions.txt
-	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
-	    --strip-extras --no-emit-index-url --no-emit-find-links \
-	    --constraint var/tested-versions.txt --output-file requirements.lock pyproject.toml
+## Move versions: resolve pyproject.toml's ranges into uv.lock (UPGRADE=1 takes the newest releases
+## the ranges allow; otherwise only what pyproject.toml's changes need), then export the runtime part
+## with its hashes to requirements.lock for deployments that install with pip
+## (pip install --require-hashes -r requirements.lock).
+lock: $(UV)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt \
+	    --output-file requirements.lock --quiet
 
 ## Known vulnerabilities in the pinned dependencies: pip-audit against requirements.lock, with
 ## PyPI's advisories (AUDIT_SERVICE=osv for the OSV database). Needs that service on the network.
@@ -72,4 +92,4 @@ lint: $(STAMP)
 	$(BIN)/python -m schemas --check
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

@@ -4,6 +4,7 @@ over an in-process transport or over real HTTP on loopback, and a clock the test
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from nacl.signing import VerifyKey
 from sqlalchemy import Engine, create_engine, func, text
@@ -25,6 +27,7 @@ from hub.server import serving
 from hub.settings import Settings
 from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
 from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset
+from tests.clock import DATE_VARIABLE, DEFAULT, HOUR, move_clock, suite_date
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +44,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption("--fault-reports", type=int, default=150, help="reports per fault test")
     parser.addoption("--fault-kills", type=int, default=3, help="SIGKILLs of the hub per run")
+    parser.addoption(
+        "--suite-date",
+        default=os.environ.get(DATE_VARIABLE),
+        help=f"the date the suite's clock runs on (ISO date or a name of tests/clock.py; "
+        f"default ${DATE_VARIABLE}, else {DEFAULT})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the process clock to the suite's date before any test runs (tests/clock.py)."""
+    try:
+        day = suite_date(config.getoption("suite_date"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SUITE_CLOCK] = move_clock(datetime.combine(day, HOUR))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(SUITE_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"suite clock: {datetime.now(UTC):%A %Y-%m-%d %H:%M} UTC (tests/clock.py)"
+
+
+SUITE_CLOCK = pytest.StashKey[time_machine.travel]()
 
 
 FIGURES: list[dict[str, Any]] = []

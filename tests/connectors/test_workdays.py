@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import tomllib
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from connectors.profiles import ProfileNotFound
 from connectors.workdays import is_working_day, working_days_between
+from tests.clock import SUITE_DATES
+from tests.conftest import ROOT
 
 VIENNA, BERLIN = ZoneInfo("Europe/Vienna"), ZoneInfo("Europe/Berlin")
 BRUSSELS, AMSTERDAM = ZoneInfo("Europe/Brussels"), ZoneInfo("Europe/Amsterdam")
+LATE_THRESHOLD = 2.0  # deploy/quality.toml: Q5's p95_max_working_days
 
 
 @pytest.mark.parametrize(
@@ -85,3 +89,72 @@ def test_the_measure_is_antisymmetric_and_needs_aware_times() -> None:
         working_days_between("NL", datetime(2026, 11, 16), end)
     with pytest.raises(ProfileNotFound):
         working_days_between("XX", start, end)
+
+
+# The calendar over the suite's chosen dates (tests/clock.py): the countries that have the day off.
+MEMBERS = ("AT", "BE", "DE", "NL", "INT")
+ALL_OFF = frozenset(MEMBERS)
+DAYS_OFF: dict[str, frozenset[str]] = {
+    "monday": frozenset(),
+    "wednesday": frozenset(),
+    "friday": frozenset(),
+    "christmas-eve": frozenset(),  # a working day in every member's public calendar
+    "christmas": frozenset({"AT", "BE", "DE", "NL"}),  # the platform has no holidays
+    "boxing-day": ALL_OFF,  # a Saturday
+    "december-27": ALL_OFF,
+    "at-national-day": frozenset({"AT"}),
+    "be-national-day": frozenset({"BE"}),
+    # Good Friday: a holiday in DE; python-holidays counts it in NL (Goede Vrijdag) too.
+    "de-good-friday": frozenset({"DE", "NL"}),
+    "nl-kings-day": frozenset({"NL"}),
+    "end-of-summer-time": ALL_OFF,  # a Sunday
+}
+# Whether a packet received at local midnight of the date and still undelivered three calendar
+# days later is late: more than two working days (Q5's threshold) lay in between.
+LATE_AFTER_THREE_DAYS: dict[str, frozenset[str]] = {
+    "monday": ALL_OFF,
+    "wednesday": ALL_OFF,
+    "friday": frozenset(),
+    "christmas-eve": frozenset(),
+    "christmas": frozenset(),
+    "boxing-day": frozenset(),
+    "december-27": frozenset(),  # Sunday, then two working days: exactly 2, not more
+    "at-national-day": ALL_OFF - {"AT"},
+    "be-national-day": ALL_OFF - {"BE"},
+    "de-good-friday": frozenset(),
+    "nl-kings-day": ALL_OFF - {"NL"},
+    "end-of-summer-time": frozenset(),
+}
+ZONES = {"AT": VIENNA, "BE": BRUSSELS, "DE": BERLIN, "NL": AMSTERDAM, "INT": ZoneInfo("UTC")}
+
+
+def test_the_tables_cover_every_date_the_suite_runs_on() -> None:
+    assert set(DAYS_OFF) == set(SUITE_DATES) == set(LATE_AFTER_THREE_DAYS)
+    quality = tomllib.loads((ROOT / "deploy" / "quality.toml").read_text(encoding="utf-8"))
+    [q5] = [c for c in quality["criteria"] if c["id"] == "Q5"]
+    assert q5["settings"]["p95_max_working_days"] == LATE_THRESHOLD
+
+
+@pytest.mark.parametrize("country", MEMBERS)
+@pytest.mark.parametrize("name", sorted(SUITE_DATES))
+def test_each_suite_date_is_a_working_day_or_not_as_the_calendar_says(
+    name: str, country: str
+) -> None:
+    day = SUITE_DATES[name]
+    assert is_working_day(country, day) is (country not in DAYS_OFF[name])
+    midnight = datetime.combine(day, datetime.min.time(), ZONES[country])
+    next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZONES[country])
+    expected = 0.0 if country in DAYS_OFF[name] else 1.0
+    assert working_days_between(country, midnight, next_midnight) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("country", MEMBERS)
+@pytest.mark.parametrize("name", sorted(SUITE_DATES))
+def test_a_packet_left_three_days_from_each_suite_date_is_late_only_past_two_working_days(
+    name: str, country: str
+) -> None:
+    day = SUITE_DATES[name]
+    received = datetime.combine(day, datetime.min.time(), ZONES[country])
+    checked = datetime.combine(day + timedelta(days=3), datetime.min.time(), ZONES[country])
+    age = working_days_between(country, received, checked)
+    assert (age > LATE_THRESHOLD) is (country in LATE_AFTER_THREE_DAYS[name]), age

@@ -24,6 +24,7 @@ from hub.crypto import verify_acknowledgement
 from hub.settings import Settings
 from keys import load_public_keyset
 from schemas.envelope import Envelope
+from tests.clock import real_now
 from tests.conftest import ROOT, Network, provision
 from tests.factories import report_body
 from tests.faults.harness import free_port, hub_process, running, wait_until
@@ -33,7 +34,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and localhost, and its key."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
+    now = real_now()  # OpenSSL checks the dates against the real clock, not the suite's
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -37,6 +37,9 @@ from hub.store import DeliveryRow, make_engine
 from tests.conftest import ROOT, Network
 from tests.factories import report_body
 
+# The project's commands as processes of their own, on the suite's moved clock (tests/clocked.py).
+CLOCKED = [sys.executable, "-m", "tests.clocked"]
+
 FAST_HUB = {
     "HUB_PUSH_INTERVAL_SECONDS": "0.1",
     "HUB_RETRY_BASE_SECONDS": "0.1",
@@ -87,7 +90,7 @@ class Process:
             self.command, env={**os.environ, **self.env}, stdout=log, stderr=log, cwd=ROOT
         )
         log.close()
-        wait_until(lambda: _alive(self.url), 60, f"{self.command[2]} to start")
+        wait_until(lambda: _alive(self.url), 60, f"{self.command[len(CLOCKED)]} to start")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, whatever was in flight is cut."""
@@ -120,7 +123,7 @@ def running(*processes: Process) -> Iterator[None]:
 
 def hub_process(settings: Settings, port: int, log_path: Path) -> Process:
     return Process(
-        command=[sys.executable, "-m", "hub", "serve", "--port", str(port)],
+        command=[*CLOCKED, "hub", "serve", "--port", str(port)],
         url=f"http://127.0.0.1:{port}",
         log_path=log_path,
         env={
@@ -135,8 +138,7 @@ def hub_process(settings: Settings, port: int, log_path: Path) -> Process:
 def receiver_process(config: Path, port: int, log_path: Path) -> Process:
     return Process(
         command=[
-            sys.executable,
-            "-m",
+            *CLOCKED,
             "connectors",
             "serve",
             "--config",

@@ -26,6 +26,7 @@ from hub.quality import Period, load_criteria
 from hub.retention import purge_due
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
+from tests.clock import SUITE_DATES
 from tests.conftest import ROOT, Clock, Network
 from tests.factories import report_body
 from tests.hub.test_delivery import pull, receipt_for, send_receipts
@@ -100,6 +101,59 @@ def test_periods_are_years_quarters_and_months_in_utc() -> None:
     assert Period.containing(MONDAY).name == "2026-Q4"
     with pytest.raises(InvalidInput):
         Period.parse("2026-Q5")
+
+
+# The quarter each of the suite's dates falls in (tests/clock.py): periods are cut in UTC.
+QUARTER_OF = {
+    "monday": "2026-Q4",
+    "wednesday": "2026-Q4",
+    "friday": "2026-Q4",
+    "christmas-eve": "2026-Q4",
+    "christmas": "2026-Q4",
+    "boxing-day": "2026-Q4",
+    "december-27": "2026-Q4",
+    "at-national-day": "2026-Q4",
+    "be-national-day": "2026-Q3",
+    "de-good-friday": "2026-Q2",
+    "nl-kings-day": "2026-Q2",
+    "end-of-summer-time": "2026-Q4",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUITE_DATES))
+def test_each_suite_date_falls_in_its_quarter_at_every_hour(name: str) -> None:
+    assert set(QUARTER_OF) == set(SUITE_DATES)
+    day = SUITE_DATES[name]
+    for hour in (0, 1, 12, 23):
+        period = Period.containing(datetime(day.year, day.month, day.day, hour, tzinfo=UTC))
+        assert period.name == QUARTER_OF[name]
+        assert period.start <= datetime(day.year, day.month, day.day, tzinfo=UTC) < period.end
+
+
+@pytest.mark.parametrize("name", sorted(SUITE_DATES))
+def test_a_declaration_made_on_each_suite_date_counts_365_days_and_then_expires(
+    settings: Settings, network: Network, clock: Clock, name: str
+) -> None:
+    stated = SUITE_DATES[name]
+    clock.now = datetime(stated.year, stated.month, stated.day, 10, tzinfo=UTC)
+    app = create_app(settings.model_copy(update={"scheduler": False}), clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post(
+            "/v1/declarations",
+            json={"criterion": "Q1", "stated_on": str(stated)},
+            headers=network.auth("at-section"),
+        )
+        assert answer.status_code == 201, answer.text
+        for days, verdict in ((364, "met"), (365, "not_met")):
+            clock.now = datetime(stated.year, stated.month, stated.day, 23, 59, tzinfo=UTC)
+            clock.advance(days=days)
+            period = Period.containing(clock.now).name
+            answer = client.get(
+                f"/v1/compliance?period={period}&country=AT", headers=network.auth(COORDINATOR)
+            )
+            [card] = answer.json()["countries"]
+            q1 = next(v for v in card["verdicts"] if v["criterion"] == "Q1")
+            assert q1["verdict"] == verdict, (days, q1)
 
 
 def test_measured_verdicts_change_when_deliveries_are_late(
