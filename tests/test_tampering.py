@@ -18,8 +18,8 @@ from standardwebhooks import Webhook
 from structlog.testing import capture_logs
 
 from connectors.config import ConnectorConfig, load_config
-from connectors.pull import pull_once
-from connectors.receiver import create_receiver
+from connectors.recipient.pull import pull_once
+from connectors.recipient.receiver import create_receiver
 from hub.crypto import pae
 from hub.store import DeliveryRow, make_engine
 from keys import generate_keyset

@@ -7,36 +7,36 @@ import importlib
 import pytest
 
 SURFACES = {
-    "connectors.profiles": [
+    "connectors.countries.profiles": [
         "PROFILES_ENV", "SHIPPED_DIR", "CalendarSpec", "PortalSpec", "Profile", "ProfileInvalid",
         "ProfileNotFound", "Profiles", "RecipientSpec", "default_profiles", "load_profile",
         "load_profiles", "profile_dirs_from_env",
     ],
-    "connectors.workdays": ["is_working_day", "working_days_between"],
-    "connectors.portal": [
+    "connectors.countries.workdays": ["is_working_day", "working_days_between"],
+    "connectors.portal.mapping": [
         "FORM_ID_NAMESPACE", "UNMAPPED_HEADING", "FieldRule", "FormInvalid", "MappingInvalid",
         "PortalMapping", "Vocabulary", "load_mapping", "map_form", "mapping_for", "report_paths",
     ],
-    "connectors.translations": [
+    "connectors.readings.translations": [
         "CATALOGUE_DIR", "CODE_CONTEXTS", "UI_MESSAGES", "Catalogue", "LocaleUnsupported",
         "available_locales", "catalogue", "required_messages",
     ],
-    "connectors.render": [
+    "connectors.readings.render": [
         "ReportView", "Row", "Section", "build_view", "render_html", "render_text", "visible",
     ],
-    "connectors.pdf": ["render_pdf"],
-    "connectors.submit": ["Submitted", "submit_form", "submit_report"],
-    "connectors.readable": ["Reading", "reading_for", "render_stored"],
-    "connectors.onboard": ["CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member"],
-    "connectors.cli_countries": [
+    "connectors.readings.pdf": ["render_pdf"],
+    "connectors.portal.submit": ["Submitted", "submit_form", "submit_report"],
+    "connectors.recipient.readable": ["Reading", "reading_for", "render_stored"],
+    "connectors.recipient.onboard": ["CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member"],
+    "connectors.cli.countries": [
         "ProfilesOption", "register_country_commands", "selected_profiles",
     ],
-    "hub.onboarding": [
+    "hub.onboarding.member": [
         "ONBOARDING_SOURCE", "REGISTRATION_FILE", "REGISTRATION_FORMAT", "TEST_RULE", "Issued",
         "OnboardingPacket", "RegisteredRecipient", "Registration", "onboarding_deliveries",
         "read_registration", "register_recipients", "send_onboarding_packet",
     ],
-    "hub.onboarding_cli": ["recipients_app"],
+    "hub.cli.onboarding": ["recipients_app"],
 }  # fmt: skip
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from connectors.config import load_config
+from connectors.countries.profiles import load_profiles
 from connectors.errors import ConfigInvalid
-from connectors.onboard import init_member
-from connectors.profiles import load_profiles
-from connectors.readable import reading_for
+from connectors.recipient.onboard import init_member
+from connectors.recipient.readable import reading_for
 from keys import generate_keyset, write_public_keyset
 from tests.conftest import ROOT
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cli import REJECTED, app
+from connectors.cli.main import REJECTED, app
 from keys import generate_keyset, write_keyset
 from schemas.envelope import Envelope
 from schemas.report import Report

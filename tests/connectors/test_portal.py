@@ -12,8 +12,9 @@ from uuid import UUID
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cli import app
-from connectors.portal import (
+from connectors.cli.main import app
+from connectors.countries.profiles import load_profiles
+from connectors.portal.mapping import (
     UNMAPPED_HEADING,
     FormInvalid,
     MappingInvalid,
@@ -22,7 +23,6 @@ from connectors.portal import (
     map_form,
     mapping_for,
 )
-from connectors.profiles import load_profiles
 from schemas.report import Report
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.profiles import ProfileInvalid, ProfileNotFound, load_profile, load_profiles
+from connectors.countries.profiles import (
+    ProfileInvalid,
+    ProfileNotFound,
+    load_profile,
+    load_profiles,
+)
 
 DEMO_LISTING = {
     "AT": {"at-section", "at-police"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.render import render_html, render_text
+from connectors.readings.render import render_html, render_text
 from hub.crypto import OpenedPacket
 
 from .conftest import DESCRIPTION, FREE_TEXT, Parties, make_report, seal

@@ -12,9 +12,9 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from connectors.cli import app
-from connectors.pdf import render_pdf
-from connectors.render import render_html, render_text
+from connectors.cli.main import app
+from connectors.readings.pdf import render_pdf
+from connectors.readings.render import render_html, render_text
 from hub.crypto import OpenedPacket, SealedPacket, sign_receipt
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope

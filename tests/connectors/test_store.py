@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import StoreFailed
-from connectors.store import LocalStore
+from connectors.recipient.store import LocalStore
 from hub.crypto import OpenedPacket, sign_receipt
 from schemas.envelope import Envelope
 from schemas.report import Report

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from babel.messages.pofile import read_po
 
-from connectors.translations import (
+from connectors.readings.translations import (
     CATALOGUE_DIR,
     LocaleUnsupported,
     available_locales,

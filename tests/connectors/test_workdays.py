@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.profiles import ProfileNotFound
-from connectors.workdays import is_working_day, working_days_between
+from connectors.countries.profiles import ProfileNotFound
+from connectors.countries.workdays import is_working_day, working_days_between
 
 VIENNA, BERLIN = ZoneInfo("Europe/Vienna"), ZoneInfo("Europe/Berlin")
 BRUSSELS, AMSTERDAM = ZoneInfo("Europe/Brussels"), ZoneInfo("Europe/Amsterdam")

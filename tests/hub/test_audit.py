@@ -23,19 +23,20 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
-from hub import audit, merkle
-from hub.api import create_app
-from hub.audit_events import EVENT_KINDS, OperatorAction
-from hub.audit_verify import AuditVerdict, audit_round, sign_round, verify_stored
-from hub.cli import app as cli
+from connectors.recipient.pull import pull_until_empty
+from hub.audit import log as audit
+from hub.audit import merkle
+from hub.audit.events import EVENT_KINDS, OperatorAction
+from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
+from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
-from hub.delivery import redrive
-from hub.directory import DeliveryMode, set_delivery_mode
-from hub.keyring import load_hub_secrets, published_keys
-from hub.push import PushWorker
-from hub.retention import purge_due
-from hub.rotation import revoke
+from hub.delivery.push import PushWorker
+from hub.delivery.retention import purge_due
+from hub.delivery.rotation import revoke
+from hub.delivery.state import redrive
+from hub.http.app import create_app
+from hub.network.directory import DeliveryMode, set_delivery_mode
+from hub.network.keyring import load_hub_secrets, published_keys
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, alembic_config, make_engine
 from keys import fingerprint

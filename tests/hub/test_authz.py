@@ -1,4 +1,4 @@
-"""The authorisation matrix, generated from the table in hub/authz.py.
+"""The authorisation matrix, generated from the table in hub/http/authz.py.
 
 Every route of the real app is one row: it is called as every party (source, section, police,
 coordinator, administrator) and with no, a non-Bearer, a malformed, an unknown, an expired and a
@@ -6,7 +6,7 @@ revoked credential. Each call must get exactly the status the table implies, mus
 report content, tokens, token hashes, webhook secrets, private keys or another party's ids, and,
 when refused (or when the endpoint only reads), must leave the database as it was.
 
-A route added to the app without a line in hub/authz.py's TABLE, or without a request in
+A route added to the app without a line in hub/http/authz.py's TABLE, or without a request in
 REQUESTS below, fails its row here by name.
 """
 
@@ -29,13 +29,20 @@ from nacl.signing import SigningKey
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
-from hub import audit, authz
-from hub.api import create_app
-from hub.authz import Party
-from hub.credentials import Role, issue, issue_credential, register_administrator, token_hash
+from hub.audit import log as audit
 from hub.crypto import open_packet, sign_receipt
-from hub.directory import DeliveryMode, set_delivery_mode
-from hub.keyring import create_hub_keys
+from hub.http import authz
+from hub.http.app import create_app
+from hub.http.authz import Party
+from hub.network.credentials import (
+    Role,
+    issue,
+    issue_credential,
+    register_administrator,
+    token_hash,
+)
+from hub.network.directory import DeliveryMode, set_delivery_mode
+from hub.network.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import CredentialRow, DeliveryRow, ReportRow, make_engine
 from schemas.envelope import Envelope, PacketBody
@@ -429,9 +436,9 @@ ROWS = sorted(set(_app_routes()) | {endpoint.key for endpoint in authz.TABLE})
 def test_every_route_of_the_app_is_in_the_table_and_every_entry_is_a_route() -> None:
     app_routes = set(_app_routes())
     unlisted = sorted(app_routes - {e.key for e in authz.TABLE})
-    assert not unlisted, f"add these routes to TABLE in hub/authz.py: {unlisted}"
+    assert not unlisted, f"add these routes to TABLE in hub/http/authz.py: {unlisted}"
     stale = sorted({e.key for e in authz.TABLE} - app_routes)
-    assert not stale, f"TABLE in hub/authz.py lists routes the app does not have: {stale}"
+    assert not stale, f"TABLE in hub/http/authz.py lists routes the app does not have: {stale}"
 
 
 def _expected(endpoint: authz.Endpoint, caller: str, ok: int) -> int:
@@ -463,7 +470,7 @@ def _check_own(world: World, party: Party, answer: Response, where: str) -> None
 def test_each_endpoint_answers_each_caller_exactly_as_the_table_says(
     key: tuple[str, str], world: World, security_figures: dict[str, int]
 ) -> None:
-    endpoint = authz.endpoint_for(*key)  # NotInTable: add the route to TABLE in hub/authz.py
+    endpoint = authz.endpoint_for(*key)  # NotInTable: add the route to TABLE in hub/http/authz.py
     assert key in REQUESTS, f"add a request for {key} to REQUESTS in {__file__}"
     build = REQUESTS[key]
     first_allowed = next(iter(endpoint.grants), None)
@@ -509,7 +516,9 @@ def test_the_openapi_document_asks_for_a_token_exactly_where_the_table_does(
 
 def test_the_threat_model_holds_the_table_as_it_is_in_the_code() -> None:
     doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
-    assert authz.render_markdown() in doc, "paste `python -m hub.authz` into docs/threat-model.md"
+    assert authz.render_markdown() in doc, (
+        "paste `python -m hub.http.authz` into docs/threat-model.md"
+    )
 
 
 def test_a_route_missing_from_the_table_is_refused_to_everybody(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli.main import app
 from hub.settings import Settings
 from hub.store import DeliveryRow, RecipientKeyRow, make_engine
 from keys import generate_keyset, write_public_keyset

@@ -21,10 +21,10 @@ from sqlmodel import Session, select
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from hub.cli import app
-from hub.credentials import Role, authenticate, issue, register_administrator
+from hub.cli.main import app
 from hub.errors import NotAuthenticated
 from hub.logs import configure_logging
+from hub.network.credentials import Role, authenticate, issue, register_administrator
 from hub.settings import Settings
 from hub.store import CredentialRow, alembic_config, make_engine, upgrade
 from tests.conftest import Clock, Network

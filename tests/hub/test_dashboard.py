@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
-from hub.api import create_app
-from hub.credentials import revoke_credential
-from hub.dashboard import COOKIE
+from hub.http.app import create_app
+from hub.http.dashboard import COOKIE
+from hub.network.credentials import revoke_credential
 from hub.settings import Settings
 from hub.store import CredentialRow, DeliveryRow
 from tests.conftest import Clock, Network

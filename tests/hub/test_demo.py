@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.api import create_app
-from hub.cli import app
-from hub.demo import format_outcomes, play_demo
-from hub.server import serving
+from hub.cli.demo import format_outcomes, play_demo
+from hub.cli.main import app
+from hub.http.app import create_app
+from hub.http.server import serving
 from hub.settings import Settings
 from tests.conftest import ROOT
 

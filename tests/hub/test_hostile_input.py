@@ -18,11 +18,11 @@ from sqlmodel import Session, select
 from structlog.testing import capture_logs
 
 from hub import crypto
-from hub.api import create_app
 from hub.errors import InvalidInput, PacketInvalid
+from hub.http.app import create_app
+from hub.http.strictjson import MAX_DEPTH, loads_strict
 from hub.settings import Settings
 from hub.store import DeliveryRow
-from hub.strictjson import MAX_DEPTH, loads_strict
 from keys import fingerprint, generate_keyset
 from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, Signature
 from schemas.report import Report

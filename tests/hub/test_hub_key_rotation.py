@@ -11,12 +11,12 @@ import httpx
 from nacl.signing import SigningKey
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
-from connectors.trust import extend_trust
-from hub.api import create_app
+from connectors.recipient.pull import pull_until_empty
+from connectors.recipient.trust import extend_trust
 from hub.crypto import sign_envelope
-from hub.keyring import published_keys, rotate_hub_key
-from hub.server import serving
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.keyring import published_keys, rotate_hub_key
 from hub.settings import Settings
 from keys import fingerprint
 from schemas.envelope import HUB_KEY_TYPE, HubKeyEndorsement, PublishedHubKey, PublishedHubKeys

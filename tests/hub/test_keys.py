@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli import app
+from hub.cli.main import app
 from keys import (
     KeyFileError,
     generate_keyset,

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.errors import ProofInvalid
-from hub.merkle import (
+from hub.audit.merkle import (
     EMPTY_ROOT,
     Frontier,
     consistency_proof,
@@ -23,6 +22,7 @@ from hub.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from hub.errors import ProofInvalid
 
 LEAVES = [bytes.fromhex(h) for h in [
     "", "00", "10", "2021", "3031", "40414243", "5051525354555657",

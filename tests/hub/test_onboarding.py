@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from connectors.onboard import init_member
-from connectors.profiles import load_profiles
+from connectors.countries.profiles import load_profiles
+from connectors.recipient.onboard import init_member
 from hub.errors import InvalidInput, NotFound
-from hub.keyring import load_hub_secrets
-from hub.onboarding import (
+from hub.network.keyring import load_hub_secrets
+from hub.onboarding.member import (
     ONBOARDING_SOURCE,
     TEST_RULE,
     onboarding_deliveries,

@@ -35,11 +35,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlmodel import Session, select
 
-from hub import authz
-from hub.api import create_app
-from hub.authz import Party
-from hub.credentials import Role, issue, register_administrator
-from hub.server import serving
+from hub.http import authz
+from hub.http.app import create_app
+from hub.http.authz import Party
+from hub.http.server import serving
+from hub.network.credentials import Role, issue, register_administrator
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
 from tests.conftest import LiveHub, provision

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from hub.crypto import open_packet, sign_receipt
-from hub.scheduler import claim_run
+from hub.delivery.jobs import claim_run
 from schemas.envelope import Envelope
 from tests.conftest import Clock, Network
 from tests.factories import report_body

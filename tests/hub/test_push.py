@@ -21,12 +21,12 @@ from standardwebhooks import Webhook
 from structlog.testing import capture_logs
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
-from connectors.receiver import create_receiver
-from hub.api import create_app
-from hub.directory import DeliveryMode, set_delivery_mode
-from hub.push import Claim, RetryPolicy, Verdict, push_packet
-from hub.server import serving
+from connectors.recipient.pull import pull_until_empty
+from connectors.recipient.receiver import create_receiver
+from hub.delivery.push import Claim, RetryPolicy, Verdict, push_packet
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.settings import Settings
 from hub.store import make_engine
 from tests.conftest import Network, provision

@@ -17,13 +17,13 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from hub.api import create_app
-from hub.cli import app as cli
+from hub.cli.main import app as cli
+from hub.delivery.retention import purge_due
 from hub.errors import InvalidInput
-from hub.keyring import load_hub_secrets
-from hub.onboarding import send_onboarding_packet
-from hub.quality import Period, load_criteria
-from hub.retention import purge_due
+from hub.http.app import create_app
+from hub.network.keyring import load_hub_secrets
+from hub.onboarding.member import send_onboarding_packet
+from hub.oversight.quality import Period, load_criteria
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
 from tests.conftest import ROOT, Clock, Network

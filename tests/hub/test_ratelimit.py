@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
-from hub.api import create_app
 from hub.errors import ConfigurationError, RateLimited
-from hub.ratelimit import IntakeLimiter, parse_rate
+from hub.http.app import create_app
+from hub.intake.ratelimit import IntakeLimiter, parse_rate
 from hub.settings import Settings
 from tests.conftest import Clock, Network, stored_counts
 from tests.factories import report_body

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from hub.crypto import open_packet, sign_receipt
-from hub.retention import purge_due
+from hub.delivery.retention import purge_due
 from hub.store import DeliveryRow
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import Clock, Network

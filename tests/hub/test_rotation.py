@@ -16,13 +16,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
-from hub.api import create_app
+from connectors.recipient.pull import pull_until_empty
 from hub.crypto import open_packet, sign_receipt
-from hub.directory import KeyPurpose, add_key
+from hub.delivery.rotation import revoke
 from hub.errors import PacketInvalid
-from hub.rotation import revoke
-from hub.server import serving
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.directory import KeyPurpose, add_key
 from hub.settings import Settings
 from hub.store import make_engine
 from keys import KeySet, generate_keyset, write_keyset

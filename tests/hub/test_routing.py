@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.errors import ConfigurationError, RoutingFailed
-from hub.routing import Member, RecipientKind, RoutingPolicy, load_policy, parse_policy
+from hub.network.routing import Member, RecipientKind, RoutingPolicy, load_policy, parse_policy
 from schemas.report import Report
 from tests.conftest import ROOT
 from tests.factories import report_body
