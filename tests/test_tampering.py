@@ -1,8 +1,8 @@
 """Tampering end to end: a packet changed on its way, or signed by a key that is not the hub's,
 is refused by the recipient's connector (by pull and by push), logged, never stored, never
 receipted. The other tampering cases are where their code is tested: a receipt for another
-packet or signed by another recipient (tests/hub/test_delivery.py), a replayed push
-(tests/hub/test_push.py); docs/threat-model.md lists them all."""
+packet or signed by another recipient (tests/hub/delivery/test_delivery.py), a replayed push
+(tests/hub/delivery/test_push.py); docs/threat-model.md lists them all."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `TABLE` names every route of the hub's app, by method and path exactly as FastAPI lists it (the
 full path, with any router prefix and its `{parameters}`), and says either that it is public or
 which parties may call it and whose data each of them reaches there. The API enforces it in one
-dependency that every route passes through (`hub.http.app`), and `tests/hub/test_authz.py` is
+dependency that every route passes through (`hub.http.app`), and `tests/hub/http/test_authz.py` is
 generated from it: it calls every endpoint as every party, and with no, malformed, unknown,
 expired and revoked credentials, and checks the exact status and that nothing leaked or changed.
 
@@ -11,7 +11,7 @@ Adding a route (for instance in an APIRouter registered with `include_router`):
 
 1. add an `Endpoint(...)` line below, with `public=True` or the grants, and `writes=True` if an
    allowed call may change stored data;
-2. add a request for it to `REQUESTS` in `tests/hub/test_authz.py` (a valid call for a party
+2. add a request for it to `REQUESTS` in `tests/hub/http/test_authz.py` (a valid call for a party
    the table allows), so the matrix can call it as everybody;
 3. run `python -m hub.http.authz docs/threat-model.md` to bring the document's copy up to date.
 

@@ -15,8 +15,7 @@ from connectors.recipient.store import LocalStore
 from hub.crypto import OpenedPacket, sign_receipt
 from schemas.envelope import Envelope
 from schemas.report import Report
-
-from .conftest import Parties, make_report, seal
+from tests.connectors.conftest import Parties, make_report, seal
 
 RECEIVED_AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 

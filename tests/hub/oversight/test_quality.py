@@ -28,7 +28,7 @@ from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
 from tests.conftest import ROOT, Clock, Network
 from tests.factories import report_body
-from tests.hub.test_delivery import pull, receipt_for, send_receipts
+from tests.hub.delivery.test_delivery import pull, receipt_for, send_receipts
 
 COORDINATOR = "network-coordinator"
 MONDAY = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)  # a working day in every member's calendar

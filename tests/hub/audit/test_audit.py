@@ -43,7 +43,7 @@ from keys import fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
 from tests.conftest import Clock, LiveHub, Network
 from tests.factories import report_body
-from tests.hub.test_delivery import accepted, pull, receipt_for, send_receipts
+from tests.hub.delivery.test_delivery import accepted, pull, receipt_for, send_receipts
 
 MARKER = "AUDIT-MARKER-6c1f-not-in-the-log"
 

@@ -18,8 +18,7 @@ from connectors.readings.render import render_html, render_text
 from hub.crypto import OpenedPacket, SealedPacket, sign_receipt
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope
-
-from .conftest import FREE_TEXT, Parties, make_report, seal
+from tests.connectors.conftest import FREE_TEXT, Parties, make_report, seal
 
 RECEIVED_AT = datetime(2026, 11, 2, 9, 31, 7, tzinfo=UTC)
 BEACH = {

@@ -13,8 +13,14 @@ from connectors.cli.main import REJECTED, app
 from keys import generate_keyset, write_keyset
 from schemas.envelope import Envelope
 from schemas.report import Report
-
-from .conftest import DESCRIPTION, FREE_TEXT, Parties, flip_payload_char, make_report, seal
+from tests.connectors.conftest import (
+    DESCRIPTION,
+    FREE_TEXT,
+    Parties,
+    flip_payload_char,
+    make_report,
+    seal,
+)
 
 WritePacket = Callable[[Envelope], Path]
 

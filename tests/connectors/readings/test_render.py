@@ -6,8 +6,7 @@ import pytest
 
 from connectors.readings.render import render_html, render_text
 from hub.crypto import OpenedPacket
-
-from .conftest import DESCRIPTION, FREE_TEXT, Parties, make_report, seal
+from tests.connectors.conftest import DESCRIPTION, FREE_TEXT, Parties, make_report, seal
 
 CONTACT = {
     "kind": "contact",

@@ -104,7 +104,7 @@ def test_english_is_required_in_every_profile(tmp_path: Path) -> None:
 
 def test_a_recipient_claimed_by_two_profiles_is_refused(tmp_path: Path) -> None:
     shipped = (
-        Path(__file__).resolve().parents[2] / "connectors" / "at" / "profile.toml"
+        Path(__file__).resolve().parents[3] / "connectors" / "countries" / "at" / "profile.toml"
     ).read_text()
     without_portal = shipped.split("[[portals]]")[0]
     _write(tmp_path, "XA", without_portal.replace('code = "AT"', 'code = "XA"'))

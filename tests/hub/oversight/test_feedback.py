@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Network
 from tests.factories import report_body
-from tests.hub.test_delivery import pull, receipt_for, send_receipts
+from tests.hub.delivery.test_delivery import pull, receipt_for, send_receipts
 
 MARKER = "FEEDBACK-MARKER-91d2"
 
