@@ -93,7 +93,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
         network = provision(settings, tmp_path / "parties", url)
         hub = Hub(url, settings, network, clock)
         yield hub
-        hub.http.app.close()
+        hub.api.close()
 
 
 def play_two_weeks(hub: Hub) -> str:

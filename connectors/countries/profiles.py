@@ -1,10 +1,10 @@
 """Country profiles: a member's languages, recipients, portals, time zone and working-day calendar.
 
-A profile is a data file, `<folder>/<code>/profile.toml`. The network's are shipped in this
-package (`connectors/countries/at/`, `be/`, `de/`, `nl/` and `int/` for the international platform); a new
-member adds its own folder and passes it with `--profiles DIR` (or the CONNECTOR_PROFILES
-variable, folders separated by the OS path separator), with no change to code. Every file a
-profile names (portal mappings, sample forms) is relative to the profile's own folder.
+A profile is a data file, `<folder>/<code>/profile.toml`. The network's are shipped in this package
+(`connectors/countries/at/`, `be/`, `de/`, `nl/` and `int/` for the international platform); a new
+member adds its own folder and passes it with `--profiles DIR` (or the CONNECTOR_PROFILES variable,
+folders separated by the OS path separator), with no change to code. Every file a profile names
+(portal mappings, sample forms) is relative to the profile's own folder.
 """
 
 from __future__ import annotations

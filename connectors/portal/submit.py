@@ -1,7 +1,7 @@
 """A portal's side of intake: map its form to the common schema and submit it to the hub.
 
-`submit_form` runs the portal's mapping (`connectors.portal.mapping`) and POSTs the report to the hub's
-`POST /v1/reports` with the portal's source credential; the hub answers with its routing and a
+`submit_form` runs the portal's mapping (`connectors.portal.mapping`) and POSTs the report to the
+hub's `POST /v1/reports` with the portal's source credential; the hub answers with its routing and a
 signed acknowledgement, which is verified here when the hub's public key is given.
 """
 

@@ -1,12 +1,12 @@
 """Readable renderings of a report, as plain text and printable HTML, in the reader's language.
 
-Every rendering (text, HTML, and the PDF in `connectors.readings.pdf`) is built from one view, so they show
-the same thing: every field of the report with labels and code values from the locale's
-catalogue (`connectors.readings.translations`), dates, times and numbers formatted for the locale, the
-reporter's own text exactly as written and marked with its language, and the evidence that ties
-the report to the packet it came in: ids, times, the sealed SHA-256, the hub's signature and key
-id, and this recipient's receipt when there is one. Evidence values are printed verbatim (ISO
-times, hex, base64) so that they can be checked against the files.
+Every rendering (text, HTML, and the PDF in `connectors.readings.pdf`) is built from one view, so
+they show the same thing: every field of the report with labels and code values from the locale's
+catalogue (`connectors.readings.translations`), dates, times and numbers formatted for the locale,
+the reporter's own text exactly as written and marked with its language, and the evidence that ties
+the report to the packet it came in: ids, times, the sealed SHA-256, the hub's signature and key id,
+and this recipient's receipt when there is one. Evidence values are printed verbatim (ISO times,
+hex, base64) so that they can be checked against the files.
 """
 
 from __future__ import annotations

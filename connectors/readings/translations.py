@@ -1,7 +1,7 @@
 """Labels and code values in the reader's language, from gettext catalogues, and locale formats.
 
-The catalogues are Babel/gettext `.po` files under `connectors/readings/i18n/`, one per locale, read at run
-time with Babel (nothing to compile). Every message has a context that says what it names:
+The catalogues are Babel/gettext `.po` files under `connectors/readings/i18n/`, one per locale, read
+at run time with Babel (nothing to compile). Every message has a context that says what it names:
 
     field           a field of the report schema, by its name       (msgid "place_kind")
     place_kind, category, gender, reporter_kind

@@ -83,8 +83,8 @@ def load_keys(config: ConnectorConfig) -> ConnectorKeys:
         for keys in [*previous, own]
         if keys.sealing is not None
     }
-    # The pinned hub key, and keys it endorsed in a chain (connectors.recipient.trust); never a key the
-    # hub merely claims.
+    # The pinned hub key, and keys it endorsed in a chain (connectors.recipient.trust); never a key
+    # the hub merely claims.
     trusted = {hub.signing_key_id: hub.signing, **load_trust_file(config.hub_trust_file)}
     return ConnectorKeys(sealing=sealing, signing=own.signing, hub=trusted)
 

@@ -1,4 +1,4 @@
-"""The administrators' routes: credentials issued, listed, revoked and rotated, and the recipients."""
+"""The administrators' routes: credentials issued, listed, revoked and rotated; the recipients."""
 
 from __future__ import annotations
 

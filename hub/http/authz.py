@@ -17,8 +17,8 @@ Adding a route (for instance in an APIRouter registered with `include_router`):
 
 A route missing from the table is refused to everybody (403, logged as
 `route_not_in_authorization_table`), and the matrix test fails naming it: the hub fails closed.
-`python -m hub.http.authz` prints the table as Markdown; `python -m hub.http.authz docs/threat-model.md`
-writes it into that document, whose copy a test compares with this one.
+`python -m hub.http.authz` prints the table as Markdown; `python -m hub.http.authz
+docs/threat-model.md` writes it into that document, whose copy a test compares with this one.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The coordinators' dashboard: server-rendered pages under /dashboard, behind the coordinator's
 credential, with no report content anywhere and nothing loaded from outside the hub.
 
-A coordinator logs in with its API token once (`/dashboard/login`); the hub checks it as it
-checks any bearer token and opens a session: a random cookie (`Secure`, `HttpOnly`,
-`SameSite=Strict`, path /dashboard) whose SHA-256 it keeps with the credential's id, so that
-revoking the credential ends the session. The authorization table (hub/http/authz.py) applies to these
-pages as to the API: `hub.http.app` takes the session cookie for a bearer token on them, and on them
-only. Forms carry the session's CSRF token as well. Charts are SVG drawn here; no script runs.
+A coordinator logs in with its API token once (`/dashboard/login`); the hub checks it as it checks
+any bearer token and opens a session: a random cookie (`Secure`, `HttpOnly`, `SameSite=Strict`, path
+/dashboard) whose SHA-256 it keeps with the credential's id, so that revoking the credential ends
+the session. The authorization table (hub/http/authz.py) applies to these pages as to the API:
+`hub.http.app` takes the session cookie for a bearer token on them, and on them only. Forms carry
+the session's CSRF token as well. Charts are SVG drawn here; no script runs.
 
 Pages: the overview (deliveries per country and state, the audit log's signed tree head and last
 verification), the late and dead deliveries with a re-drive button, latency charts per country,
@@ -185,7 +185,7 @@ def login(
 def _check_csrf(request: Request, given: str) -> None:
     """A form posted with the session cookie must carry the session's CSRF token too."""
     expected = _csrf(request)
-    if expected and not hmac.comparedigest(expected, given):
+    if expected and not hmac.compare_digest(expected, given):
         raise InvalidInput.at("csrf", "the form is stale: reload the page")
 
 

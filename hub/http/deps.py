@@ -1,5 +1,8 @@
 """What every router shares: the hub's state, a database session per request, and the caller
-the authorization table (hub/http/authz.py) let through. Routers import these; nothing here imports a router."""
+the authorization table (hub/http/authz.py) let through.
+
+Routers import these; nothing here imports a router, so the routers and the app stand above it.
+"""
 
 from __future__ import annotations
 

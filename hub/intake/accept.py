@@ -185,7 +185,7 @@ def accept_report(
 
 def note_report(session: Session, report: Report) -> None:
     """Keep whether the reporter consented to contact: the one fact Q9 needs from the content
-    (hub/oversight/feedback.py). Intake is the only step that sees the report, so it is kept here."""
+    (hub/oversight/feedback.py). Intake is the only step that sees the report, so it keeps it."""
     session.connection().execute(
         _NEW_FEEDBACK,
         {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},

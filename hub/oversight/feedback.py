@@ -5,9 +5,9 @@ recipient in which countries hold a verified receipt, and when, and the coded ou
 recipient attached (`record_outcome`). Never content, never recipient ids or credentials. So a
 portal can tell a reporter who asked for feedback that the report reached the police.
 
-At intake the hub keeps one bit of the report besides its routing: whether the reporter consented
-to be contacted (`note_report` in hub/intake/accept.py). Criterion Q9 counts those reports whose source has seen a status
-with at least one verified receipt (`status_seen_at`).
+At intake the hub keeps one bit of the report besides its routing: whether the reporter consented to
+be contacted (`note_report` in hub/intake/accept.py). Criterion Q9 counts those reports whose source
+has seen a status with at least one verified receipt (`status_seen_at`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The network's quality criteria for reporting lines, as data, and what sections declare.
 
 The criteria (ids Q1 to Q12, statement, how each is judged, thresholds) live in a TOML file,
-`deploy/quality.toml` by default (setting `HUB_QUALITY_CRITERIA`). Declared criteria are stated
-by a country's section, dated and with a link to the evidence (`declare`); a declaration expires
-a year after its date unless restated. Measured criteria are computed by `hub.oversight.compliance` from the
-hub's own records. Periods are quarters, months or years, in UTC (`Period.parse("2026-Q4")`).
+`deploy/quality.toml` by default (setting `HUB_QUALITY_CRITERIA`). Declared criteria are stated by a
+country's section, dated and with a link to the evidence (`declare`); a declaration expires a year
+after its date unless restated. Measured criteria are computed by `hub.oversight.compliance` from
+the hub's own records. Periods are quarters, months or years, in UTC (`Period.parse("2026-Q4")`).
 """
 
 from __future__ import annotations

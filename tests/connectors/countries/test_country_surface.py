@@ -27,7 +27,9 @@ SURFACES = {
     "connectors.readings.pdf": ["render_pdf"],
     "connectors.portal.submit": ["Submitted", "submit_form", "submit_report"],
     "connectors.recipient.readable": ["Reading", "reading_for", "render_stored"],
-    "connectors.recipient.onboard": ["CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member"],
+    "connectors.recipient.onboard": [
+        "CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member",
+    ],
     "connectors.cli.countries": [
         "ProfilesOption", "register_country_commands", "selected_profiles",
     ],
