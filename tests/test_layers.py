@@ -68,3 +68,17 @@ def test_the_import_contracts_in_pyproject_are_kept(monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     assert lint_imports(no_cache=True) == 0
+
+
+def test_the_readmes_map_names_every_package_folder_and_only_folders_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("```")[1]
+    mapped = {line.split()[0].rstrip("/") for line in section.strip().splitlines()}
+    packages = {
+        str(init.parent.relative_to(ROOT))
+        for top in ("hub", "connectors")
+        for init in (ROOT / top).rglob("__init__.py")
+        if "migrations" not in init.parts
+    }
+    assert packages <= mapped
+    assert all((ROOT / folder).is_dir() for folder in mapped)
