@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, cast
 
 from sqlmodel import Session, col, select
 
@@ -66,6 +66,21 @@ __all__ = [
 
 def _signer(envelope: Envelope) -> str:
     return envelope.signatures[0].keyid
+
+
+class _Packet(TypedDict):
+    report_id: str
+    packet_id: str
+    recipient_id: str
+
+
+def _packet(row: DeliveryRow) -> _Packet:
+    """The ids every event about one delivery carries."""
+    return {
+        "report_id": row.report_id,
+        "packet_id": row.packet_id,
+        "recipient_id": row.recipient_id,
+    }
 
 
 @dataclass(frozen=True)
@@ -126,9 +141,7 @@ def record_resealed(
     """A held packet superseded by a new one sealed to the recipient's current key."""
     record(
         session,
-        PacketSuperseded(
-            report_id=held.report_id, packet_id=held.packet_id, recipient_id=held.recipient_id
-        ),
+        PacketSuperseded(**_packet(held)),
         at=now,
     )
     record(
@@ -157,16 +170,7 @@ def record_pulled(
         .order_by(col(DeliveryRow.created_at), col(DeliveryRow.packet_id))
     ).all()
     for row in rows:
-        record(
-            session,
-            PacketPulled(
-                report_id=row.report_id,
-                packet_id=row.packet_id,
-                recipient_id=row.recipient_id,
-                lease_until=lease_until,
-            ),
-            at=now,
-        )
+        record(session, PacketPulled(**_packet(row), lease_until=lease_until), at=now)
 
 
 def record_receipt(
@@ -177,17 +181,7 @@ def record_receipt(
     now: datetime,
 ) -> None:
     """A verified receipt recorded: the delivery is delivered."""
-    record(
-        session,
-        ReceiptVerified(
-            report_id=row.report_id,
-            packet_id=row.packet_id,
-            recipient_id=row.recipient_id,
-            via=via,
-            receipt=receipt,
-        ),
-        at=now,
-    )
+    record(session, ReceiptVerified(**_packet(row), via=via, receipt=receipt), at=now)
 
 
 def record_receipt_rejected(
@@ -203,47 +197,22 @@ def record_receipt_rejected(
 
 def record_pushed(session: Session, row: DeliveryRow, attempt: int, now: datetime) -> None:
     """A packet pushed and answered with a receipt that verified."""
-    record(
-        session,
-        PacketPushed(
-            report_id=row.report_id,
-            packet_id=row.packet_id,
-            recipient_id=row.recipient_id,
-            attempt=attempt,
-        ),
-        at=now,
-    )
+    record(session, PacketPushed(**_packet(row), attempt=attempt), at=now)
 
 
 def record_retry(session: Session, row: DeliveryRow, attempt: int, now: datetime) -> None:
     """A push that failed and will be tried again at `row.next_attempt_at`."""
-    record(
-        session,
-        PushRetry(
-            report_id=row.report_id,
-            packet_id=row.packet_id,
-            recipient_id=row.recipient_id,
-            attempt=attempt,
-            error=(row.last_error or "")[:300],
-            next_attempt_at=row.next_attempt_at,
-        ),
-        at=now,
+    error = (row.last_error or "")[:300]
+    event = PushRetry(
+        **_packet(row), attempt=attempt, error=error, next_attempt_at=row.next_attempt_at
     )
+    record(session, event, at=now)
 
 
 def record_dead(session: Session, row: DeliveryRow, attempts: int, now: datetime) -> None:
     """A delivery given up: a dead letter until it is re-driven."""
-    record(
-        session,
-        DeliveryDead(
-            report_id=row.report_id,
-            packet_id=row.packet_id,
-            recipient_id=row.recipient_id,
-            attempts=attempts,
-            error=(row.last_error or "")[:300],
-        ),
-        at=now,
-    )
+    error = (row.last_error or "")[:300]
+    record(session, DeliveryDead(**_packet(row), attempts=attempts, error=error), at=now)
 
 
 def record_redriven(
@@ -251,32 +220,14 @@ def record_redriven(
 ) -> None:
     """Dead deliveries given a new retry window, and who asked."""
     for row in rows:
-        record(
-            session,
-            DeliveryRedriven(
-                report_id=row.report_id,
-                packet_id=row.packet_id,
-                recipient_id=row.recipient_id,
-                actor=actor,
-            ),
-            at=now,
-        )
+        record(session, DeliveryRedriven(**_packet(row), actor=actor), at=now)
 
 
 def record_purged(session: Session, rows: Iterable[DeliveryRow], now: datetime) -> None:
     """Sealed bytes dropped after their retention."""
     for row in rows:
         state: Literal["delivered", "dead"] = "dead" if row.state == "dead" else "delivered"
-        record(
-            session,
-            PacketPurged(
-                report_id=row.report_id,
-                packet_id=row.packet_id,
-                recipient_id=row.recipient_id,
-                state=state,
-            ),
-            at=now,
-        )
+        record(session, PacketPurged(**_packet(row), state=state), at=now)
 
 
 def record_held(
@@ -284,16 +235,7 @@ def record_held(
 ) -> None:
     """Undelivered packets held after their sealing key was revoked."""
     for row in rows:
-        record(
-            session,
-            PacketHeld(
-                report_id=row.report_id,
-                packet_id=row.packet_id,
-                recipient_id=row.recipient_id,
-                revoked_key_id=revoked_key_id,
-            ),
-            at=now,
-        )
+        record(session, PacketHeld(**_packet(row), revoked_key_id=revoked_key_id), at=now)
 
 
 def record_source(session: Session, row: SourceRow) -> None:

@@ -28,7 +28,8 @@ _MAX_LIFETIME_SECONDS = 5 * 366 * 86400  # the longest a credential issued over 
 
 __all__ = ["CredentialRequest", "RotationRequest", "router"]
 
-router = APIRouter()
+# Each route is the administrators'; one prefix and one tag for all of them.
+router = APIRouter(prefix="/v1/admin", tags=["administrators"])
 
 
 class CredentialRequest(BaseModel):
@@ -58,12 +59,18 @@ def _expiry(now: datetime, seconds: int | None) -> datetime | None:
     return None if seconds is None else now + timedelta(seconds=seconds)
 
 
-unknown: dict[int | str, dict[str, Any]] = {
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such credential or principal"}
+}
+# What issuing and rotating answer alike: a new token, shown once.
+_ISSUES: dict[str, Any] = {
+    "status_code": 201,
+    "response_model": IssuedCredential,
+    "responses": _UNKNOWN,
 }
 
 
-@router.get("/v1/admin/credentials", response_model=list[CredentialInfo], tags=["administrators"])
+@router.get("/credentials", response_model=list[CredentialInfo])
 def credentials(
     session: SessionDep,
     _caller: Administrator,
@@ -73,13 +80,7 @@ def credentials(
     return list_credentials(session, principal_id=principal_id)
 
 
-@router.post(
-    "/v1/admin/credentials",
-    status_code=201,
-    response_model=IssuedCredential,
-    responses=unknown,
-    tags=["administrators"],
-)
+@router.post("/credentials", **_ISSUES)
 def issue_credential(
     request: CredentialRequest,
     session: SessionDep,
@@ -98,10 +99,7 @@ def issue_credential(
 
 
 @router.post(
-    "/v1/admin/credentials/{credential_id}/revoke",
-    response_model=CredentialInfo,
-    responses=unknown,
-    tags=["administrators"],
+    "/credentials/{credential_id}/revoke", response_model=CredentialInfo, responses=_UNKNOWN
 )
 def revoke(
     credential_id: CredentialId,
@@ -113,13 +111,7 @@ def revoke(
     return revoke_credential(session, credential_id, state.clock())
 
 
-@router.post(
-    "/v1/admin/credentials/{credential_id}/rotate",
-    status_code=201,
-    response_model=IssuedCredential,
-    responses=unknown,
-    tags=["administrators"],
-)
+@router.post("/credentials/{credential_id}/rotate", **_ISSUES)
 def rotate(
     credential_id: CredentialId,
     session: SessionDep,
@@ -140,7 +132,7 @@ def rotate(
     )
 
 
-@router.get("/v1/admin/recipients", response_model=list[RecipientInfo], tags=["administrators"])
+@router.get("/recipients", response_model=list[RecipientInfo])
 def recipients(session: SessionDep, _caller: Administrator) -> list[RecipientInfo]:
     """Every recipient with its delivery mode and public keys; never a webhook secret."""
     return recipient_directory(session)
