@@ -3,7 +3,7 @@
 `TABLE` names every route of the hub's app, by method and path exactly as FastAPI lists it (the
 full path, with any router prefix and its `{parameters}`), and says either that it is public or
 which parties may call it and whose data each of them reaches there. The API enforces it in one
-dependency that every route passes through (`hub.http.app`), and `tests/hub/http/test_authz.py` is
+dependency that every route passes through (`hub.http.deps`), and `tests/hub/http/test_authz.py` is
 generated from it: it calls every endpoint as every party, and with no, malformed, unknown,
 expired and revoked credentials, and checks the exact status and that nothing leaked or changed.
 

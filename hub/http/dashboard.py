@@ -5,7 +5,7 @@ A coordinator logs in with its API token once (`/dashboard/login`); the hub chec
 any bearer token and opens a session: a random cookie (`Secure`, `HttpOnly`, `SameSite=Strict`, path
 /dashboard) whose SHA-256 it keeps with the credential's id, so that revoking the credential ends
 the session. The authorization table (hub/http/authz.py) applies to these pages as to the API:
-`hub.http.app` takes the session cookie for a bearer token on them, and on them only. Forms carry
+`hub.http.deps` takes the session cookie for a bearer token on them, and on them only. Forms carry
 the session's CSRF token as well. Charts are SVG drawn here; no script runs.
 
 Pages: the overview (deliveries per country and state, the audit log's signed tree head and last
