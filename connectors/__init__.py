@@ -1,5 +1,9 @@
-"""The connector a recipient runs: pull sealed packets from the hub, open and store each report
-locally, and send signed receipts back. See docs/protocol.md for the exchange it implements."""
+"""The connectors the national parties run: the portal side submits reports, the recipient side
+pulls, opens, stores and receipts them.
+
+Uses the hub's pure layers (crypto, errors, logs), keys and schemas; see docs/protocol.md for the
+exchange it implements.
+"""
 
 from connectors.client import HubClient, ReceiptOutcome
 from connectors.config import ConnectorConfig, load_config, read_token
@@ -11,9 +15,9 @@ from connectors.errors import (
     HubUnreachable,
     StoreFailed,
 )
-from connectors.pull import PullResult, pull_once, pull_until_empty
-from connectors.render import render_html, render_text
-from connectors.store import LocalStore
+from connectors.readings.render import render_html, render_text
+from connectors.recipient.pull import PullResult, pull_once, pull_until_empty
+from connectors.recipient.store import LocalStore
 
 __all__ = [
     "ConfigInvalid",

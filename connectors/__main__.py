@@ -1,5 +1,5 @@
 """`python -m connectors` runs the `connector` command."""
 
-from connectors.cli import main
+from connectors.cli.main import main
 
 main()

@@ -110,7 +110,9 @@ class HubClient:
         return outcome
 
     def published_hub_keys(self) -> PublishedHubKeys:
-        """The hub's published signing keys (unverified: see connectors.trust). Raises like pull."""
+        """The hub's published signing keys (unverified: see connectors.recipient.trust).
+
+        Raises like pull."""
         return _parse(PublishedHubKeys, self._request("GET", "/.well-known/ctt-hub-keys.json"))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""The hub's errors. Domain code raises these; `hub.api` alone turns them into HTTP answers.
+"""The hub's errors. Domain code raises these; `hub.http.problems` alone makes them HTTP answers.
 
 HubError
 ├── InvalidInput            a request is malformed: names the field and the reason

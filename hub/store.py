@@ -179,7 +179,9 @@ class JobRunRow(SQLModel, table=True):
 
 
 class AuditEntryRow(SQLModel, table=True):
-    """One entry of the tamper-evident audit log, a leaf of its RFC 6962 Merkle tree (hub/audit.py).
+    """One entry of the tamper-evident audit log, a leaf of its RFC 6962 Merkle tree.
+
+    Written and read by hub/audit/log.py.
 
     `entry` holds the exact bytes that are hashed: canonical JSON of ids, kinds, times, states and
     key ids, never report content. The other columns repeat parts of it for look-ups; a verifier

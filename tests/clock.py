@@ -10,8 +10,8 @@ Processes the tests start (the hub, a push receiver) run on the same moved clock
 as `python -m tests.clocked MODULE ...`, which reads the shift from `SHIFT_VARIABLE`.
 
 `SUITE_DATES` are the dates the calendar rules are tested over, as table tests
-(tests/connectors/test_workdays.py and the tests that import `SUITE_DATES`): working days, the
-lateness of a delivery, periods, the expiry of declarations.
+(tests/connectors/countries/test_workdays.py and the tests that import `SUITE_DATES`): working
+days, the lateness of a delivery, periods, the expiry of declarations.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from nacl.signing import VerifyKey
 from sqlalchemy import Engine, create_engine, func, text
 from sqlmodel import Session, select
 
-from hub.api import create_app
-from hub.demo import provision_demo
-from hub.keyring import create_hub_keys
-from hub.server import serving
+from hub.cli.demo import provision_demo
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
 from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset

@@ -13,9 +13,9 @@ import httpx
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from connectors.cli import app as connector
+from connectors.cli.main import app as connector
 from connectors.config import load_config
-from connectors.profiles import load_profiles
+from connectors.countries.profiles import load_profiles
 from tests.conftest import LiveHub
 
 # Portal -> language of the sample form -> the recipients its report must reach.

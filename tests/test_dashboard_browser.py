@@ -23,12 +23,12 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
-from hub.api import create_app
-from hub.audit_verify import audit_round
-from hub.keyring import create_hub_keys, load_hub_secrets
-from hub.quality import declare_demo
-from hub.server import serving
+from connectors.recipient.pull import pull_until_empty
+from hub.audit.verify import audit_round
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.keyring import create_hub_keys, load_hub_secrets
+from hub.oversight.quality import declare_demo
 from hub.settings import Settings
 from hub.store import make_engine, upgrade
 from tests.conftest import ROOT, Clock, Network, provision

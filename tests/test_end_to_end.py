@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
+from connectors.recipient.pull import pull_until_empty
 from hub.crypto import open_packet
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope

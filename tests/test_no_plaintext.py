@@ -15,7 +15,7 @@ from sqlmodel import SQLModel
 from structlog.testing import capture_logs
 
 from connectors.config import load_config
-from connectors.pull import pull_until_empty
+from connectors.recipient.pull import pull_until_empty
 from hub.logs import configure_logging
 from hub.store import make_engine
 from tests.conftest import LiveHub

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cli import app as connector
+from connectors.cli.main import app as connector
 from connectors.config import load_config
-from connectors.profiles import load_profiles
-from connectors.workdays import working_days_between
-from hub.cli import app as hub
+from connectors.countries.profiles import load_profiles
+from connectors.countries.workdays import working_days_between
+from hub.cli.main import app as hub
 from tests.conftest import LiveHub
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/profiles/fr/profile.toml"

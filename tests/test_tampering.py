@@ -1,8 +1,8 @@
 """Tampering end to end: a packet changed on its way, or signed by a key that is not the hub's,
 is refused by the recipient's connector (by pull and by push), logged, never stored, never
 receipted. The other tampering cases are where their code is tested: a receipt for another
-packet or signed by another recipient (tests/hub/test_delivery.py), a replayed push
-(tests/hub/test_push.py); docs/threat-model.md lists them all."""
+packet or signed by another recipient (tests/hub/delivery/test_delivery.py), a replayed push
+(tests/hub/delivery/test_push.py); docs/threat-model.md lists them all."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from standardwebhooks import Webhook
 from structlog.testing import capture_logs
 
 from connectors.config import ConnectorConfig, load_config
-from connectors.pull import pull_once
-from connectors.receiver import create_receiver
+from connectors.recipient.pull import pull_once
+from connectors.recipient.receiver import create_receiver
 from hub.crypto import pae
 from hub.store import DeliveryRow, make_engine
 from keys import generate_keyset

@@ -40,9 +40,9 @@ from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 
 from hub import crypto
-from hub.demo import provision_demo
-from hub.directory import DeliveryMode, set_delivery_mode
-from hub.keyring import create_hub_keys, load_hub_secrets
+from hub.cli.demo import provision_demo
+from hub.network.directory import DeliveryMode, set_delivery_mode
+from hub.network.keyring import create_hub_keys, load_hub_secrets
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
 from schemas.report import Report

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from hub.audit_verify import AuditVerdict, verify_stored
-from hub.keyring import published_keys
+from hub.audit.verify import AuditVerdict, verify_stored
+from hub.network.keyring import published_keys
 from hub.settings import Settings
 from hub.store import make_engine
 

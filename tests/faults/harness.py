@@ -29,9 +29,9 @@ from sqlmodel import Session, select
 
 from connectors.config import load_config
 from connectors.errors import ConnectorError
-from connectors.pull import pull_once
-from hub.directory import DeliveryMode, set_delivery_mode
-from hub.server import serving
+from connectors.recipient.pull import pull_once
+from hub.http.server import serving
+from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
 from tests.conftest import ROOT, Network

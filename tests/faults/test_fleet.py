@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 from sqlmodel import Session, select
 
-from hub.keyring import create_hub_keys
+from hub.network.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
 from tests.conftest import ROOT, admin_sql, provision

@@ -1,0 +1,4 @@
+"""The `connector` command: pull, serve, open, and the per-country commands (init, submit, read).
+
+May use every connector package; the only one that imports Typer.
+"""

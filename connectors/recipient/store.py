@@ -1,0 +1,126 @@
+"""The recipient's local store: each opened report kept once per packet, with its receipt.
+
+Layout under the root (folders 0700, files 0600: this is sensitive data on the recipient's machine):
+
+    packets/<packet_id>.json    the packet envelope as received
+    reports/<report_id>.json    the report, pretty JSON
+    reports/<report_id>.txt     readable renderings
+    reports/<report_id>.html
+    receipts/<packet_id>.json   the receipt envelope sent for the packet
+
+Every file is written atomically. The packet file is written last and marks the packet as stored,
+so a crash part-way leaves the packet unstored and it is simply stored again at the next pull.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from connectors.errors import StoreFailed
+from connectors.readings.render import render_html, render_text
+from hub.crypto import OpenedPacket
+from schemas.envelope import Envelope
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once, mode 0600. Raises OSError; leaves no temp file."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is only durable once the folder's entry is on disk too.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _packet_name(packet_id: UUID | str) -> str:
+    # Parsed as a UUID so that no id can ever name a path outside the store.
+    try:
+        return str(UUID(str(packet_id)))
+    except ValueError as exc:
+        raise StoreFailed(f"not a packet id: {packet_id!r}") from exc
+
+
+class LocalStore:
+    """Reports, packets and receipts in one folder tree on the recipient's machine."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.packets = root / "packets"
+        self.reports = root / "reports"
+        self.receipts = root / "receipts"
+
+    def _ensure_folders(self) -> None:
+        for folder in (self.root, self.packets, self.reports, self.receipts):
+            folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+
+    def has_packet(self, packet_id: UUID | str) -> bool:
+        """Whether the packet's report is stored. Raises StoreFailed for a malformed id."""
+        return (self.packets / f"{_packet_name(packet_id)}.json").is_file()
+
+    def receipt_for(self, packet_id: UUID | str) -> Envelope | None:
+        """The receipt stored for a packet, or None. Raises StoreFailed if it is unreadable."""
+        path = self.receipts / f"{_packet_name(packet_id)}.json"
+        try:
+            return Envelope.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError) as exc:
+            raise StoreFailed(f"{path}: unreadable receipt") from exc
+
+    def save(self, opened: OpenedPacket, envelope: Envelope, receipt: Envelope) -> None:
+        """Store a packet's report, renderings and receipt, once. Raises StoreFailed."""
+        packet_id = _packet_name(opened.body.packet_id)
+        if self.has_packet(packet_id):
+            # Once per packet: the first receipt stays the one on record.
+            return
+        report, body, digest = opened.report, opened.body, opened.sealed_sha256
+        report_id = str(report.report_id)
+        files = [
+            (self.reports / f"{report_id}.json", report.model_dump_json(indent=2) + "\n"),
+            (
+                self.reports / f"{report_id}.txt",
+                render_text(
+                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
+                ),
+            ),
+            (
+                self.reports / f"{report_id}.html",
+                render_html(
+                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
+                ),
+            ),
+            (self.receipts / f"{packet_id}.json", receipt.model_dump_json(indent=2) + "\n"),
+            # Last: its presence is what `has_packet` reads as "stored".
+            (self.packets / f"{packet_id}.json", envelope.model_dump_json(indent=2) + "\n"),
+        ]
+        try:
+            self._ensure_folders()
+            for path, text in files:
+                write_atomic(path, text.encode("utf-8"))
+        except OSError as exc:
+            raise StoreFailed(f"cannot write under {self.root}: {exc.strerror}") from exc

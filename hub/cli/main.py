@@ -1,0 +1,282 @@
+"""The `hub` command: set up a hub, make keys, serve, and run the demo."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from hub.audit.records import record_hub_key
+from hub.audit.verify import audit_round
+from hub.cli.credentials import credentials_app
+from hub.cli.demo import format_outcomes, play_demo, provision_demo
+from hub.cli.onboarding import recipients_app
+from hub.cli.oversight import audit_app, compliance_app
+from hub.delivery.rotation import revoke
+from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
+from hub.errors import HubError
+from hub.http.app import create_app
+from hub.http.server import serve, serving
+from hub.logs import configure_logging
+from hub.network.directory import KeyPurpose, add_key
+from hub.network.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
+from hub.oversight.quality import declare_demo
+from hub.settings import Settings
+from hub.store import make_engine, upgrade
+from keys import (
+    KeyFileError,
+    generate_keyset,
+    load_public_keyset,
+    write_keyset,
+    write_public_keyset,
+)
+
+app = typer.Typer(help="The report-routing hub.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The hub's database.", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys for recipients.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+deliveries_app = typer.Typer(help="Deliveries: dead letters and re-drives.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(recipients_app, name="recipients")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(audit_app, name="audit")
+app.add_typer(compliance_app, name="compliance")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _init(settings: Settings) -> None:
+    upgrade(settings.resolved_database_url)
+    if create_hub_keys(settings):
+        typer.echo(f"hub keys written under {settings.hub_key_file.parent}")
+
+
+def _demo_dir(settings: Settings) -> Path:
+    return settings.data_dir / "demo"
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option(help="Also register the demo network.")] = False,
+    hub_url: Annotated[str, typer.Option(help="URL the demo connectors use.")] = (
+        f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    ),
+) -> None:
+    """Create the database and the hub's keys (and with --demo, the demo network)."""
+    settings = Settings()
+    _init(settings)
+    typer.echo(f"database ready at {settings.resolved_database_url}")
+    if demo:
+        listing = provision_demo(settings, _demo_dir(settings), hub_url=hub_url)
+        _declare_demo_criteria()
+        typer.echo(f"demo network registered; credentials and keys listed in {listing}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every database migration that is not applied yet."""
+    settings = Settings()
+    upgrade(settings.resolved_database_url)
+    typer.echo(f"database at newest schema: {settings.resolved_database_url}")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="Whose keys, e.g. at-police.")],
+    out: Annotated[Path, typer.Option(help="Folder for the key files.")] = Path("."),
+) -> None:
+    """Make a sealing and a receipt keypair; the private file is readable by its owner only."""
+    keys = generate_keyset()
+    private, public = out / f"{name}.keys.json", out / f"{name}.pub.json"
+    write_keyset(keys, private, name=name)
+    write_public_keyset(keys.public, public, name=name)
+    typer.echo(f"private keys: {private} (mode 0600; never leaves this machine)")
+    typer.echo(f"public keys:  {public} (register these at the hub)")
+    typer.echo(f"sealing key id: {keys.public.sealing_key_id}")
+    typer.echo(f"receipt key id: {keys.public.signing_key_id}")
+
+
+@keys_app.command("register")
+def keys_register(
+    recipient: Annotated[str, typer.Argument(help="The recipient, e.g. at-police.")],
+    public_file: Annotated[Path, typer.Argument(help="Its public key file (KEY.pub.json).")],
+    valid_from: Annotated[
+        datetime | None, typer.Option(help="When the keys take effect (UTC); default now.")
+    ] = None,
+) -> None:
+    """Register a recipient's new keys (rotation): packets sealed from `valid_from` use them."""
+    try:
+        public = load_public_keyset(public_file)
+    except KeyFileError as exc:
+        raise HubError(str(exc)) from exc
+    now = datetime.now(UTC)
+    start = (valid_from or now).replace(tzinfo=UTC)
+    with _session() as session:
+        if public.sealing is not None:
+            add_key(
+                session,
+                recipient,
+                KeyPurpose.sealing,
+                bytes(public.sealing),
+                valid_from=start,
+                now=now,
+            )
+        add_key(
+            session, recipient, KeyPurpose.receipt, bytes(public.signing), valid_from=start, now=now
+        )
+        session.commit()
+    typer.echo(f"registered for {recipient} from {start.isoformat()}:")
+    if public.sealing is not None:
+        typer.echo(f"  sealing key {public.sealing_key_id}")
+    typer.echo(f"  receipt key {public.signing_key_id}")
+
+
+@keys_app.command("rotate-hub")
+def keys_rotate_hub() -> None:
+    """Replace the hub's signing key, endorsed by the old one; restart the hub to use it."""
+    previous = published_keys(Settings()).keys[-1].key_id
+    entry = rotate_hub_key(Settings(), datetime.now(UTC))
+    with _session() as session:
+        record_hub_key(session, entry, previous)
+        session.commit()
+    typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
+    typer.echo("restart the hub to sign with it; connectors trust it through its endorsement")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
+    """Revoke a recipient key; undelivered packets sealed to it wait for their source's resend."""
+    with _session() as session:
+        held = revoke(session, key_id, datetime.now(UTC))
+    typer.echo(f"revoked {key_id}; {len(held)} undelivered packet(s) held for resealing")
+    for packet_id in held:
+        typer.echo(f"  {packet_id}")
+
+
+@deliveries_app.command("dead")
+def deliveries_dead(
+    limit: Annotated[int, typer.Option(help="Most rows to show.")] = 100,
+) -> None:
+    """List dead deliveries: recipient, attempts, last error."""
+    with _session() as session:
+        dead = deliveries_in_state(
+            session, state=DeliveryState.dead, now=datetime.now(UTC), limit=limit
+        )
+    if not dead:
+        typer.echo("no dead deliveries")
+    for row in dead:
+        died = row.dead_at.isoformat() if row.dead_at else "?"
+        typer.echo(
+            f"{row.packet_id}  {row.recipient_id:22} attempts={row.attempts:<3} "
+            f"dead_at={died}  {row.last_error or ''}"
+        )
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    packet_ids: Annotated[
+        list[str] | None, typer.Argument(help="Dead packets to re-drive.")
+    ] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Re-drive every dead one.")] = False,
+) -> None:
+    """Re-drive dead deliveries: each gets a new retry window from now."""
+    if not packet_ids and not all_dead:
+        raise HubError("name packet ids, or pass --all-dead")
+    with _session() as session:
+        redriven = redrive(
+            session, packet_ids=None if all_dead else packet_ids, now=datetime.now(UTC)
+        )
+    typer.echo(f"re-driven: {len(redriven)}")
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    engine = make_engine(Settings().resolved_database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option()] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+) -> None:
+    """Serve the hub's API until interrupted."""
+    configure_logging()
+    serve(create_app(Settings()), host=host, port=port)
+
+
+@app.command("demo")
+def demo_command(
+    host: Annotated[str, typer.Option()] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option()] = DEFAULT_PORT,
+) -> None:
+    """Set up the demo network if needed, serve, play sample reports, and keep serving."""
+    settings = Settings()
+    _init(settings)
+    listing = _demo_dir(settings) / "recipients.json"
+    if not listing.exists():
+        provision_demo(settings, _demo_dir(settings), hub_url=f"http://{host}:{port}")
+        _declare_demo_criteria()
+    log_file = settings.data_dir / "hub.log"
+    with log_file.open("a", encoding="utf-8") as log_stream:
+        configure_logging(stream=log_stream)
+        _serve_demo(settings, listing, log_file, host=host, port=port)
+
+
+def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
+    with serving(create_app(settings), host=host, port=port) as base_url:
+        outcomes = play_demo(base_url, listing)
+        _sign_audit_log(settings)
+        typer.echo("")
+        typer.echo(format_outcomes(outcomes))
+        typer.echo("")
+        typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
+        typer.echo(
+            f"Dashboard:   {base_url}/dashboard  (log in with the coordinator's token: "
+            f"{_demo_dir(settings) / 'recipients' / 'network-coordinator' / 'credential.txt'})"
+        )
+        typer.echo("Audit log:   .venv/bin/hub audit verify   (quality: hub compliance report)")
+        typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
+        typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
+        typer.echo(f"Logs:        {log_file}  (JSON lines: ids and outcomes, never content)")
+        typer.echo("Press Ctrl+C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            typer.echo("stopping")
+
+
+def _declare_demo_criteria() -> None:
+    """The demo sections' declarations of the quality criteria (docs/quality.md)."""
+    with _session() as session:
+        declare_demo(session, now=datetime.now(UTC))
+
+
+def _sign_audit_log(settings: Settings) -> None:
+    """Sign a tree head over what the demo just did, and verify the log, as the audit job does."""
+    secrets, published = load_hub_secrets(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        audit_round(engine, key=secrets.signing_key, published=published, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    try:
+        app()
+    except HubError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from exc

@@ -1,0 +1,5 @@
+"""Getting sealed packets to recipients exactly once: pull and receipts, push, key rotation,
+retention, the scheduled jobs, metrics.
+
+Uses network, audit and the pure layers.
+"""

@@ -1,0 +1,53 @@
+"""Public and operations routes: the hub's published keys, liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub.errors import NotReady
+from hub.http.deps import StateDep
+from hub.http.problems import Problem
+from schemas.envelope import PublishedHubKeys
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/v1/hub/keys", response_model=PublishedHubKeys, tags=["public"])
+@router.get("/.well-known/ctt-hub-keys.json", response_model=PublishedHubKeys, tags=["public"])
+def hub_keys(state: StateDep) -> PublishedHubKeys:
+    """Every signing key the hub has used, with its validity and the endorsement by the
+    key before it."""
+    return state.hub_keys
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    responses={503: {"model": Problem, "description": "Database unreachable"}},
+)
+def readyz(state: StateDep) -> dict[str, str]:
+    """The database answers and the hub's keys are loaded: send traffic here."""
+    try:
+        with state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise NotReady("the database does not answer") from exc
+    return {"status": "ready", "hub_key": state.hub_keys.keys[-1].key_id}
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(state: StateDep) -> PlainTextResponse:
+    """Prometheus metrics."""
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,150 @@
+"""Our errors as HTTP answers, in this one place: RFC 9457 problem documents, and the OpenAPI
+document saying so. Domain code raises hub/errors.py's tree; the app installs these handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import (
+    ConfigurationError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    HubError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    NotReady,
+    PacketInvalid,
+    PayloadTooLarge,
+    RateLimited,
+    RoutingFailed,
+)
+
+__all__ = ["ERRORS", "Problem", "document_problems", "install_error_handlers", "problem"]
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457 problem details) with the fields at fault."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] = []
+
+
+_STATUS: list[tuple[type[HubError], int, str]] = [
+    (PayloadTooLarge, 413, "Payload too large"),
+    (InvalidInput, 422, "Invalid input"),
+    (NotAuthenticated, 401, "Not authenticated"),
+    (Forbidden, 403, "Forbidden"),
+    (RateLimited, 429, "Too many requests"),
+    (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
+    (PacketInvalid, 422, "Signed object rejected"),
+    (RoutingFailed, 503, "No recipient available"),
+    (ConfigurationError, 503, "Hub misconfigured"),
+    (NotReady, 503, "Not ready"),
+    (HubError, 500, "Internal error"),
+]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": title}
+    for status, title in {
+        401: "Not authenticated",
+        403: "Forbidden",
+        413: "Payload too large",
+        422: "Invalid input",
+    }.items()
+}
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the hub sends: every Problem as application/problem+json.
+
+    FastAPI documents a `{"model": Problem}` response as application/json; the hub's errors are
+    all sent as application/problem+json (RFC 9457), so each such response is relabelled, for
+    routes added later too.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if content.get("application/json", {}).get("schema") == _PROBLEM_REF:
+                        content["application/problem+json"] = content.pop("application/json")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[FieldError],
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        errors=[{"field": e.field, "reason": e.reason} for e in errors],
+    )
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(
+        body.model_dump(),
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
+    )
+
+
+def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HubError)
+    status, title = next((s, t) for cls, s, t in _STATUS if isinstance(exc, cls))
+    errors = exc.errors if isinstance(exc, InvalidInput) else []
+    detail = "internal error" if status == 500 else str(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return problem(status, title, detail, errors, headers)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's errors, without the input values they quote: those may be report content."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(_field_path(tuple(e["loc"])), str(e["msg"])) for e in exc.errors()]
+    return problem(422, "Invalid input", "the request does not match the schema", errors)
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), str(exc.detail), [])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error the app can answer with, as a problem document."""
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

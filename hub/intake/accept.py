@@ -1,0 +1,281 @@
+"""Intake: accept a report from a source, route it, seal a packet per recipient, acknowledge it.
+
+The steps, in order:
+1. Check the report names the source that is calling.
+2. Compute the report's canonical bytes and their keyed digest.
+3. If the report id is known: same digest from the same source returns the stored answer; any other
+   content is a conflict. Nothing is stored either way.
+4. Route the report against the directory of recipients.
+5. Seal one packet per recipient to its current key; sign each.
+6. Sign the acknowledgement and store the report row and all its deliveries in one transaction.
+The plaintext exists only in memory, in steps 2 to 5.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from hub import crypto
+from hub.audit.records import SealedDelivery, record_acceptance, record_resealed
+from hub.delivery.state import DeliveryState
+from hub.errors import ConfigurationError, Conflict, InvalidInput
+from hub.logs import get_logger
+from hub.network.credentials import Principal
+from hub.network.directory import recipients, sealing_key_of
+from hub.network.keyring import HubSecrets
+from hub.network.routing import RoutingPolicy
+from hub.store import DeliveryRow, ReportFeedbackRow, ReportRow, SourceRow, one_writer
+from schemas.envelope import AcknowledgementBody, Envelope, RoutedRecipient
+from schemas.report import Report
+
+log = get_logger(__name__)
+
+_REPORTS: Table = ReportRow.__table__  # type: ignore[attr-defined]
+_DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
+_SOURCES: Table = SourceRow.__table__  # type: ignore[attr-defined]
+# Built once: a statement's construction and cache key cost as much as running it on SQLite.
+_STORED = core_select(_REPORTS.c.source_id, _REPORTS.c.content_mac, _REPORTS.c.answer).where(
+    _REPORTS.c.id == bindparam("report_id")
+)
+_COUNTRY = core_select(_SOURCES.c.country).where(_SOURCES.c.id == bindparam("source_id"))
+_NEW_REPORT = insert(_REPORTS)
+_NEW_DELIVERIES = insert(_DELIVERIES)
+_NEW_FEEDBACK = insert(ReportFeedbackRow.__table__)  # type: ignore[attr-defined]
+
+
+class IntakeAnswer(BaseModel):
+    """What a source gets back for an accepted report: routing and a signed acknowledgement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report_id: str
+    accepted_at: AwareDatetime
+    recipients: list[RoutedRecipient]
+    acknowledgement: Envelope
+
+
+def accept_report(
+    session: Session,
+    *,
+    report: Report,
+    caller: Principal,
+    policy: RoutingPolicy,
+    secrets: HubSecrets,
+    now: datetime,
+) -> IntakeAnswer:
+    """Accept `report` from `caller` and return the answer to send (new or repeated).
+
+    Raises InvalidInput if the report names another source, Conflict if its id was used for
+    other content, RoutingFailed or ConfigurationError if it cannot be sealed for anybody.
+    """
+    # 1.
+    if report.source != caller.id:
+        raise InvalidInput.at("source", "does not match the calling source's id")
+    # 2.
+    canonical = crypto.canonical_bytes(report)
+    mac = crypto.content_mac(secrets.mac_key, canonical)
+    # 3.
+    repeated = _repeated_answer(session, report, caller, mac)
+    if repeated is not None:
+        reseal_held(session, report=report, canonical=canonical, secrets=secrets, now=now)
+        return repeated
+    # 4.
+    directory = recipients(session, now)
+    country = _source_country(session, caller.id)
+    routed = policy.route(report, country, [r.member for r in directory])
+    # 5.
+    report_id = str(report.report_id)
+    sealed: list[SealedDelivery] = []
+    rows: list[dict[str, object]] = []
+    for target in routed:
+        key = sealing_key_of(directory, target.recipient_id)
+        packet = crypto.seal_packet(
+            report_id=report.report_id,
+            canonical=canonical,
+            recipient_id=target.recipient_id,
+            recipient_key=key,
+            hub_key=secrets.signing_key,
+            now=now,
+        )
+        delivery = SealedDelivery(
+            packet_id=str(packet.packet_id),
+            recipient_id=target.recipient_id,
+            recipient_key_id=crypto.fingerprint_x25519(key),
+            sealed_sha256=packet.sealed_sha256,
+            hub_key_id=packet.envelope.signatures[0].keyid,
+        )
+        sealed.append(delivery)
+        rows.append(
+            {
+                "packet_id": delivery.packet_id,
+                "report_id": report_id,
+                "recipient_id": delivery.recipient_id,
+                "rules": ",".join(target.rules),
+                "state": DeliveryState.pending.value,
+                "packet": packet.envelope.model_dump_json(),
+                "sealed_sha256": delivery.sealed_sha256,
+                "recipient_key_id": delivery.recipient_key_id,
+                "created_at": now,
+                "pulls": 0,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "window_start": now,
+            }
+        )
+    # 6.
+    acknowledgement = crypto.sign_acknowledgement(
+        AcknowledgementBody(
+            report_id=report.report_id, source=caller.id, accepted_at=now, recipients=routed
+        ),
+        secrets.signing_key,
+    )
+    answer = IntakeAnswer(
+        report_id=report_id, accepted_at=now, recipients=routed, acknowledgement=acknowledgement
+    )
+    # Core statements, not ORM objects: the rows are written once and never read back here, and
+    # building and flushing mapped objects cost more than sealing them (docs/benchmark.md).
+    report_row = {
+        "id": report_id,
+        "source_id": caller.id,
+        "accepted_at": now,
+        "content_mac": mac,
+        "answer": answer.model_dump_json(),
+    }
+    with one_writer(session):
+        try:
+            connection = session.connection()
+            connection.execute(_NEW_REPORT, report_row)
+            connection.execute(_NEW_DELIVERIES, rows)
+            record_acceptance(
+                session,
+                report_id=report_id,
+                recipients=routed,
+                acknowledgement=acknowledgement,
+                deliveries=sealed,
+                source_id=caller.id,
+                now=now,
+            )
+            note_report(session, report)
+            session.commit()
+            stored = True
+        except IntegrityError:
+            # Another request stored the same report id between step 3 and here.
+            session.rollback()
+            stored = False
+    if not stored:
+        repeated = _repeated_answer(session, report, caller, mac)
+        if repeated is None:
+            raise Conflict(f"report {report.report_id} could not be stored; send it again")
+        return repeated
+    log.info(
+        "report_accepted",
+        report_id=report_id,
+        source=caller.id,
+        recipients=[r.recipient_id for r in routed],
+        packet_ids=[d.packet_id for d in sealed],
+    )
+    return answer
+
+
+def note_report(session: Session, report: Report) -> None:
+    """Keep whether the reporter consented to contact: the one fact Q9 needs from the content
+    (hub/oversight/feedback.py). Intake is the only step that sees the report, so it keeps it."""
+    session.connection().execute(
+        _NEW_FEEDBACK,
+        {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},
+    )
+
+
+def _source_country(session: Session, source_id: str) -> str | None:
+    country: str | None = (
+        session.connection().execute(_COUNTRY, {"source_id": source_id}).scalar_one()
+    )
+    return country
+
+
+def _repeated_answer(
+    session: Session, report: Report, caller: Principal, mac: str
+) -> IntakeAnswer | None:
+    stored = session.connection().execute(_STORED, {"report_id": str(report.report_id)}).first()
+    if stored is None:
+        return None
+    if stored.source_id != caller.id or stored.content_mac != mac:
+        log.warning("report_id_conflict", report_id=str(report.report_id), source=caller.id)
+        raise Conflict(f"report {report.report_id} was already submitted with other content")
+    log.info("report_repeated", report_id=str(report.report_id), source=caller.id)
+    return IntakeAnswer.model_validate_json(stored.answer)
+
+
+def reseal_held(
+    session: Session, *, report: Report, canonical: bytes, secrets: HubSecrets, now: datetime
+) -> list[str]:
+    """Seal again, to each recipient's current key, the packets held after a key revocation.
+
+    Called only with content the source sent again and that matched the stored keyed digest, so
+    the new packets carry exactly what was acknowledged. A recipient still without a valid key
+    keeps its packet held. Returns the packet ids sealed again.
+    """
+    held = session.exec(
+        select(DeliveryRow)
+        .where(DeliveryRow.report_id == str(report.report_id))
+        .where(DeliveryRow.state == DeliveryState.awaiting_reseal)
+    ).all()
+    if not held:
+        return []
+    directory = recipients(session, now)
+    resealed = []
+    for row in held:
+        try:
+            key = sealing_key_of(directory, row.recipient_id)
+        except ConfigurationError:
+            continue
+        packet = crypto.seal_packet(
+            report_id=report.report_id,
+            canonical=canonical,
+            recipient_id=row.recipient_id,
+            recipient_key=key,
+            hub_key=secrets.signing_key,
+            now=now,
+        )
+        # The held row stays as history; its bytes, sealed to a revoked key, are of no use.
+        row.state = DeliveryState.superseded
+        row.packet = None
+        row.purged_at = now
+        session.add(row)
+        session.add(
+            DeliveryRow(
+                packet_id=str(packet.packet_id),
+                report_id=row.report_id,
+                recipient_id=row.recipient_id,
+                rules=row.rules,
+                state=DeliveryState.pending,
+                packet=packet.envelope.model_dump_json(),
+                sealed_sha256=packet.sealed_sha256,
+                recipient_key_id=crypto.fingerprint_x25519(key),
+                created_at=row.created_at,
+                next_attempt_at=now,
+                window_start=now,
+            )
+        )
+        resealed.append(str(packet.packet_id))
+        record_resealed(
+            session,
+            row,
+            SealedDelivery(
+                packet_id=str(packet.packet_id),
+                recipient_id=row.recipient_id,
+                recipient_key_id=crypto.fingerprint_x25519(key),
+                sealed_sha256=packet.sealed_sha256,
+                hub_key_id=packet.envelope.signatures[0].keyid,
+            ),
+            now,
+        )
+    session.commit()
+    log.info("packets_resealed", report_id=str(report.report_id), packet_ids=resealed)
+    return resealed

@@ -1,0 +1,289 @@
+"""The network's quality criteria for reporting lines, as data, and what sections declare.
+
+The criteria (ids Q1 to Q12, statement, how each is judged, thresholds) live in a TOML file,
+`deploy/quality.toml` by default (setting `HUB_QUALITY_CRITERIA`). Declared criteria are stated by a
+country's section, dated and with a link to the evidence (`declare`); a declaration expires a year
+after its date unless restated. Measured criteria are computed by `hub.oversight.compliance` from
+the hub's own records. Periods are quarters, months or years, in UTC (`Period.parse("2026-Q4")`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlmodel import Session, col, select
+
+from hub.audit.events import CriterionDeclared
+from hub.audit.log import record
+from hub.errors import ConfigurationError, InvalidInput
+from hub.store import DeclarationRow
+from schemas.report import LanguageCode
+
+__all__ = [
+    "DECLARED",
+    "PERIOD_PATTERN",
+    "Criteria",
+    "Criterion",
+    "Declaration",
+    "DeclarationIn",
+    "Period",
+    "declarations_for",
+    "declare",
+    "declare_demo",
+    "load_criteria",
+]
+
+# A year, a quarter or a month of this millennium: 2026, 2026-Q4, 2026-11.
+PERIOD_PATTERN = r"^2[0-9]{3}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
+# The criteria a section declares (in part, for Q2 and Q9).
+DECLARED = ("Q1", "Q2", "Q3", "Q9", "Q10", "Q11")
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Criterion(BaseModel):
+    """One quality criterion: what it asks, how the hub judges it, and its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^Q[0-9]{1,2}$")
+    statement: str = Field(min_length=1)
+    judged: Literal["declared", "measured", "declared and measured"]
+    how: str = Field(min_length=1)
+    threshold: str = Field(min_length=1)
+    settings: dict[str, float] = Field(default_factory=dict)
+
+    def setting(self, name: str) -> float:
+        """A threshold. Raises ConfigurationError if the criteria file lacks it."""
+        if name not in self.settings:
+            raise ConfigurationError(f"quality criterion {self.id} needs the setting {name}")
+        return self.settings[name]
+
+
+class Criteria(BaseModel):
+    """The whole list, in order, with how long a declaration stays valid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1]
+    declarations_valid_days: int = Field(ge=1)
+    criteria: list[Criterion] = Field(min_length=1)
+
+    def get(self, criterion_id: str) -> Criterion:
+        """One criterion by id. Raises ConfigurationError if the file lacks it."""
+        for criterion in self.criteria:
+            if criterion.id == criterion_id:
+                return criterion
+        raise ConfigurationError(f"the quality criteria have no {criterion_id}")
+
+    @model_validator(mode="after")
+    def _twelve_distinct(self) -> Criteria:
+        ids = [c.id for c in self.criteria]
+        if len(set(ids)) != len(ids):
+            raise ValueError("criterion ids must be distinct")
+        return self
+
+
+@functools.cache
+def _load(path: Path) -> Criteria:
+    try:
+        return Criteria.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: not a readable quality criteria file") from exc
+
+
+def load_criteria(path: Path) -> Criteria:
+    """The criteria file at `path` (relative paths also tried from the project folder).
+
+    Raises ConfigurationError if it is missing or invalid.
+    """
+    if not path.is_absolute() and not path.exists():
+        path = _ROOT / path
+    return _load(path.resolve())
+
+
+@dataclass(frozen=True)
+class Period:
+    """A reporting period in UTC: a year (2026), a quarter (2026-Q4) or a month (2026-11)."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """Raises InvalidInput for anything but YYYY, YYYY-Qn or YYYY-MM (years 2000 to 2999)."""
+        if not re.fullmatch(PERIOD_PATTERN, text):
+            raise InvalidInput.at(
+                "period", "give a year (2026), a quarter (2026-Q4) or a month (2026-11)"
+            )
+        if match := re.fullmatch(r"(\d{4})", text):
+            year = int(match[1])
+            return cls(text, _utc(year, 1), _utc(year + 1, 1))
+        if match := re.fullmatch(r"(\d{4})-Q([1-4])", text):
+            year, quarter = int(match[1]), int(match[2])
+            first = 3 * (quarter - 1) + 1
+            end = _utc(year + 1, 1) if quarter == 4 else _utc(year, first + 3)
+            return cls(text, _utc(year, first), end)
+        if match := re.fullmatch(r"(\d{4})-(0[1-9]|1[0-2])", text):
+            year, month = int(match[1]), int(match[2])
+            end = _utc(year + 1, 1) if month == 12 else _utc(year, month + 1)
+            return cls(text, _utc(year, month), end)
+        raise InvalidInput.at(
+            "period", "give a year (2026), a quarter (2026-Q4) or a month (2026-11)"
+        )
+
+    @classmethod
+    def containing(cls, at: datetime) -> Period:
+        """The quarter `at` falls in."""
+        at = at.astimezone(UTC)
+        return cls.parse(f"{at.year}-Q{(at.month - 1) // 3 + 1}")
+
+
+def _utc(year: int, month: int) -> datetime:
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+class DeclarationIn(BaseModel):
+    """What a section states about one declared criterion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criterion: Literal["Q1", "Q2", "Q3", "Q9", "Q10", "Q11"]
+    stated_on: date = Field(description="The date the statement was made (it expires a year on).")
+    holds: bool = Field(True, description="Whether the line meets it.")
+    evidence_url: AnyHttpUrl | None = Field(
+        None, description="An agreement, a policy page, the published figures."
+    )
+    languages: list[LanguageCode] | None = Field(
+        None, max_length=30, description="Q3: the languages the reporting form is offered in."
+    )
+    last_training: date | None = Field(None, description="Q10: the date of the last training.")
+
+    @model_validator(mode="after")
+    def _what_each_needs(self) -> DeclarationIn:
+        if self.criterion == "Q3" and not self.languages:
+            raise ValueError("Q3 needs the languages of the form")
+        if self.criterion == "Q10" and self.last_training is None:
+            raise ValueError("Q10 needs the date of the last training")
+        return self
+
+
+class Declaration(BaseModel):
+    """A stored declaration, as evidence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: str
+    criterion: str
+    stated_on: date
+    holds: bool
+    evidence_url: str | None
+    languages: list[str] | None
+    last_training: date | None
+    declared_by: str
+    recorded_at: AwareDatetime
+
+
+def declare(
+    session: Session, *, country: str, declaration: DeclarationIn, declared_by: str, now: datetime
+) -> Declaration:
+    """Store a section's declaration for its country (the newest statement counts).
+
+    Raises InvalidInput for a date in the future.
+    """
+    if declaration.stated_on > now.date():
+        raise InvalidInput.at("stated_on", "is in the future")
+    row = DeclarationRow(
+        country=country,
+        criterion=declaration.criterion,
+        stated_on=declaration.stated_on,
+        holds=declaration.holds,
+        evidence_url=str(declaration.evidence_url) if declaration.evidence_url else None,
+        languages=",".join(declaration.languages) if declaration.languages else None,
+        last_training=declaration.last_training,
+        declared_by=declared_by,
+        recorded_at=now,
+    )
+    session.add(row)
+    record(
+        session,
+        CriterionDeclared(
+            country=country,
+            criterion=declaration.criterion,
+            stated_on=declaration.stated_on,
+            holds=declaration.holds,
+            evidence_url=row.evidence_url,
+            declared_by=declared_by,
+        ),
+        at=now,
+    )
+    session.commit()
+    return _as_declaration(row)
+
+
+def _as_declaration(row: DeclarationRow) -> Declaration:
+    return Declaration(
+        country=row.country,
+        criterion=row.criterion,
+        stated_on=row.stated_on,
+        holds=row.holds,
+        evidence_url=row.evidence_url,
+        languages=row.languages.split(",") if row.languages else None,
+        last_training=row.last_training,
+        declared_by=row.declared_by,
+        recorded_at=row.recorded_at,
+    )
+
+
+def declarations_for(session: Session, country: str, *, on: date) -> dict[str, Declaration]:
+    """The newest declaration of each criterion for a country, stated on or before `on`."""
+    rows = session.exec(
+        select(DeclarationRow)
+        .where(DeclarationRow.country == country)
+        .where(DeclarationRow.stated_on <= on)
+        .order_by(col(DeclarationRow.stated_on), col(DeclarationRow.recorded_at))
+    ).all()
+    return {row.criterion: _as_declaration(row) for row in rows}
+
+
+def expires_on(declaration: Declaration, criteria: Criteria) -> date:
+    """The day a declaration stops counting unless restated."""
+    return declaration.stated_on + timedelta(days=criteria.declarations_valid_days)
+
+
+def declare_demo(session: Session, *, now: datetime) -> int:
+    """The demo network's sections declare: most criteria for AT and NL, two for BE, none for DE
+    (so that the demo's scorecard shows every verdict). Returns how many declarations."""
+    day = now.date().replace(day=1)
+    statements: list[tuple[str, dict[str, object]]] = []
+    for country, languages in (("AT", ["de", "en"]), ("NL", ["nl", "en"])):
+        site = f"https://example.org/demo/{country.lower()}"
+        statements += [
+            (country, {"criterion": "Q1", "evidence_url": f"{site}/police-agreement"}),
+            (country, {"criterion": "Q2", "evidence_url": f"{site}/privacy"}),
+            (country, {"criterion": "Q3", "languages": languages}),
+            (country, {"criterion": "Q9", "evidence_url": f"{site}/feedback"}),
+            (country, {"criterion": "Q10", "last_training": day}),
+            (country, {"criterion": "Q11", "evidence_url": f"{site}/yearly-figures"}),
+        ]
+    statements += [
+        ("BE", {"criterion": "Q1"}),
+        ("BE", {"criterion": "Q3", "languages": ["nl", "en"]}),  # French is missing: not met
+    ]
+    for country, fields in statements:
+        declaration = DeclarationIn.model_validate({"stated_on": day, **fields})
+        declare(
+            session,
+            country=country,
+            declaration=declaration,
+            declared_by=f"{country.lower()}-section",
+            now=now,
+        )
+    return len(statements)

@@ -1,0 +1,52 @@
+"""The demo that `make run` plays: `hub init --demo`, sample reports, every delivery receipted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hub.cli.demo import format_outcomes, play_demo
+from hub.cli.main import app
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.settings import Settings
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_the_demo_network_is_set_up_played_and_fully_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("HUB_ROUTING_POLICY", str(ROOT / "deploy" / "routing.toml"))
+    port = free_port()
+    result = CliRunner().invoke(app, ["init", "--demo", "--hub-url", f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 0, result.output
+    listing_path = tmp_path / "var" / "demo" / "recipients.json"
+    assert str(listing_path) in result.output
+    listing = json.loads(listing_path.read_text())
+    assert len(listing["recipients"]) == 9
+    assert len(listing["sources"]) == 5
+    for entry in listing["recipients"]:
+        assert stat.S_IMODE(Path(entry["keys_file"]).stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(entry["credential_file"]).stat().st_mode) == 0o600
+    with serving(create_app(Settings()), port=port) as url:
+        outcomes = play_demo(url, listing_path)
+    assert outcomes
+    for outcome in outcomes:
+        assert outcome.deliveries
+        assert {state for _, state in outcome.deliveries} == {"delivered"}
+    table = format_outcomes(outcomes)
+    assert "network-coordinator" in table
+    assert "nl-police" in table

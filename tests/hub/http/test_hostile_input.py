@@ -1,0 +1,270 @@
+"""Hostile input: each kind of malformed body gets a 4xx, stores nothing and is logged; the
+parsers of the report schema, of packets and of receipts take arbitrary bytes without crashing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+from structlog.testing import capture_logs
+
+from hub import crypto
+from hub.errors import InvalidInput, PacketInvalid
+from hub.http.app import create_app
+from hub.http.strictjson import MAX_DEPTH, loads_strict
+from hub.settings import Settings
+from hub.store import DeliveryRow
+from keys import fingerprint, generate_keyset
+from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, Signature
+from schemas.report import Report
+from tests.conftest import Clock, Network, stored_counts
+from tests.factories import report_body
+
+HUB = generate_keyset(sealing=False)
+ALICE = generate_keyset()
+HUB_TRUST = {HUB.public.signing_key_id: HUB.public.signing}
+ALICE_TRUST = {ALICE.public.signing_key_id: ALICE.public.signing}
+ANY_FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture
+def hub(settings: Settings, network: Network, clock: Clock) -> Iterator[TestClient]:
+    """The hub with a rate no test here reaches: every refusal below is the input's doing."""
+    generous = settings.model_copy(update={"scheduler": False, "intake_rate_limit": "10000/minute"})
+    with TestClient(create_app(generous, clock=clock), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _delivered(engine: Engine) -> int:
+    with Session(engine) as session:
+        query = (
+            select(func.count()).select_from(DeliveryRow).where(DeliveryRow.state == "delivered")
+        )
+        return int(session.exec(query).one())
+
+
+def _report_bytes(**replace: str) -> bytes:
+    """A valid report from portal-nl as JSON text, with some of its text replaced verbatim."""
+    text = json.dumps(report_body("portal-nl"))
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new, 1)
+    return text.encode()
+
+
+def _nested(depth: int) -> bytes:
+    body = report_body("portal-nl")
+    raw = json.dumps(body)[:-1]
+    return (raw + ', "extra": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+HOSTILE: dict[str, tuple[bytes, str]] = {
+    "invalid UTF-8": (_report_bytes(Pattaya="Patt<FF>ya").replace(b"<FF>", b"\xff"), "UTF-8"),
+    "a byte order mark": (b"\xef\xbb\xbf" + _report_bytes(), "byte order mark"),
+    "nesting 40 deep": (_nested(40), "nested deeper"),
+    "nesting 100,000 deep": (_nested(100_000), "nested deeper"),
+    "a huge integer": (_report_bytes(**{'"count": 1': '"count": ' + "9" * 5000}), "number"),
+    "a float beyond range": (_report_bytes(**{'"count": 1': '"count": 1e999'}), "number"),
+    "NaN": (_report_bytes(**{'"count": 1': '"count": NaN'}), "NaN"),
+    "Infinity": (_report_bytes(**{'"count": 1': '"count": -Infinity'}), "Infinity"),
+    # The first source would be read by one parser, the last by another: refused outright.
+    "a duplicate key": (
+        _report_bytes(**{'"source": "portal-nl"': '"source": "portal-at", "source": "portal-nl"'}),
+        "same key twice",
+    ),
+    "a lone surrogate escape": (_report_bytes(Pattaya="Patt\\ud800ya"), "surrogate"),
+    "not JSON at all": (b"report: yes", "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_a_hostile_report_body_gets_422_naming_the_reason_stores_nothing_and_is_logged(
+    kind: str, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    raw, reason = HOSTILE[kind]
+    before = stored_counts(engine)
+    with capture_logs() as logs:
+        answer = hub.post(
+            "/v1/reports",
+            content=raw,
+            headers={**network.auth("portal-nl"), "content-type": "application/json"},
+        )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body"
+    assert reason in error["reason"]
+    assert "Patt" not in answer.text, "the answer must not quote the body"
+    assert stored_counts(engine) == before
+    assert any(e["event"] == "request_refused" and e["reasons"] for e in logs)
+
+
+@pytest.mark.parametrize("kind", ["a duplicate key", "nesting 40 deep", "a huge integer"])
+def test_hostile_bodies_are_refused_on_every_endpoint_that_takes_json(
+    kind: str, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    raw, _ = HOSTILE[kind]
+    for path, party in [("/v1/receipts", "nl-police"), ("/v1/admin/credentials", "portal-nl")]:
+        answer = hub.post(
+            path, content=raw, headers={**network.auth(party), "content-type": "application/json"}
+        )
+        assert answer.status_code == 422, (path, answer.text)
+
+
+def test_an_oversized_body_gets_413_on_every_endpoint(hub: TestClient, network: Network) -> None:
+    raw = b'{"receipts": ["' + b"A" * (300 * 1024) + b'"]}'
+    for path in ("/v1/reports", "/v1/receipts", "/v1/admin/credentials"):
+        answer = hub.post(
+            path,
+            content=raw,
+            headers={**network.auth("nl-police"), "content-type": "application/json"},
+        )
+        assert answer.status_code == 413, path
+
+
+def test_huge_numbers_in_the_query_and_path_get_422(hub: TestClient, network: Network) -> None:
+    answer = hub.get(f"/v1/inbox?limit={'9' * 5000}", headers=network.auth("nl-police"))
+    assert answer.status_code == 422
+    answer = hub.get("/v1/deliveries?limit=1e999", headers=network.auth("network-coordinator"))
+    assert answer.status_code == 422
+    answer = hub.get(
+        f"/v1/reports/{'9' * 5000}/deliveries", headers=network.auth("network-coordinator")
+    )
+    assert answer.status_code == 422
+
+
+def test_a_valid_report_sent_with_every_json_quirk_removed_is_still_accepted(
+    hub: TestClient, network: Network
+) -> None:
+    answer = hub.post(
+        "/v1/reports",
+        content=_report_bytes(),
+        headers={**network.auth("portal-nl"), "content-type": "application/json; charset=utf-8"},
+    )
+    assert answer.status_code == 202, answer.text
+
+
+# -- the parsers, driven by hypothesis ------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**15), 10**15) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(raw=st.binary(max_size=600))
+def test_the_strict_parser_takes_any_bytes_and_only_ever_refuses_with_invalid_input(
+    raw: bytes,
+) -> None:
+    refused: list[str] = []
+    try:
+        loads_strict(raw)
+    except InvalidInput as exc:
+        refused = [e.field for e in exc.errors]
+    assert refused in ([], ["body"])
+
+
+@given(value=json_values)
+def test_the_strict_parser_reads_ordinary_json_as_the_standard_library_does(value: Any) -> None:
+    raw = json.dumps(value).encode()
+    assert loads_strict(raw) == json.loads(raw)
+
+
+def test_the_strict_parser_allows_exactly_its_depth() -> None:
+    assert loads_strict(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+    with pytest.raises(InvalidInput):
+        loads_strict(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+
+
+@given(raw=st.binary(max_size=600))
+def test_the_report_schema_parser_takes_any_bytes_and_only_raises_validation_errors(
+    raw: bytes,
+) -> None:
+    with pytest.raises(ValidationError):
+        Report.model_validate_json(raw)
+
+
+@ANY_FUZZ
+@given(raw=st.binary(max_size=600) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_posted_as_a_report_or_receipts_get_a_4xx_and_store_nothing(
+    raw: bytes, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    before = stored_counts(engine)
+    for path, party in [("/v1/reports", "portal-nl"), ("/v1/receipts", "nl-police")]:
+        answer = hub.post(
+            path, content=raw, headers={**network.auth(party), "content-type": "application/json"}
+        )
+        assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text)
+    assert stored_counts(engine) == before
+
+
+@given(raw=st.binary(max_size=600))
+def test_the_packet_parser_takes_any_bytes_as_an_envelope(raw: bytes) -> None:
+    try:
+        envelope = Envelope.model_validate_json(raw)
+    except ValidationError:
+        return
+    assert ALICE.sealing is not None
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+def _signed(payload_type: str, payload: bytes, key: Any) -> Envelope:
+    """An envelope over arbitrary bytes with a signature that verifies: the parser is reached."""
+    signature = key.sign(crypto.pae(payload_type, payload)).signature
+    return Envelope(
+        payload=base64.b64encode(payload).decode(),
+        payload_type=payload_type,
+        signatures=[
+            Signature(
+                keyid=fingerprint("ed25519", bytes(key.verify_key)),
+                sig=base64.b64encode(signature).decode(),
+            )
+        ],
+    )
+
+
+@given(payload=st.binary(max_size=600) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_the_packet_parser_refuses_any_signed_bytes_that_are_not_a_packet(payload: bytes) -> None:
+    assert ALICE.sealing is not None
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(
+            _signed(PACKET_TYPE, payload, HUB.signing), hub_keys=HUB_TRUST, private=ALICE.sealing
+        )
+
+
+@given(payload=st.binary(max_size=600) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_the_receipt_parser_refuses_any_signed_bytes_that_are_not_a_receipt(
+    payload: bytes,
+) -> None:
+    with pytest.raises(PacketInvalid):
+        crypto.verify_receipt(_signed(RECEIPT_TYPE, payload, ALICE.signing), ALICE_TRUST)
+
+
+@ANY_FUZZ
+@given(payload=st.binary(max_size=300) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_signed_garbage_posted_as_a_receipt_gets_422_and_records_nothing(
+    payload: bytes, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    receipt = _signed(RECEIPT_TYPE, payload, network.keys("nl-police").signing)
+    answer = hub.post(
+        "/v1/receipts",
+        json={"receipts": [receipt.model_dump(mode="json")]},
+        headers=network.auth("nl-police"),
+    )
+    assert answer.status_code == 422, answer.text
+    assert _delivered(engine) == 0

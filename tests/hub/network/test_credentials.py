@@ -1,0 +1,319 @@
+"""Credentials: prefixed random tokens, kept as hashes, compared in constant time; expiry,
+revocation and rotation by `hub credentials` and by administrators over the API; never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import logging
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
+
+from hub.cli.main import app
+from hub.errors import NotAuthenticated
+from hub.logs import configure_logging
+from hub.network.credentials import Role, authenticate, issue, register_administrator
+from hub.settings import Settings
+from hub.store import CredentialRow, alembic_config, make_engine, upgrade
+from tests.conftest import Clock, Network
+from tests.factories import report_body
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def operator(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI pointed at the test's hub by its environment, as an operator's shell would be."""
+    monkeypatch.setenv("HUB_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("HUB_DATABASE_URL", settings.resolved_database_url)
+    return CliRunner()
+
+
+def admin_token(engine: Engine, clock: Clock) -> str:
+    with Session(engine) as session:
+        register_administrator(session, "alice", "Alice", clock())
+        session.commit()
+        return issue(session, Role.administrator, "alice", clock()).token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_each_role_has_its_prefix_256_random_bits_and_only_the_hash_is_stored(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        register_administrator(session, "alice", "Alice", NOW)
+        tokens = {
+            role: issue(session, role, principal, NOW).token
+            for role, principal in [
+                (Role.source, "portal-nl"),
+                (Role.recipient, "nl-police"),
+                (Role.administrator, "alice"),
+            ]
+        }
+        stored = session.exec(select(CredentialRow)).all()
+    assert tokens[Role.source].startswith("hubsrc_")
+    assert tokens[Role.recipient].startswith("hubrcp_")
+    assert tokens[Role.administrator].startswith("hubadm_")
+    assert all(len(t.split("_", 1)[1]) == 43 for t in tokens.values())  # 32 bytes, base64url
+    columns = {repr(value) for row in stored for value in row.model_dump().values()}
+    for token in tokens.values():
+        assert not any(token in column for column in columns)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        assert any(row.token_hash == digest for row in stored)
+        assert any(row.credential_id == f"cred-{digest[:16]}" for row in stored)
+
+
+def test_the_stored_hash_is_compared_in_constant_time(
+    engine: Engine, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compared: list[tuple[Any, Any]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    with Session(engine) as session:
+        authenticate(session, network.token("portal-nl"), now=NOW)
+    assert len(compared) == 1
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda t: "hubsrc_short", "malformed"),
+        (lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), "unknown"),
+        (lambda t: "hubrcp_" + t.split("_", 1)[1], "unknown"),
+    ],
+)
+def test_a_malformed_or_unknown_token_is_refused_and_the_log_says_why_without_the_token(
+    engine: Engine, network: Network, spoil: Any, reason: str
+) -> None:
+    token = spoil(network.token("portal-nl"))
+    with (
+        Session(engine) as session,
+        capture_logs() as logs,
+        pytest.raises(NotAuthenticated) as refused,
+    ):
+        authenticate(session, token, now=NOW)
+    assert "unknown, expired or revoked" in str(refused.value)
+    [event] = [e for e in logs if e["event"] == "authentication_failed"]
+    assert event["reason"] == reason
+    assert token not in repr(logs)
+
+
+def test_an_expired_credential_stops_working_at_its_expiry(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        issued = issue(session, Role.source, "portal-nl", NOW, expires_at=NOW + timedelta(hours=1))
+        assert (
+            authenticate(session, issued.token, now=NOW + timedelta(minutes=59)).id == "portal-nl"
+        )
+        with capture_logs() as logs, pytest.raises(NotAuthenticated):
+            authenticate(session, issued.token, now=NOW + timedelta(hours=1))
+    assert logs[-1]["reason"] == "expired"
+    assert logs[-1]["credential_id"] == issued.credential.credential_id
+
+
+def test_a_revoked_credential_is_refused_at_once_over_the_api(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    admin = admin_token(engine, clock)
+    token = network.token("portal-nl")
+    [info] = client.get(
+        "/v1/admin/credentials?principal_id=portal-nl", headers=bearer(admin)
+    ).json()
+    assert "token" not in info
+    assert "token_hash" not in info
+    revoked = client.post(
+        f"/v1/admin/credentials/{info['credential_id']}/revoke", headers=bearer(admin)
+    )
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    answer = client.post("/v1/reports", json=report_body("portal-nl"), headers=bearer(token))
+    assert answer.status_code == 401
+
+
+def test_a_rotated_credential_works_beside_the_new_one_for_the_overlap_only(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    admin = admin_token(engine, clock)
+    old = network.token("nl-police")
+    [info] = client.get(
+        "/v1/admin/credentials?principal_id=nl-police", headers=bearer(admin)
+    ).json()
+    rotated = client.post(
+        f"/v1/admin/credentials/{info['credential_id']}/rotate",
+        json={"overlap_seconds": 600},
+        headers=bearer(admin),
+    )
+    assert rotated.status_code == 201, rotated.text
+    new = rotated.json()["token"]
+    assert new.startswith("hubrcp_")
+    assert new != old
+    assert rotated.json()["credential"]["principal_id"] == "nl-police"
+    assert client.get("/v1/inbox", headers=bearer(old)).status_code == 200
+    assert client.get("/v1/inbox", headers=bearer(new)).status_code == 200
+    clock.advance(seconds=601)
+    assert client.get("/v1/inbox", headers=bearer(old)).status_code == 401
+    assert client.get("/v1/inbox", headers=bearer(new)).status_code == 200
+
+
+def test_the_api_never_mints_an_administrator_credential(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
+    admin = admin_token(engine, clock)
+    minted = client.post(
+        "/v1/admin/credentials",
+        json={"role": "administrator", "principal_id": "alice"},
+        headers=bearer(admin),
+    )
+    assert minted.status_code == 422
+    [info] = client.get("/v1/admin/credentials?principal_id=alice", headers=bearer(admin)).json()
+    rotated = client.post(
+        f"/v1/admin/credentials/{info['credential_id']}/rotate", json={}, headers=bearer(admin)
+    )
+    assert rotated.status_code == 403
+
+
+def test_a_credential_for_nobody_is_not_issued(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
+    admin = admin_token(engine, clock)
+    answer = client.post(
+        "/v1/admin/credentials",
+        json={"role": "recipient", "principal_id": "fr-police"},
+        headers=bearer(admin),
+    )
+    assert answer.status_code == 404
+
+
+def test_hub_credentials_issue_list_rotate_and_revoke(
+    operator: CliRunner, network: Network, settings: Settings, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "tokens" / "alice.txt"
+    issued = operator.invoke(
+        app, ["credentials", "issue", "administrator", "alice", "--out", str(token_file)]
+    )
+    assert issued.exit_code == 0, issued.output
+    assert "administrator alice registered" in issued.output
+    token = token_file.read_text().strip()
+    assert token.startswith("hubadm_")
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token not in issued.output
+    credential_id = f"cred-{hashlib.sha256(token.encode()).hexdigest()[:16]}"
+    assert credential_id in issued.output
+
+    again = operator.invoke(
+        app, ["credentials", "issue", "administrator", "alice", "--out", str(token_file)]
+    )
+    assert again.exit_code != 0, "a token file is never overwritten"
+
+    listed = operator.invoke(app, ["credentials", "list", "--principal", "alice"])
+    assert credential_id in listed.output
+    assert token not in listed.output
+    assert hashlib.sha256(token.encode()).hexdigest() not in listed.output
+
+    new_file = tmp_path / "tokens" / "alice-2.txt"
+    rotated = operator.invoke(
+        app,
+        ["credentials", "rotate", credential_id, "--out", str(new_file), "--overlap-hours", "0"],
+    )
+    assert rotated.exit_code == 0, rotated.output
+    new_token = new_file.read_text().strip()
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        assert authenticate(session, new_token, now=datetime.now(UTC)).id == "alice"
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, token, now=datetime.now(UTC))
+    new_id = f"cred-{hashlib.sha256(new_token.encode()).hexdigest()[:16]}"
+    revoked = operator.invoke(app, ["credentials", "revoke", new_id])
+    assert revoked.exit_code == 0, revoked.output
+    with Session(engine) as session, pytest.raises(NotAuthenticated):
+        authenticate(session, new_token, now=datetime.now(UTC))
+    engine.dispose()
+
+
+def test_hub_credentials_issue_refuses_an_unknown_principal(
+    operator: CliRunner, network: Network, tmp_path: Path
+) -> None:
+    answer = operator.invoke(
+        app, ["credentials", "issue", "source", "portal-fr", "--out", str(tmp_path / "t.txt")]
+    )
+    assert answer.exit_code != 0
+    assert not (tmp_path / "t.txt").exists()
+
+
+def test_no_token_and_no_token_hash_ever_reaches_the_logs(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("DEBUG", stream=stream)
+    try:
+        with capture_logs() as captured:
+            admin = admin_token(engine, clock)
+            client.post(
+                "/v1/reports", json=report_body("portal-nl"), headers=network.auth("portal-nl")
+            )
+            client.get("/v1/inbox", headers=network.auth("nl-police"))
+            client.get("/v1/inbox", headers=bearer("hubrcp_" + "x" * 43))
+            [info] = client.get(
+                "/v1/admin/credentials?principal_id=nl-section", headers=bearer(admin)
+            ).json()
+            rotated = client.post(
+                f"/v1/admin/credentials/{info['credential_id']}/rotate",
+                json={},
+                headers=bearer(admin),
+            ).json()
+    finally:
+        structlog.reset_defaults()
+        root.handlers, root.level = handlers, level
+    with Session(engine) as session:
+        hashes = [row.token_hash for row in session.exec(select(CredentialRow)).all()]
+    secrets = [admin, rotated["token"], network.token("portal-nl"), network.token("nl-police")]
+    written = stream.getvalue() + repr(captured)
+    assert "credential_rotated" in written
+    for secret in [*secrets, *hashes]:
+        assert secret not in written
+
+
+def test_credentials_from_before_ids_existed_get_theirs_from_their_hash(
+    empty_database_url: str,
+) -> None:
+    command.upgrade(alembic_config(empty_database_url), "0003")
+    engine = make_engine(empty_database_url)
+    digest = hashlib.sha256(b"hubsrc_old").hexdigest()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO credentials (token_hash, role, principal_id, created_at) "
+                "VALUES (:digest, 'source', 'portal-nl', :now)"
+            ),
+            {"digest": digest, "now": NOW},
+        )
+    upgrade(empty_database_url)
+    with Session(engine) as session:
+        row = session.get(CredentialRow, digest)
+        assert row is not None
+        assert row.credential_id == f"cred-{digest[:16]}"
+        assert row.expires_at is None
+    engine.dispose()
