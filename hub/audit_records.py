@@ -24,6 +24,7 @@ from hub.audit_events import (
     HubKeyRotated,
     KeyRegistered,
     KeyRevoked,
+    PacketAwaitingKey,
     PacketHeld,
     PacketPulled,
     PacketPurged,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SealedDelivery",
     "record_acceptance",
+    "record_awaiting_key",
     "record_credential",
     "record_dead",
     "record_held",
@@ -270,7 +272,13 @@ def record_redriven(
 def record_purged(session: Session, rows: Iterable[DeliveryRow], now: datetime) -> None:
     """Sealed bytes dropped after their retention."""
     for row in rows:
-        state: Literal["delivered", "dead"] = "dead" if row.state == "dead" else "delivered"
+        state: Literal["delivered", "dead", "awaiting_reseal"] = (
+            "awaiting_reseal"
+            if row.state == "awaiting_reseal"
+            else "dead"
+            if row.state == "dead"
+            else "delivered"
+        )
         record(
             session,
             PacketPurged(
@@ -296,6 +304,18 @@ def record_held(
                 recipient_id=row.recipient_id,
                 revoked_key_id=revoked_key_id,
             ),
+            at=now,
+        )
+
+
+def record_awaiting_key(
+    session: Session, report_id: str, held: Iterable[tuple[str, str]], now: datetime
+) -> None:
+    """Copies of a report held at intake, by (packet id, recipient id): no current key."""
+    for packet_id, recipient_id in held:
+        record(
+            session,
+            PacketAwaitingKey(report_id=report_id, packet_id=packet_id, recipient_id=recipient_id),
             at=now,
         )
 

@@ -6,7 +6,10 @@ The steps, in order:
 3. If the report id is known: same digest from the same source returns the stored answer; any other
    content is a conflict. Nothing is stored either way.
 4. Route the report against the directory of recipients.
-5. Seal one packet per recipient to its current key; sign each.
+5. Seal one packet per recipient to its current key; sign each. A recipient without a current key
+   gets a held copy instead (`awaiting_reseal`, no bytes): the source sees the report in its
+   reseal requests and sends it again once the recipient has a key. If no routed recipient has
+   a key, the report is refused.
 6. Sign the acknowledgement and store the report row and all its deliveries in one transaction.
 The plaintext exists only in memory, in steps 2 to 5.
 """
@@ -15,25 +18,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import uuid4
 
 from nacl.signing import SigningKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from hub import crypto
-from hub.audit_records import SealedDelivery, record_acceptance, record_resealed
+from hub.audit_records import (
+    SealedDelivery,
+    record_acceptance,
+    record_awaiting_key,
+    record_resealed,
+)
 from hub.credentials import Principal
 from hub.delivery import DeliveryState
-from hub.directory import recipients, sealing_key_of
+from hub.directory import Recipient, recipients, sealing_key_of
 from hub.errors import ConfigurationError, Conflict, InvalidInput
 from hub.feedback import note_report
 from hub.logs import get_logger
 from hub.routing import RoutingPolicy
 from hub.store import DeliveryRow, ReportRow, SourceRow, one_writer
-from schemas.envelope import AcknowledgementBody, Envelope, RoutedRecipient
+from schemas.envelope import AcknowledgementBody, Envelope, RecipientId, RoutedRecipient
 from schemas.report import Report
 
 log = get_logger(__name__)
@@ -59,6 +68,11 @@ class IntakeAnswer(BaseModel):
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
     acknowledgement: Envelope
+    awaiting_key: list[RecipientId] = Field(
+        default_factory=list,
+        description="Routed recipients that had no current sealing key: their copy is held, and "
+        "the report appears in GET /v1/reseal-requests until it is sent again and sealed.",
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +114,14 @@ def accept_report(
     routed = policy.route(report, country, [r.member for r in directory])
     # 5.
     report_id = str(report.report_id)
+    keyless = _without_key(directory, routed)
     sealed: list[SealedDelivery] = []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, object]] = [
+        _held_row(report_id, target, now) for target in routed if target.recipient_id in keyless
+    ]
     for target in routed:
+        if target.recipient_id in keyless:
+            continue
         key = sealing_key_of(directory, target.recipient_id)
         packet = crypto.seal_packet(
             report_id=report.report_id,
@@ -135,6 +154,7 @@ def accept_report(
                 "attempts": 0,
                 "next_attempt_at": now,
                 "window_start": now,
+                "last_error": None,
             }
         )
     # 6.
@@ -145,7 +165,11 @@ def accept_report(
         secrets.signing_key,
     )
     answer = IntakeAnswer(
-        report_id=report_id, accepted_at=now, recipients=routed, acknowledgement=acknowledgement
+        report_id=report_id,
+        accepted_at=now,
+        recipients=routed,
+        acknowledgement=acknowledgement,
+        awaiting_key=sorted(keyless),
     )
     # Core statements, not ORM objects: the rows are written once and never read back here, and
     # building and flushing mapped objects cost more than sealing them (docs/benchmark.md).
@@ -162,6 +186,16 @@ def accept_report(
             connection.execute(_NEW_REPORT, report_row)
             connection.execute(_NEW_DELIVERIES, rows)
             record_acceptance(session, answer, sealed, caller.id, now)
+            record_awaiting_key(
+                session,
+                report_id,
+                [
+                    (str(r["packet_id"]), str(r["recipient_id"]))
+                    for r in rows
+                    if r["packet"] is None
+                ],
+                now,
+            )
             note_report(session, report, now)
             session.commit()
             stored = True
@@ -181,7 +215,47 @@ def accept_report(
         recipients=[r.recipient_id for r in routed],
         packet_ids=[d.packet_id for d in sealed],
     )
+    for recipient_id in sorted(keyless):
+        log.warning("copy_awaiting_key", report_id=report_id, recipient_id=recipient_id)
     return answer
+
+
+def _without_key(directory: list[Recipient], routed: list[RoutedRecipient]) -> set[str]:
+    """The routed recipients without a current sealing key.
+
+    Raises ConfigurationError if that is every one of them: the hub does not acknowledge a report
+    it can deliver to nobody.
+    """
+    with_key = {r.member.recipient_id for r in directory if r.sealing_key is not None}
+    keyless = {t.recipient_id for t in routed} - with_key
+    if keyless and len(keyless) == len({t.recipient_id for t in routed}):
+        raise ConfigurationError(
+            f"no routed recipient has a current sealing key: {', '.join(sorted(keyless))}"
+        )
+    return keyless
+
+
+NO_CURRENT_KEY = "no current sealing key at intake"
+
+
+def _held_row(report_id: str, target: RoutedRecipient, now: datetime) -> dict[str, object]:
+    """A recipient's copy held until the source resends: nothing sealed, nothing to deliver."""
+    return {
+        "packet_id": str(uuid4()),
+        "report_id": report_id,
+        "recipient_id": target.recipient_id,
+        "rules": ",".join(target.rules),
+        "state": DeliveryState.awaiting_reseal.value,
+        "packet": None,
+        "sealed_sha256": "",
+        "recipient_key_id": "",
+        "created_at": now,
+        "pulls": 0,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "window_start": now,
+        "last_error": NO_CURRENT_KEY,
+    }
 
 
 def _source_country(session: Session, source_id: str) -> str | None:
