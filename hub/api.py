@@ -133,6 +133,8 @@ class Redriven(BaseModel):
     packet_ids: list[str]
 
 
+RETRY_UNAVAILABLE_SECONDS = 300
+
 _STATUS: list[tuple[type[HubError], int, str]] = [
     (PayloadTooLarge, 413, "Payload too large"),
     (InvalidInput, 422, "Invalid input"),
@@ -213,6 +215,9 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors if isinstance(exc, InvalidInput) else []
     detail = "internal error" if status == 500 else str(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, RoutingFailed | ConfigurationError):
+        # Nobody routed can receive the report now: the source keeps it and tries again later.
+        headers = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}
     return _problem(status, title, detail, errors, headers)
 
 
@@ -403,7 +408,16 @@ def _add_routes(app: FastAPI) -> None:
                     }
                 },
             },
-            503: {"model": Problem, "description": "No recipient can receive it now"},
+            503: {
+                "model": Problem,
+                "description": "No routed recipient can receive it now (none has a current key)",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before sending it again",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+            },
         },
         dependencies=[Depends(_intake_rate)],
         tags=["sources"],
