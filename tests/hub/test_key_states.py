@@ -112,7 +112,8 @@ def test_one_recipient_without_a_key_holds_only_its_own_copy(
         answer = client.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
     assert answer.status_code == 202, answer.text
     routed = {r["recipient_id"] for r in answer.json()["recipients"]}
-    assert "nl-police" in routed and len(routed) > 1
+    assert "nl-police" in routed
+    assert len(routed) > 1
     assert answer.json()["awaiting_key"] == ["nl-police"]
     warnings = [e for e in logs if e["event"] == "copy_awaiting_key"]
     assert [(e["log_level"], e["recipient_id"]) for e in warnings] == [("warning", "nl-police")]
@@ -164,7 +165,9 @@ def test_held_packets_sealed_to_a_revoked_key_are_purged_and_audited(
             select(AuditEntryRow.entry).where(AuditEntryRow.kind == "packet_purged")
         ).all()
     assert purged == 1
-    assert row is not None and row.packet is None and row.state == "awaiting_reseal"
+    assert row is not None
+    assert row.packet is None
+    assert row.state == "awaiting_reseal"
     assert any(held in entry and "awaiting_reseal" in entry for entry in audit)
 
 
