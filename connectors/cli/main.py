@@ -92,6 +92,7 @@ def pull(
     typer.echo(
         f"{len(total.stored)} new report(s) stored in {settings.store_dir / 'reports'}"
         + (f"; {len(total.rejected)} packet(s) rejected" if total.rejected else "")
+        + (f"; {len(total.receipts_refused)} receipt(s) refused" if total.receipts_refused else "")
     )
     if render and total.stored:
         # Stored and receipted already: a rendering that fails does not undo the pull.
@@ -101,6 +102,11 @@ def pull(
         except (ConnectorError, PacketInvalid) as exc:
             raise _fail(f"connector: reports stored, but rendering failed: {exc}") from None
         typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
+    if total.failed:
+        # The reasons name ids and keys only. Exit 1: something waits at the hub undelivered.
+        for problem in dict.fromkeys(total.problems):
+            typer.echo(f"connector: {problem}", err=True)
+        raise typer.Exit(code=1)
 
 
 def _open_file(packet_file: Path, keys: Path, hub_key: Path) -> OpenedPacket:

@@ -2,7 +2,10 @@
 
 A receipt is sent only for a packet whose report is already on disk, so a receipt always means
 "stored here". A packet that does not verify is never receipted: the hub offers it again after its
-lease, and the rejection is logged with ids only.
+lease, and the rejection is logged with ids and its reason only. A receipt stored earlier is sent
+again signed with the current receipt key, so that a rotation or a revocation of the old key does
+not leave the packet unreceipted for ever; a receipt the hub still refuses is dropped from the
+batch and reported, and the others are sent.
 """
 
 from __future__ import annotations
@@ -19,16 +22,23 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 from pydantic import ValidationError
 
-from connectors.client import HubClient
+from connectors.client import MAX_RECEIPTS_PER_BATCH, HubClient
 from connectors.config import ConnectorConfig, read_token
-from connectors.errors import ConfigInvalid
+from connectors.errors import ConfigInvalid, HubRefused
 from connectors.recipient.store import LocalStore
 from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
-from hub.crypto import fingerprint_x25519, open_packet, sign_receipt, verify_envelope
+from hub.crypto import (
+    OpenedPacket,
+    fingerprint_x25519,
+    open_packet,
+    sign_envelope,
+    sign_receipt,
+    verify_envelope,
+)
 from hub.errors import PacketInvalid
 from hub.logs import get_logger
-from keys import KeyFileError, load_keyset, load_public_keyset
-from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
+from keys import KeyFileError, fingerprint, load_keyset, load_public_keyset
+from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, PacketBody, ReceiptBody
 
 log = get_logger(__name__)
 
@@ -44,6 +54,8 @@ class PullResult:
     already_stored: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     report_ids: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    receipts_refused: list[str] = field(default_factory=list)
 
     @property
     def pulled(self) -> int:
@@ -56,7 +68,14 @@ class PullResult:
             already_stored=self.already_stored + other.already_stored,
             rejected=self.rejected + other.rejected,
             report_ids=self.report_ids + other.report_ids,
+            problems=self.problems + other.problems,
+            receipts_refused=self.receipts_refused + other.receipts_refused,
         )
+
+    @property
+    def failed(self) -> bool:
+        """Whether a packet was rejected or a receipt refused: the pull did not do all it should."""
+        return bool(self.rejected or self.receipts_refused)
 
 
 @dataclass(frozen=True)
@@ -106,12 +125,47 @@ def refresh_trust(config: ConnectorConfig, keys: ConnectorKeys, client: HubClien
 
 def _verified_body(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> PacketBody:
     try:
-        body = PacketBody.model_validate_json(verify_envelope(envelope, PACKET_TYPE, keys.hub))
+        payload = verify_envelope(envelope, PACKET_TYPE, keys.hub)
+    except PacketInvalid as exc:
+        raise PacketInvalid("not signed by a hub key this connector trusts") from exc
+    try:
+        body = PacketBody.model_validate_json(payload)
     except ValidationError as exc:
-        raise PacketInvalid() from exc
+        raise PacketInvalid("signed by the hub but not a packet") from exc
     if body.recipient_id != recipient_id:
-        raise PacketInvalid()
+        raise PacketInvalid(f"addressed to {body.recipient_id}, not to {recipient_id}")
     return body
+
+
+def open_with(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> OpenedPacket:
+    """Open a packet with whichever configured sealing key it names.
+
+    Raises PacketInvalid saying why: an untrusted hub signature, another recipient, a sealing key
+    no configured key file holds, or content that does not open with the key it names.
+    """
+    body = _verified_body(envelope, keys, recipient_id)
+    private = keys.sealing.get(body.recipient_key_id)
+    if private is None:
+        raise PacketInvalid(
+            f"sealed to sealing key {body.recipient_key_id}, which neither keys_file nor "
+            "previous_keys_files holds"
+        )
+    try:
+        return open_packet(envelope, hub_keys=keys.hub, private=private)
+    except PacketInvalid as exc:
+        raise PacketInvalid(f"does not open with sealing key {body.recipient_key_id}") from exc
+
+
+def _current_receipt(stored: Envelope, keys: ConnectorKeys) -> Envelope:
+    """The stored receipt, signed again with the current receipt key if an older key signed it."""
+    current = fingerprint("ed25519", bytes(keys.signing.verify_key))
+    if [s.keyid for s in stored.signatures] == [current]:
+        return stored
+    try:
+        body = ReceiptBody.model_validate_json(base64.b64decode(stored.payload, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise PacketInvalid("the stored receipt is unreadable") from exc
+    return sign_envelope(RECEIPT_TYPE, body, keys.signing)
 
 
 def _claimed_packet_id(envelope: Envelope, index: int) -> str:
@@ -128,19 +182,18 @@ def accept_packet(
 ) -> tuple[PullResult, Envelope]:
     """Store one packet (or find it stored) and return its receipt, for pull and push alike.
 
-    Raises PacketInvalid if it does not verify, is not for us, or is sealed to no key we hold.
+    Raises PacketInvalid, saying why, if it does not verify, is not for us, or is sealed to no
+    key we hold.
     """
     body = _verified_body(envelope, keys, recipient_id)
     packet_id = str(body.packet_id)
     stored_receipt = store.receipt_for(body.packet_id) if store.has_packet(body.packet_id) else None
     if stored_receipt is not None:
-        # Pulled again because our receipt was lost: the same receipt, the report not stored twice.
+        # Pulled again because our receipt was lost or refused: the same receipt, signed with
+        # today's receipt key, and the report not stored twice.
         log.info("packet_already_stored", packet_id=packet_id)
-        return PullResult(already_stored=[packet_id]), stored_receipt
-    private = keys.sealing.get(body.recipient_key_id)
-    if private is None:
-        raise PacketInvalid()
-    opened = open_packet(envelope, hub_keys=keys.hub, private=private)
+        return PullResult(already_stored=[packet_id]), _current_receipt(stored_receipt, keys)
+    opened = open_with(envelope, keys, recipient_id)
     receipt = sign_receipt(
         packet=opened.body,
         sealed_sha256=opened.sealed_sha256,
@@ -178,22 +231,57 @@ def pull_once(
         for index, envelope in enumerate(envelopes):
             try:
                 outcome, receipt = accept_packet(envelope, keys, store, config.recipient_id, clock)
-            except PacketInvalid:
+            except PacketInvalid as exc:
                 packet_id = _claimed_packet_id(envelope, index)
-                log.warning("packet_rejected", claimed_packet_id=packet_id, index=index)
-                result = result + PullResult(rejected=[packet_id])
+                log.warning(
+                    "packet_rejected", claimed_packet_id=packet_id, index=index, reason=str(exc)
+                )
+                result = result + PullResult(
+                    rejected=[packet_id], problems=[f"packet {packet_id} rejected: {exc}"]
+                )
                 continue
             result = result + outcome
             receipts.append(receipt)
-        # 4. All receipts in one request; the hub records all of them or none.
-        if receipts:
-            answer = client.send_receipts(receipts)
-            log.info(
-                "receipts_sent",
-                recorded=answer.recorded,
-                already_recorded=answer.already_recorded,
+        # 4. All receipts in one request; the hub records all of them or none, so the ones it
+        # refuses are dropped and the rest sent again.
+        for start in range(0, len(receipts), MAX_RECEIPTS_PER_BATCH):
+            result = result + _send_receipts(
+                client, receipts[start : start + MAX_RECEIPTS_PER_BATCH]
             )
     return result
+
+
+def _send_receipts(client: HubClient, receipts: list[Envelope]) -> PullResult:
+    """Send receipts; drop those the hub refuses (once) and send the rest. Raises like HubClient."""
+    try:
+        answer = client.send_receipts(receipts)
+    except HubRefused as exc:
+        refused = _refused_indices(exc, len(receipts))
+        if exc.status != 422 or not refused:
+            raise
+        problems = []
+        for index, reason in sorted(refused.items()):
+            packet_id = _claimed_packet_id(receipts[index], index)
+            log.warning("receipt_refused", packet_id=packet_id, reason=reason)
+            problems.append(f"receipt for packet {packet_id} refused by the hub: {reason}")
+        kept = [r for i, r in enumerate(receipts) if i not in refused]
+        dropped = PullResult(
+            receipts_refused=[_claimed_packet_id(receipts[i], i) for i in sorted(refused)],
+            problems=problems,
+        )
+        return dropped + (_send_receipts(client, kept) if kept else PullResult())
+    log.info("receipts_sent", recorded=answer.recorded, already_recorded=answer.already_recorded)
+    return PullResult()
+
+
+def _refused_indices(exc: HubRefused, count: int) -> dict[int, str]:
+    """Which receipts of a batch the hub named as refused (`receipts.N`), with its reasons."""
+    refused: dict[int, str] = {}
+    for name, reason in exc.errors:
+        head, _, tail = name.partition(".")
+        if head == "receipts" and tail.isdigit() and int(tail) < count:
+            refused[int(tail)] = reason
+    return refused
 
 
 def pull_until_empty(

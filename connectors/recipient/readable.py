@@ -18,14 +18,14 @@ from pydantic import ValidationError
 
 from connectors.config import ConnectorConfig
 from connectors.countries.profiles import Profiles
-from connectors.errors import ConfigInvalid, StoreFailed
+from connectors.errors import StoreFailed
 from connectors.readings.pdf import render_pdf
 from connectors.readings.render import render_html
 from connectors.readings.translations import available_locales
+from connectors.recipient.pull import ConnectorKeys, load_keys, open_with
 from connectors.recipient.store import LocalStore, write_atomic
-from hub.crypto import OpenedPacket, open_packet
+from hub.crypto import OpenedPacket
 from hub.logs import get_logger
-from keys import KeyFileError, load_keyset, load_public_keyset
 from schemas.envelope import Envelope
 
 __all__ = ["Reading", "reading_for", "render_stored"]
@@ -56,22 +56,15 @@ def reading_for(recipient_id: str, profiles: Profiles) -> Reading:
 
 
 def _open_stored(
-    config: ConnectorConfig, store: LocalStore, packet_id: str
+    config: ConnectorConfig, keys: ConnectorKeys, store: LocalStore, packet_id: str
 ) -> tuple[Envelope, OpenedPacket]:
-    try:
-        own = load_keyset(config.keys_file)
-        hub = load_public_keyset(config.hub_public_key_file)
-    except KeyFileError as exc:
-        raise ConfigInvalid(str(exc)) from exc
-    if own.sealing is None:
-        raise ConfigInvalid(f"{config.keys_file}: no sealing key, packets cannot be opened")
     path = store.packets / f"{packet_id}.json"
     try:
         envelope = Envelope.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise StoreFailed(f"{path}: unreadable packet") from exc
-    trusted = {hub.signing_key_id: hub.signing}
-    return envelope, open_packet(envelope, hub_keys=trusted, private=own.sealing)
+    # Every configured key: a packet pulled before a rotation opens with a previous key file.
+    return envelope, open_with(envelope, keys, config.recipient_id)
 
 
 def render_stored(
@@ -85,14 +78,15 @@ def render_stored(
 
     `packet_ids` None means every stored packet. Returns the files written. Raises ConfigInvalid
     for unusable keys, StoreFailed for an unreadable store, PacketInvalid for a stored packet
-    that no longer verifies.
+    that no longer verifies or opens with any configured key (the reason says which).
     """
+    keys = load_keys(config)
     store = LocalStore(config.store_dir)
     if packet_ids is None:
         packet_ids = sorted(path.stem for path in store.packets.glob("*.json"))
     written: list[Path] = []
     for packet_id in packet_ids:
-        envelope, opened = _open_stored(config, store, packet_id)
+        envelope, opened = _open_stored(config, keys, store, packet_id)
         receipt = store.receipt_for(packet_id)
         stem = str(opened.report.report_id)
         for locale in reading.locales:

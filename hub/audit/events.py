@@ -27,6 +27,7 @@ __all__ = [
     "KeyRevoked",
     "OperatorAction",
     "OutcomeRecorded",
+    "PacketAwaitingKey",
     "PacketHeld",
     "PacketPulled",
     "PacketPurged",
@@ -170,6 +171,15 @@ class PacketHeld(AuditEvent):
     revoked_key_id: KeyId
 
 
+class PacketAwaitingKey(AuditEvent):
+    """A routed recipient's copy held at intake: it had no current sealing key."""
+
+    kind: ClassVar[str] = "packet_awaiting_key"
+    report_id: Uuid
+    packet_id: Uuid
+    recipient_id: RecipientId
+
+
 class PacketPulled(AuditEvent):
     kind: ClassVar[str] = "packet_pulled"
     report_id: Uuid
@@ -234,7 +244,7 @@ class PacketPurged(AuditEvent):
     report_id: Uuid
     packet_id: Uuid
     recipient_id: RecipientId
-    state: Literal["delivered", "dead"]
+    state: Literal["delivered", "dead", "awaiting_reseal"]
 
 
 # Feedback and quality.
@@ -293,6 +303,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         PacketSealed,
         PacketSuperseded,
         PacketHeld,
+        PacketAwaitingKey,
         PacketPulled,
         PacketPushed,
         PushRetry,

@@ -23,6 +23,7 @@ from hub.audit.events import (
     HubKeyRotated,
     KeyRegistered,
     KeyRevoked,
+    PacketAwaitingKey,
     PacketHeld,
     PacketPulled,
     PacketPurged,
@@ -44,6 +45,7 @@ from schemas.envelope import Envelope, PublishedHubKey, RoutedRecipient
 __all__ = [
     "SealedDelivery",
     "record_acceptance",
+    "record_awaiting_key",
     "record_credential",
     "record_dead",
     "record_held",
@@ -226,7 +228,13 @@ def record_redriven(
 def record_purged(session: Session, rows: Iterable[DeliveryRow], now: datetime) -> None:
     """Sealed bytes dropped after their retention."""
     for row in rows:
-        state: Literal["delivered", "dead"] = "dead" if row.state == "dead" else "delivered"
+        state: Literal["delivered", "dead", "awaiting_reseal"] = (
+            "awaiting_reseal"
+            if row.state == "awaiting_reseal"
+            else "dead"
+            if row.state == "dead"
+            else "delivered"
+        )
         record(session, PacketPurged(**_packet(row), state=state), at=now)
 
 
@@ -236,6 +244,18 @@ def record_held(
     """Undelivered packets held after their sealing key was revoked."""
     for row in rows:
         record(session, PacketHeld(**_packet(row), revoked_key_id=revoked_key_id), at=now)
+
+
+def record_awaiting_key(
+    session: Session, report_id: str, held: Iterable[tuple[str, str]], now: datetime
+) -> None:
+    """Copies of a report held at intake, by (packet id, recipient id): no current key."""
+    for packet_id, recipient_id in held:
+        record(
+            session,
+            PacketAwaitingKey(report_id=report_id, packet_id=packet_id, recipient_id=recipient_id),
+            at=now,
+        )
 
 
 def record_source(session: Session, row: SourceRow) -> None:

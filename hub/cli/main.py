@@ -20,11 +20,11 @@ from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
 from hub.delivery.rotation import revoke
 from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
-from hub.errors import HubError
+from hub.errors import HubError, InvalidInput
 from hub.http.app import create_app
 from hub.http.server import serve, serving
 from hub.logs import configure_logging
-from hub.network.directory import KeyPurpose, add_key
+from hub.network.directory import KeyPurpose, KeyStatus, add_key, has_current_key, key_statuses
 from hub.network.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
@@ -104,12 +104,53 @@ def keys_new(
     typer.echo(f"receipt key id: {keys.public.signing_key_id}")
 
 
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 time; with an offset it is converted to UTC, without one it is taken as UTC.
+
+    Raises InvalidInput if it is not such a time.
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput.at("valid_from", f"not an ISO 8601 time: {text!r}") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _echo_key_table(statuses: list[KeyStatus]) -> None:
+    for key in statuses:
+        until = key.valid_to.isoformat() if key.valid_to else "-"
+        typer.echo(
+            f"  {key.recipient_id:22} {key.purpose.value:8} {key.key_id:26} {key.state.value:10} "
+            f"from {key.valid_from.isoformat()}  to {until}"
+        )
+
+
+@keys_app.command("list")
+def keys_list(
+    recipient: Annotated[
+        str | None, typer.Argument(help="Only this recipient's keys; default all.")
+    ] = None,
+) -> None:
+    """List recipient keys: recipient, kind, key id, state now, valid from and to."""
+    with _session() as session:
+        statuses = key_statuses(session, now=datetime.now(UTC), recipient_id=recipient)
+    if not statuses:
+        typer.echo("no recipient keys")
+    _echo_key_table(statuses)
+
+
 @keys_app.command("register")
 def keys_register(
     recipient: Annotated[str, typer.Argument(help="The recipient, e.g. at-police.")],
     public_file: Annotated[Path, typer.Argument(help="Its public key file (KEY.pub.json).")],
     valid_from: Annotated[
-        datetime | None, typer.Option(help="When the keys take effect (UTC); default now.")
+        str | None,
+        typer.Option(
+            help="When the keys take effect, ISO 8601 (an offset is converted to UTC; none "
+            "means UTC); default now. Must be after the start of the current keys."
+        ),
     ] = None,
 ) -> None:
     """Register a recipient's new keys (rotation): packets sealed from `valid_from` use them."""
@@ -118,7 +159,7 @@ def keys_register(
     except KeyFileError as exc:
         raise HubError(str(exc)) from exc
     now = datetime.now(UTC)
-    start = (valid_from or now).replace(tzinfo=UTC)
+    start = parse_instant(valid_from) if valid_from is not None else now
     with _session() as session:
         if public.sealing is not None:
             add_key(
@@ -133,10 +174,9 @@ def keys_register(
             session, recipient, KeyPurpose.receipt, bytes(public.signing), valid_from=start, now=now
         )
         session.commit()
-    typer.echo(f"registered for {recipient} from {start.isoformat()}:")
-    if public.sealing is not None:
-        typer.echo(f"  sealing key {public.sealing_key_id}")
-    typer.echo(f"  receipt key {public.signing_key_id}")
+        statuses = key_statuses(session, now=now, recipient_id=recipient)
+    typer.echo(f"registered for {recipient} from {start.isoformat()}; its keys now:")
+    _echo_key_table(statuses)
 
 
 @keys_app.command("rotate-hub")
@@ -154,11 +194,28 @@ def keys_rotate_hub() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
     """Revoke a recipient key; undelivered packets sealed to it wait for their source's resend."""
+    now = datetime.now(UTC)
     with _session() as session:
-        held = revoke(session, key_id, datetime.now(UTC))
+        held = revoke(session, key_id, now)
+        [revoked] = [k for k in key_statuses(session, now=now) if k.key_id == key_id]
+        statuses = key_statuses(session, now=now, recipient_id=revoked.recipient_id)
+        without = not has_current_key(session, revoked.recipient_id, revoked.purpose, now)
     typer.echo(f"revoked {key_id}; {len(held)} undelivered packet(s) held for resealing")
     for packet_id in held:
         typer.echo(f"  {packet_id}")
+    typer.echo(f"keys of {revoked.recipient_id} now:")
+    _echo_key_table(statuses)
+    if without:
+        typer.echo(
+            f"warning: {revoked.recipient_id} has no current {revoked.purpose.value} key"
+            + (
+                ": its copies of new reports are held until it registers one"
+                if revoked.purpose is KeyPurpose.sealing
+                else ""
+            )
+            + " (docs/delivery.md, 'Lost or stolen key')",
+            err=True,
+        )
 
 
 @deliveries_app.command("dead")

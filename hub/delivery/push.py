@@ -219,7 +219,9 @@ def record_outcomes(
         receipt = outcome.receipt
         if receipt is not None:
             try:
-                trusted = trust.get(claim.recipient_id) or receipt_keys(session, claim.recipient_id)
+                trusted = trust.get(claim.recipient_id) or receipt_keys(
+                    session, claim.recipient_id, now
+                )
                 trust[claim.recipient_id] = trusted
                 check_receipt(session, claim.recipient_id, receipt, trusted)
             except PacketInvalid as exc:

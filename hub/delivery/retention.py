@@ -1,8 +1,10 @@
 """Retention: sealed bytes are purged a while after their receipt; what proves delivery stays.
 
 A delivered packet's ciphertext is dropped `retention` after its receipt, a dead one's after the
-longer `dead_retention`. Receipts, times, states and routing rules are kept for audit. SQLite
-overwrites what it frees (secure_delete), so purged bytes do not linger in free pages.
+longer `dead_retention`. A packet held after its sealing key was revoked (`awaiting_reseal`) is
+dropped at the next run: it can never be delivered, and the revoked key may be in other hands.
+Receipts, times, states and routing rules are kept for audit. SQLite overwrites what it frees
+(secure_delete), so purged bytes do not linger in free pages.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def purge_due(
             col(DeliveryRow.state) == DeliveryState.dead,
             col(DeliveryRow.dead_at) <= now - dead_retention,
         ),
+        col(DeliveryRow.state) == DeliveryState.awaiting_reseal,
     )
     rows = session.exec(
         select(DeliveryRow).where(col(DeliveryRow.packet).is_not(None)).where(due)

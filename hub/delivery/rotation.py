@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from hub.audit.records import record_held
 from hub.delivery.state import DeliveryState
 from hub.logs import get_logger
-from hub.network.directory import KeyPurpose, revoke_key
+from hub.network.directory import KeyPurpose, has_current_key, revoke_key
 from hub.store import DeliveryRow, ReportRow
 
 log = get_logger(__name__)
@@ -27,7 +27,8 @@ log = get_logger(__name__)
 def revoke(session: Session, key_id: str, now: datetime) -> list[str]:
     """Revoke a recipient key; for a sealing key, hold its undelivered packets for resealing.
 
-    Returns the ids of the held packets. Raises NotFound for an unknown key.
+    Returns the ids of the held packets. Raises NotFound for an unknown key, Conflict for one
+    already revoked.
     """
     key = revoke_key(session, key_id, now)
     held: list[str] = []
@@ -59,6 +60,10 @@ def revoke(session: Session, key_id: str, now: datetime) -> list[str]:
         purpose=key.purpose,
         held_packet_ids=held,
     )
+    if not has_current_key(session, key.recipient_id, KeyPurpose(key.purpose), now):
+        log.warning(
+            "recipient_without_current_key", recipient_id=key.recipient_id, purpose=key.purpose
+        )
     return held
 
 

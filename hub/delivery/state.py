@@ -7,6 +7,9 @@ again at the next pull. A recipient only ever sees rows whose recipient_id is it
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +43,14 @@ class DeliveryState(StrEnum):
     delivered = "delivered"
     dead = "dead"
     awaiting_reseal = "awaiting_reseal"  # sealed to a revoked key; waits for the source to resend
+    awaiting_key = "awaiting_key"  # shown only: held at intake, the recipient had no current key
     superseded = "superseded"  # sealed again to a current key, as a new packet
+    stuck = "stuck"  # shown only: pending, and the hub refused the recipient's last receipt for it
+
+
+# The start of `last_error` on a pending delivery whose receipt the hub refused: shown as stuck,
+# so that a coordinator sees a member whose connector resends receipts the hub cannot accept.
+RECEIPT_REFUSED = "receipt refused: "
 
 
 class Inbox(BaseModel):
@@ -157,7 +167,7 @@ def record_receipts(
     Raises InvalidInput naming the receipts that failed: a bad signature, a packet that is not
     the caller's, or a digest that does not match what the hub sealed.
     """
-    trusted = receipt_keys(session, recipient_id)
+    trusted = receipt_keys(session, recipient_id, now)
     accepted: list[tuple[DeliveryRow, Envelope]] = []
     failures: list[FieldError] = []
     for index, envelope in enumerate(batch.receipts):
@@ -174,6 +184,7 @@ def record_receipts(
         )
         for failure in failures:
             record_receipt_rejected(session, recipient_id, None, failure.reason, now)
+        _flag_refused(session, recipient_id, batch, failures)
         session.commit()  # the rejections are on record; no receipt of the batch is
         raise InvalidInput(failures)
     outcome = ReceiptOutcome(recorded=[], already_recorded=[])
@@ -193,6 +204,30 @@ def record_receipts(
         already_recorded=outcome.already_recorded,
     )
     return RecordedReceipts(outcome=outcome, latencies=latencies)
+
+
+def _flag_refused(
+    session: Session, recipient_id: str, batch: ReceiptBatch, failures: list[FieldError]
+) -> None:
+    """Mark the caller's pending deliveries whose receipt was refused, so they show as stuck.
+
+    The packet id is the one the refused receipt claims, unverified: only a pending delivery of
+    the caller itself is marked, and a verified receipt clears the mark.
+    """
+    for failure in failures:
+        index = int(failure.field.rsplit(".", 1)[-1])
+        row = session.get(DeliveryRow, _claimed_packet_id(batch.receipts[index]))
+        if row is not None and row.recipient_id == recipient_id and row.state == "pending":
+            row.last_error = (RECEIPT_REFUSED + failure.reason)[:300]
+            session.add(row)
+
+
+def _claimed_packet_id(envelope: Envelope) -> str:
+    try:
+        claimed = json.loads(base64.b64decode(envelope.payload, validate=True))["packet_id"]
+    except (binascii.Error, ValueError, TypeError, KeyError, RecursionError):
+        return ""
+    return str(claimed)[:36] if isinstance(claimed, str) else ""
 
 
 def _packet_of(row: DeliveryRow) -> str:
@@ -258,8 +293,12 @@ def report_deliveries(session: Session, *, report_id: str, now: datetime) -> Rep
 
 def _status(row: DeliveryRow, now: datetime) -> DeliveryStatus:
     state = DeliveryState(row.state)
-    if state is DeliveryState.pending and row.lease_until is not None and row.lease_until > now:
+    if state is DeliveryState.pending and (row.last_error or "").startswith(RECEIPT_REFUSED):
+        state = DeliveryState.stuck
+    elif state is DeliveryState.pending and row.lease_until is not None and row.lease_until > now:
         state = DeliveryState.leased
+    elif state is DeliveryState.awaiting_reseal and not row.recipient_key_id:
+        state = DeliveryState.awaiting_key
     return DeliveryStatus(
         packet_id=row.packet_id,
         recipient_id=row.recipient_id,

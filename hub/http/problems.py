@@ -41,6 +41,8 @@ class Problem(BaseModel):
     errors: list[dict[str, str]] = []
 
 
+RETRY_UNAVAILABLE_SECONDS = 300
+
 _STATUS: list[tuple[type[HubError], int, str]] = [
     (PayloadTooLarge, 413, "Payload too large"),
     (InvalidInput, 422, "Invalid input"),
@@ -121,6 +123,9 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors if isinstance(exc, InvalidInput) else []
     detail = "internal error" if status == 500 else str(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, RoutingFailed | ConfigurationError):
+        # Nobody routed can receive the report now: the source keeps it and tries again later.
+        headers = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}
     return problem(status, title, detail, errors, headers)
 
 

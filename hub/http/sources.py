@@ -38,7 +38,16 @@ class ResealRequests(BaseModel):
                 }
             },
         },
-        503: {"model": Problem, "description": "No recipient can receive it now"},
+        503: {
+            "model": Problem,
+            "description": "No routed recipient can receive it now (none has a current key)",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before sending it again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        },
     },
     dependencies=[Depends(intake_rate)],
     tags=["sources"],

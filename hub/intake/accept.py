@@ -6,7 +6,10 @@ The steps, in order:
 3. If the report id is known: same digest from the same source returns the stored answer; any other
    content is a conflict. Nothing is stored either way.
 4. Route the report against the directory of recipients.
-5. Seal one packet per recipient to its current key; sign each.
+5. Seal one packet per recipient to its current key; sign each. A recipient without a current key
+   gets a held copy instead (`awaiting_reseal`, no bytes): the source sees the report in its
+   reseal requests and sends it again once the recipient has a key. If no routed recipient has
+   a key, the report is refused.
 6. Sign the acknowledgement and store the report row and all its deliveries in one transaction.
 The plaintext exists only in memory, in steps 2 to 5.
 """
@@ -14,24 +17,30 @@ The plaintext exists only in memory, in steps 2 to 5.
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from hub import crypto
-from hub.audit.records import SealedDelivery, record_acceptance, record_resealed
+from hub.audit.records import (
+    SealedDelivery,
+    record_acceptance,
+    record_awaiting_key,
+    record_resealed,
+)
 from hub.delivery.state import DeliveryState
 from hub.errors import ConfigurationError, Conflict, InvalidInput
 from hub.logs import get_logger
 from hub.network.credentials import Principal
-from hub.network.directory import recipients, sealing_key_of
+from hub.network.directory import Recipient, recipients, sealing_key_of
 from hub.network.keyring import HubSecrets
 from hub.network.routing import RoutingPolicy
 from hub.store import DeliveryRow, ReportFeedbackRow, ReportRow, SourceRow, one_writer
-from schemas.envelope import AcknowledgementBody, Envelope, RoutedRecipient
+from schemas.envelope import AcknowledgementBody, Envelope, RecipientId, RoutedRecipient
 from schemas.report import Report
 
 log = get_logger(__name__)
@@ -58,6 +67,11 @@ class IntakeAnswer(BaseModel):
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
     acknowledgement: Envelope
+    awaiting_key: list[RecipientId] = Field(
+        default_factory=list,
+        description="Routed recipients that had no current sealing key: their copy is held, and "
+        "the report appears in GET /v1/reseal-requests until it is sent again and sealed.",
+    )
 
 
 def accept_report(
@@ -91,9 +105,14 @@ def accept_report(
     routed = policy.route(report, country, [r.member for r in directory])
     # 5.
     report_id = str(report.report_id)
+    keyless = _without_key(directory, routed)
     sealed: list[SealedDelivery] = []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, object]] = [
+        _held_row(report_id, target, now) for target in routed if target.recipient_id in keyless
+    ]
     for target in routed:
+        if target.recipient_id in keyless:
+            continue
         key = sealing_key_of(directory, target.recipient_id)
         packet = crypto.seal_packet(
             report_id=report.report_id,
@@ -126,6 +145,7 @@ def accept_report(
                 "attempts": 0,
                 "next_attempt_at": now,
                 "window_start": now,
+                "last_error": None,
             }
         )
     # 6.
@@ -136,7 +156,11 @@ def accept_report(
         secrets.signing_key,
     )
     answer = IntakeAnswer(
-        report_id=report_id, accepted_at=now, recipients=routed, acknowledgement=acknowledgement
+        report_id=report_id,
+        accepted_at=now,
+        recipients=routed,
+        acknowledgement=acknowledgement,
+        awaiting_key=sorted(keyless),
     )
     # Core statements, not ORM objects: the rows are written once and never read back here, and
     # building and flushing mapped objects cost more than sealing them (docs/benchmark.md).
@@ -161,6 +185,16 @@ def accept_report(
                 source_id=caller.id,
                 now=now,
             )
+            record_awaiting_key(
+                session,
+                report_id,
+                [
+                    (str(r["packet_id"]), str(r["recipient_id"]))
+                    for r in rows
+                    if r["packet"] is None
+                ],
+                now,
+            )
             note_report(session, report)
             session.commit()
             stored = True
@@ -180,6 +214,8 @@ def accept_report(
         recipients=[r.recipient_id for r in routed],
         packet_ids=[d.packet_id for d in sealed],
     )
+    for recipient_id in sorted(keyless):
+        log.warning("copy_awaiting_key", report_id=report_id, recipient_id=recipient_id)
     return answer
 
 
@@ -190,6 +226,44 @@ def note_report(session: Session, report: Report) -> None:
         _NEW_FEEDBACK,
         {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},
     )
+
+
+def _without_key(directory: list[Recipient], routed: list[RoutedRecipient]) -> set[str]:
+    """The routed recipients without a current sealing key.
+
+    Raises ConfigurationError if that is every one of them: the hub does not acknowledge a report
+    it can deliver to nobody.
+    """
+    with_key = {r.member.recipient_id for r in directory if r.sealing_key is not None}
+    keyless = {t.recipient_id for t in routed} - with_key
+    if keyless and len(keyless) == len({t.recipient_id for t in routed}):
+        raise ConfigurationError(
+            f"no routed recipient has a current sealing key: {', '.join(sorted(keyless))}"
+        )
+    return keyless
+
+
+NO_CURRENT_KEY = "no current sealing key at intake"
+
+
+def _held_row(report_id: str, target: RoutedRecipient, now: datetime) -> dict[str, object]:
+    """A recipient's copy held until the source resends: nothing sealed, nothing to deliver."""
+    return {
+        "packet_id": str(uuid4()),
+        "report_id": report_id,
+        "recipient_id": target.recipient_id,
+        "rules": ",".join(target.rules),
+        "state": DeliveryState.awaiting_reseal.value,
+        "packet": None,
+        "sealed_sha256": "",
+        "recipient_key_id": "",
+        "created_at": now,
+        "pulls": 0,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "window_start": now,
+        "last_error": NO_CURRENT_KEY,
+    }
 
 
 def _source_country(session: Session, source_id: str) -> str | None:
