@@ -107,6 +107,8 @@ class HubState:
     clock: Clock
     metrics: Metrics
     limiter: IntakeLimiter
+    receipts_limiter: IntakeLimiter
+    inbox_limiter: IntakeLimiter
     wake_push: Callable[[], None] = lambda: None
 
 
@@ -231,8 +233,9 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (404, 405) as problems, keeping their headers: a 405 says `Allow`."""
     assert isinstance(exc, StarletteHTTPException)
-    return _problem(exc.status_code, str(exc.detail), str(exc.detail), [])
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail), [], exc.headers)
 
 
 def create_app(
@@ -253,6 +256,8 @@ def create_app(
             clock=clock,
             metrics=Metrics(engine),
             limiter=IntakeLimiter(settings.intake_rate_limit),
+            receipts_limiter=IntakeLimiter(settings.receipts_rate_limit, "receipts"),
+            inbox_limiter=IntakeLimiter(settings.inbox_rate_limit, "inbox"),
         )
         worker = PushWorker(
             engine, settings, transport=push_transport, metrics=app.state.hub.metrics
@@ -386,6 +391,32 @@ async def _intake_rate(caller: Caller, state: StateDep) -> None:
     state.limiter.hit(caller.id)
 
 
+async def _receipts_rate(caller: Caller, state: StateDep) -> None:
+    """Count one receipt batch against the recipient's rate; RateLimited (429) beyond it."""
+    state.receipts_limiter.hit(caller.id)
+
+
+async def _inbox_rate(caller: Caller, state: StateDep) -> None:
+    """Count one pull against the recipient's rate; RateLimited (429) beyond it."""
+    state.inbox_limiter.hit(caller.id)
+
+
+def _limited(setting: str) -> dict[int | str, dict[str, Any]]:
+    """The 429 answer of a rate-limited route, documented once."""
+    return {
+        429: {
+            "model": Problem,
+            "description": f"Over the caller's rate ({setting})",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a request is accepted again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    }
+
+
 def _add_routes(app: FastAPI) -> None:
     @app.post(
         "/v1/reports",
@@ -433,7 +464,13 @@ def _add_routes(app: FastAPI) -> None:
         """Reports to send again unchanged: a recipient's key was revoked before delivery."""
         return ResealRequests(report_ids=reseal_requests(session, caller.id))
 
-    @app.get("/v1/inbox", response_model=Inbox, tags=["recipients"])
+    @app.get(
+        "/v1/inbox",
+        response_model=Inbox,
+        responses=_limited("HUB_INBOX_RATE_LIMIT"),
+        dependencies=[Depends(_inbox_rate)],
+        tags=["recipients"],
+    )
     def inbox(
         session: SessionDep,
         state: StateDep,
@@ -449,7 +486,13 @@ def _add_routes(app: FastAPI) -> None:
             limit=min(limit or state.settings.inbox_limit, state.settings.inbox_limit),
         )
 
-    @app.post("/v1/receipts", response_model=ReceiptOutcome, tags=["recipients"])
+    @app.post(
+        "/v1/receipts",
+        response_model=ReceiptOutcome,
+        responses=_limited("HUB_RECEIPTS_RATE_LIMIT"),
+        dependencies=[Depends(_receipts_rate)],
+        tags=["recipients"],
+    )
     def receipts(
         batch: ReceiptBatch,
         session: SessionDep,

@@ -107,6 +107,9 @@ class CredentialRow(SQLModel, table=True):
     created_at: datetime = _instant()
     expires_at: datetime | None = _instant(default=None)
     revoked_at: datetime | None = _instant(default=None)
+    rotated_at: datetime | None = _instant(
+        default=None, description="When a successor was issued: a rotated credential is not again."
+    )
 
 
 class AdministratorRow(SQLModel, table=True):

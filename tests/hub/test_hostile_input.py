@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from hub import crypto
 from hub.api import create_app
 from hub.errors import InvalidInput, PacketInvalid
 from hub.settings import Settings
-from hub.store import DeliveryRow
+from hub.store import AuditEntryRow, DeliveryRow
 from hub.strictjson import MAX_DEPTH, loads_strict
 from keys import fingerprint, generate_keyset
 from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, Signature
@@ -268,3 +268,33 @@ def test_signed_garbage_posted_as_a_receipt_gets_422_and_records_nothing(
     )
     assert answer.status_code == 422, answer.text
     assert _delivered(engine) == 0
+
+
+def _audit_size(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(AuditEntryRow)).one())
+
+
+def test_a_refused_batch_of_receipts_adds_one_audit_entry_however_many_it_holds(
+    hub: TestClient, network: Network, engine: Engine
+) -> None:
+    garbage = _signed(RECEIPT_TYPE, b"{}", network.keys("nl-police").signing)
+    batch = {"receipts": [garbage.model_dump(mode="json")] * 1000}
+    before = _audit_size(engine)
+    for _ in range(3):
+        answer = hub.post("/v1/receipts", json=batch, headers=network.auth("nl-police"))
+        assert answer.status_code == 422
+    assert _audit_size(engine) - before == 3
+    with Session(engine) as session:
+        last = session.exec(
+            select(AuditEntryRow).order_by(col(AuditEntryRow.leaf_index).desc())
+        ).first()
+    assert last is not None and last.kind == "receipt_rejected"
+    assert json.loads(last.entry)["event"]["count"] == 1000
+
+
+def test_a_405_says_which_methods_the_path_allows(hub: TestClient, network: Network) -> None:
+    answer = hub.get("/v1/receipts", headers=network.auth("nl-police"))
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["content-type"] == "application/problem+json"
