@@ -289,7 +289,8 @@ def test_a_refused_batch_of_receipts_adds_one_audit_entry_however_many_it_holds(
         last = session.exec(
             select(AuditEntryRow).order_by(col(AuditEntryRow.leaf_index).desc())
         ).first()
-    assert last is not None and last.kind == "receipt_rejected"
+    assert last is not None
+    assert last.kind == "receipt_rejected"
     assert json.loads(last.entry)["event"]["count"] == 1000
 
 
