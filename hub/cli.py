@@ -20,6 +20,7 @@ from hub.delivery import DeliveryState, deliveries_in_state, redrive
 from hub.demo import format_outcomes, play_demo, provision_demo
 from hub.directory import KeyPurpose, add_key
 from hub.errors import HubError
+from hub.files import private_file
 from hub.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
 from hub.logs import configure_logging
 from hub.onboarding_cli import recipients_app
@@ -229,7 +230,7 @@ def demo_command(
     if not listing.exists():
         provision_demo(settings, _demo_dir(settings), hub_url=f"http://{host}:{port}")
         _declare_demo_criteria()
-    log_file = settings.data_dir / "hub.log"
+    log_file = private_file(settings.data_dir / "hub.log")
     with log_file.open("a", encoding="utf-8") as log_stream:
         configure_logging(stream=log_stream)
         _serve_demo(settings, listing, log_file, host=host, port=port)
