@@ -72,7 +72,7 @@ from hub.intake import HubSecrets, IntakeAnswer, accept_report
 from hub.keyring import load_hub_secrets
 from hub.logs import get_logger
 from hub.metrics import Metrics
-from hub.middleware import BodyLimit, RequestLog
+from hub.middleware import BodyLimit, RequestLog, SecurityHeaders
 from hub.push import PushWorker
 from hub.ratelimit import IntakeLimiter
 from hub.rotation import reseal_requests
@@ -274,11 +274,17 @@ def create_app(
         engine.dispose()
         log.info("hub_stopped")
 
+    # Swagger UI and ReDoc pages load their scripts from a public CDN: off unless a developer
+    # asks for them, so a hub in service never runs third-party script on its own origin.
+    docs = settings.api_docs
     app = FastAPI(
         title="CTT report-routing hub",
         summary=hub_summary,
         version="1",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
         responses=_ERRORS,
         # Every route, including those of routers included later, passes the authorization
         # table first (hub/authz.py): a route the table does not list is refused to everybody.
@@ -289,6 +295,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(StrictJSON)  # inside BodyLimit: it only reads bodies within the limit
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
     _add_routes(app)
     _add_admin_routes(app)

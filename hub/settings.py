@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",
         description="Most report submissions per source and window, in this process.",
     )
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs and /redoc, whose pages load scripts from a public CDN: for "
+        "development only. /openapi.json is always served.",
+    )
     receipts_rate_limit: str = Field(
         "120/minute",
         pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",

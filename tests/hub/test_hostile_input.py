@@ -299,3 +299,19 @@ def test_a_405_says_which_methods_the_path_allows(hub: TestClient, network: Netw
     assert answer.status_code == 405
     assert answer.headers["allow"] == "POST"
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_api_docs_pages_are_off_unless_asked_for_and_every_answer_has_a_csp(
+    settings: Settings, network: Network, clock: Clock
+) -> None:
+    with TestClient(create_app(settings, clock=clock)) as client:
+        docs = client.get("/docs")
+        redoc = client.get("/redoc")
+        spec = client.get("/openapi.json")
+    assert (docs.status_code, redoc.status_code, spec.status_code) == (404, 404, 200)
+    assert spec.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "script-src" not in spec.headers["content-security-policy"]
+    with TestClient(create_app(settings.model_copy(update={"api_docs": True}))) as client:
+        docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "script-src https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
