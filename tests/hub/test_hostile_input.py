@@ -315,3 +315,37 @@ def test_the_api_docs_pages_are_off_unless_asked_for_and_every_answer_has_a_csp(
         docs = client.get("/docs")
     assert docs.status_code == 200
     assert "script-src https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "report_id",
+    ["00000000-0000-0000-0000-000000000000", "6f1c1d3e-8f9a-1b6e-9c7d-2a4b5c6d7e8f"],
+    ids=["nil", "version 1"],
+)
+def test_a_report_id_that_is_not_a_random_uuid_is_refused(
+    report_id: str, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    body = {**report_body("portal-nl"), "report_id": report_id}
+    answer = hub.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["report_id"]
+    assert stored_counts(engine) == (0, 0)
+
+
+def test_error_paths_are_the_jsons_own_and_an_unknown_field_is_not_echoed(
+    hub: TestClient, network: Network
+) -> None:
+    body = report_body("portal-nl")
+    body["reporter"] = {
+        "kind": "contact",
+        "email": "not an address",
+        "consent_to_contact": True,
+        "preferred_language": "nl",
+    }
+    body["incident"]["victim_name_here"] = "x"
+    answer = hub.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
+    assert answer.status_code == 422
+    errors = answer.json()["errors"]
+    assert {"field": "incident", "reason": "unknown field"} in errors
+    assert "reporter.email" in [e["field"] for e in errors]
+    assert "victim_name_here" not in answer.text
