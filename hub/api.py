@@ -256,7 +256,8 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     """Starlette's own answers (404, 405) as problems, keeping their headers: a 405 says `Allow`."""
     assert isinstance(exc, StarletteHTTPException)
-    return _problem(exc.status_code, str(exc.detail), str(exc.detail), [], exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return _problem(exc.status_code, str(exc.detail), str(exc.detail), [], headers)
 
 
 def create_app(
