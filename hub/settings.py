@@ -55,6 +55,21 @@ class Settings(BaseSettings):
         pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",
         description="Most report submissions per source and window, in this process.",
     )
+    api_docs: bool = Field(
+        False,
+        description="Serve /docs and /redoc, whose pages load scripts from a public CDN: for "
+        "development only. /openapi.json is always served.",
+    )
+    receipts_rate_limit: str = Field(
+        "120/minute",
+        pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",
+        description="Most receipt batches per recipient and window, in this process.",
+    )
+    inbox_rate_limit: str = Field(
+        "120/minute",
+        pattern=r"^\d{1,9} ?(/|per) ?\d{0,9} ?(second|minute|hour|day)s?$",
+        description="Most pulls of the inbox per recipient and window, in this process.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, create_engine
 
+from hub.files import private_sqlite
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -107,6 +109,9 @@ class CredentialRow(SQLModel, table=True):
     created_at: datetime = _instant()
     expires_at: datetime | None = _instant(default=None)
     revoked_at: datetime | None = _instant(default=None)
+    rotated_at: datetime | None = _instant(
+        default=None, description="When a successor was issued: a rotated credential is not again."
+    )
 
 
 class AdministratorRow(SQLModel, table=True):
@@ -317,6 +322,7 @@ _POOL = 40
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and durable commits."""
     if url.startswith("sqlite"):
+        private_sqlite(url)
         # A request holds a connection from authentication to its answer, and the server runs up
         # to 40 requests at once (AnyIO's default thread limit). With the default pool (5 and 10
         # overflow) the overflow connections were closed and reopened over and over, each time
@@ -358,8 +364,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     """Bring the database at `url` to the newest schema with Alembic."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite(url)
     command.upgrade(alembic_config(url), "head")
 
 

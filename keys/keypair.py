@@ -109,7 +109,7 @@ def write_keyset(keys: KeySet, path: Path, *, name: str) -> None:
         else None,
         signing=_entry(public.signing_key_id, bytes(public.signing), bytes(keys.signing)),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a private key's folder
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(document.model_dump_json(indent=2, exclude_none=True) + "\n")

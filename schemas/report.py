@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
-from uuid import UUID
 
 import pycountry
 from pydantic import (
+    UUID4,
     AfterValidator,
     AwareDatetime,
     BaseModel,
@@ -21,6 +21,11 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import PydanticCustomError
+
+# A version 4 UUID in its canonical (RFC 9562) form: the version nibble 4, the variant 8 to b.
+_UUID4_PATTERN = (
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+)
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name(f"report.v{SCHEMA_VERSION}.schema.json")
@@ -115,6 +120,18 @@ class AnonymousReporter(_Strict):
 class ContactReporter(_Strict):
     """A reporter who consented to be contacted and gave an email address or phone number."""
 
+    # The rule the email validator enforces, written into the JSON Schema for other clients.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        },
+    )
+
     kind: Literal["contact"] = Field(description="Discriminator: a reporter who may be contacted.")
     name: str | None = Field(
         default=None, min_length=1, max_length=200, description="Name the reporter gave."
@@ -148,6 +165,7 @@ class ContactReporter(_Strict):
 
 
 Reporter = Annotated[AnonymousReporter | ContactReporter, Field(discriminator="kind")]
+REPORTER_KINDS = frozenset({"anonymous", "contact"})  # pydantic puts the tag in an error's path
 
 
 class Incident(_Strict):
@@ -223,8 +241,11 @@ class Report(_Strict):
     """A report of child sexual exploitation, as exchanged between sources and the hub."""
 
     schema_version: Literal[1] = Field(description="Version of this schema.")
-    report_id: UUID = Field(
-        description="Identifier chosen by the source; the idempotency key of the report."
+    report_id: UUID4 = Field(
+        description="Identifier chosen by the source, a random (version 4) UUID: the idempotency "
+        "key of the report. The nil UUID and other versions are refused, so that no source can "
+        "guess another's id and claim it first.",
+        json_schema_extra={"pattern": _UUID4_PATTERN},
     )
     source: SourceId = Field(description="Source that sent the report.")
     submitted_at: AwareDatetime = Field(

@@ -371,10 +371,19 @@ def _render_unmapped(value: Any) -> str:
 
 
 def _report_id(mapping: PortalMapping, form_id: str) -> str:
+    """The form's own id if it is a random UUID, else one derived from it, the same every time.
+
+    The hub takes version 4 UUIDs only, so the derived id is a name-based (version 5) UUID with
+    its version bits set to 4. It is as guessable as the form id it comes from.
+    """
     try:
-        return str(UUID(form_id))
+        chosen = UUID(form_id)
     except ValueError:
-        return str(uuid5(FORM_ID_NAMESPACE, f"{mapping.portal}:{form_id}"))
+        chosen = None
+    if chosen is not None and chosen.version == 4:
+        return str(chosen)
+    derived = uuid5(FORM_ID_NAMESPACE, f"{mapping.portal}:{form_id}")
+    return str(UUID(bytes=derived.bytes, version=4))
 
 
 def _place_free_text(draft: _Draft, portal: str) -> None:

@@ -127,6 +127,10 @@ def _compose(pdf: _Document, view: ReportView) -> None:
     pdf.multi_cell(
         0, 4, pdf.drawable(view.times_note), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
+    if view.neutralised_note is not None:
+        pdf.multi_cell(
+            0, 4, pdf.drawable(view.neutralised_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        )
     for section in view.sections:
         _section(pdf, section)
     _heading(pdf, view.free_text_heading, 11.5)

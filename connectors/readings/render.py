@@ -77,6 +77,7 @@ class ReportView:
     evidence: Section
     evidence_note: str
     times_note: str
+    neutralised_note: str | None  # says how many characters were made visible, if any
     page_label: str  # "Page {page} of {pages}", for the PDF's footer
 
 
@@ -188,6 +189,15 @@ def build_view(
     is not about this packet.
     """
     words = catalogue(locale)
+    # Every value a reading shows passes `visible` here, once, so the text, HTML and PDF
+    # readings neutralise the same characters and all say so.
+    raw = _sections(words.ui("report"), report, words, timezone)
+    raw.append(_evidence(words, report, packet, sealed_sha256, envelope, receipt))
+    count = sum(_hostile(row.value) for s in raw for row in s.rows) + _hostile(
+        report.free_text or ""
+    )
+    *sections, evidence = [_neutralised(s) for s in raw]
+    free_text = visible(report.free_text) if report.free_text is not None else None
     language = (
         words.language(report.text_language) if report.text_language else words.ui("not_stated")
     )
@@ -197,22 +207,29 @@ def build_view(
         report_id=str(report.report_id),
         packet_id=str(packet.packet_id),
         sealed_sha256=sealed_sha256,
-        sections=_sections(words.ui("report"), report, words, timezone),
-        free_text=report.free_text,
+        sections=sections,
+        free_text=free_text,
         free_text_heading=words.ui("free_text_heading", language=language),
         text_language=report.text_language or "",
         none_text=words.ui("none"),
-        evidence=_evidence(words, report, packet, sealed_sha256, envelope, receipt),
+        evidence=evidence,
         evidence_note=words.ui("evidence_note"),
         times_note=words.ui("times_in", timezone=timezone),
+        neutralised_note=words.ui("neutralised", count=count) if count else None,
         page_label=words.ui("page", page="{page}", pages="{pages}"),
     )
 
 
-def visible(text: str) -> str:
-    """`text` with control characters made visible as \\uXXXX; newlines and tabs kept.
+# Characters that change the direction text is laid out in: U+202E can make "gpj.exe" read as
+# "exe.jpg", or a sentence read backwards (Trojan Source, CVE-2021-42574).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-    Control characters (ANSI escapes above all) could rewrite what a terminal or printer shows.
+
+def visible(text: str) -> str:
+    """`text` with control and bidi characters made visible as \\uXXXX; newlines and tabs kept.
+
+    Control characters (ANSI escapes above all) could rewrite what a terminal or printer shows;
+    bidi controls could reorder what a reader sees.
     """
     text = text.replace("\r\n", "\n")
     return "".join(c if c in "\n\t" or not _is_control(c) else f"\\u{ord(c):04x}" for c in text)
@@ -220,7 +237,16 @@ def visible(text: str) -> str:
 
 def _is_control(char: str) -> bool:
     code = ord(char)
-    return code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029"
+    return code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029" or char in _BIDI
+
+
+def _hostile(text: str) -> int:
+    """How many characters of `text` `visible` neutralises."""
+    return sum(1 for c in text.replace("\r\n", "\n") if c not in "\n\t" and _is_control(c))
+
+
+def _neutralised(section: Section) -> Section:
+    return Section(section.title, [Row(r.label, visible(r.value)) for r in section.rows])
 
 
 _WIDTH = 34
@@ -259,6 +285,8 @@ def render_text(
         receipt=receipt,
     )
     lines = [view.title, "=" * 72, view.times_note, ""]
+    if view.neutralised_note is not None:
+        lines[3:3] = [view.neutralised_note]
     for section in view.sections:
         lines += _text_section(section)
     lines.append(view.free_text_heading)

@@ -84,6 +84,7 @@ UI_MESSAGES = (
     "no_receipt",
     "not_available",
     "times_in",  # Times in {timezone}
+    "neutralised",  # {count} control or text-direction characters were replaced by \uXXXX codes
     "page",  # Page {page} of {pages}
 )
 

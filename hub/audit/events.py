@@ -225,10 +225,14 @@ class ReceiptVerified(AuditEvent):
 
 
 class ReceiptRejected(AuditEvent):
+    """A pushed receipt, or a batch of receipts, refused: one entry per batch, however large,
+    so a recipient cannot grow the log by sending many bad receipts at once."""
+
     kind: ClassVar[str] = "receipt_rejected"
     recipient_id: RecipientId
     packet_id: Uuid | None
     reason: Short
+    count: int = Field(1, ge=1, description="How many receipts of the batch failed.")
 
 
 class DeliveryRedriven(AuditEvent):

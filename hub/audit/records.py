@@ -187,12 +187,20 @@ def record_receipt(
 
 
 def record_receipt_rejected(
-    session: Session, recipient_id: str, packet_id: str | None, reason: str, now: datetime
+    session: Session,
+    recipient_id: str,
+    packet_id: str | None,
+    reason: str,
+    now: datetime,
+    count: int = 1,
 ) -> None:
-    """A receipt that failed verification (nothing was recorded for its packet)."""
+    """A receipt, or `count` receipts of one batch, that failed verification (nothing was
+    recorded for their packets)."""
     record(
         session,
-        ReceiptRejected(recipient_id=recipient_id, packet_id=packet_id, reason=reason[:300]),
+        ReceiptRejected(
+            recipient_id=recipient_id, packet_id=packet_id, reason=reason[:300], count=count
+        ),
         at=now,
     )
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
+from hub.files import private_folder
 from hub.network.credentials import Role, issue_credential
 from hub.network.directory import add_recipient, add_source
 from hub.network.routing import RecipientKind
@@ -63,7 +64,7 @@ def demo_parties() -> list[DemoParty]:
 
 
 def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     path.touch(mode=0o600, exist_ok=False)
     path.write_text(text + "\n", encoding="utf-8")
 
@@ -73,7 +74,7 @@ def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
 
     Raises InvalidInput if a demo party is already registered.
     """
-    demo_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(demo_dir)  # it holds every demo party's private keys and tokens
     shutil.copyfile(settings.hub_public_key_file, demo_dir / "hub.pub.json")
     now = datetime.now(UTC)
     listing: dict[str, list[dict[str, Any]]] = {"recipients": [], "sources": []}

@@ -21,6 +21,7 @@ from hub.cli.oversight import audit_app, compliance_app
 from hub.delivery.rotation import revoke
 from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
 from hub.errors import HubError, InvalidInput
+from hub.files import private_file
 from hub.http.app import create_app
 from hub.http.server import serve, serving
 from hub.logs import configure_logging
@@ -286,7 +287,7 @@ def demo_command(
     if not listing.exists():
         provision_demo(settings, _demo_dir(settings), hub_url=f"http://{host}:{port}")
         _declare_demo_criteria()
-    log_file = settings.data_dir / "hub.log"
+    log_file = private_file(settings.data_dir / "hub.log")
     with log_file.open("a", encoding="utf-8") as log_stream:
         configure_logging(stream=log_stream)
         _serve_demo(settings, listing, log_file, host=host, port=port)

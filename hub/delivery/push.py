@@ -41,6 +41,8 @@ from schemas.envelope import Envelope
 log = get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429})
+# A receipt is under 1 KiB; an answer is never read past this, so no endpoint can fill memory.
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class PushAnswer(BaseModel):
@@ -171,28 +173,58 @@ def claim_due(session: Session, *, now: datetime, limit: int, claim_for: timedel
 
 
 def push_packet(client: httpx.Client, claim: Claim, now: datetime) -> Outcome:
-    """Send one packet (step 2) and classify the answer; never raises for network trouble."""
+    """Send one packet (step 2) and classify the answer; never raises for network trouble.
+
+    The answer is read as it arrives and never past MAX_ANSWER_BYTES; a compressed one is
+    refused unread, so an endpoint cannot make the hub inflate or buffer a large body.
+    """
     signature = Webhook(claim.webhook_secret).sign(claim.packet_id, now, claim.packet)
     headers = {
         "content-type": "application/json",
+        "accept-encoding": "identity",
         "webhook-id": claim.packet_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }
     try:
-        response = client.post(claim.push_url, content=claim.packet.encode(), headers=headers)
+        with client.stream(
+            "POST", claim.push_url, content=claim.packet.encode(), headers=headers
+        ) as response:
+            status = response.status_code
+            if not 200 <= status < 300:
+                return _failed(status)
+            if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+                return Outcome(Verdict.retry, "compressed answer refused")
+            body = _read_capped(response)
     except httpx.TimeoutException:
         return Outcome(Verdict.retry, "timeout")
     except httpx.HTTPError as exc:
         return Outcome(Verdict.retry, f"connection error: {type(exc).__name__}")
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            return Outcome(
-                Verdict.delivered, receipt=PushAnswer.model_validate_json(response.content).receipt
-            )
-        except ValidationError:
-            return Outcome(Verdict.retry, "answer without a valid receipt")
+    if body is None:
+        return Outcome(Verdict.retry, f"answer over {MAX_ANSWER_BYTES} bytes")
+    try:
+        return Outcome(Verdict.delivered, receipt=PushAnswer.model_validate_json(body).receipt)
+    except ValidationError:
+        return Outcome(Verdict.retry, "answer without a valid receipt")
+
+
+def _read_capped(response: httpx.Response) -> bytes | None:
+    """The answer body, or None as soon as it passes MAX_ANSWER_BYTES.
+
+    Only called for an identity-encoded answer, so the bytes iterated are the bytes received.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes(16 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failed(status: int) -> Outcome:
+    """A non-2xx answer, whose body is never read: 408, 429 and 5xx are retried."""
     if status >= 500 or status in RETRYABLE_STATUS:
         return Outcome(Verdict.retry, f"HTTP {status}")
     return Outcome(Verdict.reject, f"HTTP {status}")

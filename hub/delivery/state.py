@@ -179,13 +179,15 @@ def record_receipts(
         log.warning(
             "receipts_rejected",
             recipient_id=recipient_id,
-            failed=[f.field for f in failures],
-            reasons=[f.reason for f in failures],
+            failed=len(failures),
+            first_failed=failures[0].field,
+            reasons=sorted({f.reason for f in failures}),
         )
-        for failure in failures:
-            record_receipt_rejected(session, recipient_id, None, failure.reason, now)
+        # One entry for the whole batch: its size must not decide how much the log grows.
+        reasons = "; ".join(sorted({f.reason for f in failures}))
+        record_receipt_rejected(session, recipient_id, None, reasons, now, count=len(failures))
         _flag_refused(session, recipient_id, batch, failures)
-        session.commit()  # the rejections are on record; no receipt of the batch is
+        session.commit()  # the rejection is on record; no receipt of the batch is
         raise InvalidInput(failures)
     outcome = ReceiptOutcome(recorded=[], already_recorded=[])
     latencies = []

@@ -23,7 +23,7 @@ from hub.http import (
     sources,
 )
 from hub.http.deps import Clock, HubState, authorized, utc_now
-from hub.http.middleware import BodyLimit, RequestLog
+from hub.http.middleware import BodyLimit, RequestLog, SecurityHeaders
 from hub.http.problems import ERRORS, document_problems, install_error_handlers
 from hub.http.strictjson import StrictJSON
 from hub.intake.ratelimit import IntakeLimiter
@@ -59,6 +59,8 @@ def create_app(
             clock=clock,
             metrics=Metrics(engine),
             limiter=IntakeLimiter(settings.intake_rate_limit),
+            receipts_limiter=IntakeLimiter(settings.receipts_rate_limit, "receipts"),
+            inbox_limiter=IntakeLimiter(settings.inbox_rate_limit, "inbox"),
         )
         worker = PushWorker(
             engine, settings, transport=push_transport, metrics=app.state.hub.metrics
@@ -75,11 +77,17 @@ def create_app(
         engine.dispose()
         log.info("hub_stopped")
 
+    # Swagger UI and ReDoc pages load their scripts from a public CDN: off unless a developer
+    # asks for them, so a hub in service never runs third-party script on its own origin.
+    docs = settings.api_docs
     app = FastAPI(
         title="CTT report-routing hub",
         summary=SUMMARY,
         version="1",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
         responses=ERRORS,
         # Every route, including those of routers included later, passes the authorization
         # table first (hub/http/authz.py): a route the table does not list is refused to everybody.
@@ -88,6 +96,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(StrictJSON)  # inside BodyLimit: it only reads bodies within the limit
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
     for area in (sources, recipients, coordinators, operations, admin, oversight):
         app.include_router(area.router)

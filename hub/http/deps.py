@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.delivery.metrics import Metrics
 from hub.errors import Forbidden, NotAuthenticated
 from hub.http import authz
+from hub.http.problems import Problem
 from hub.http.sessions import session_caller
 from hub.intake.ratelimit import IntakeLimiter
 from hub.logs import get_logger
@@ -66,6 +67,8 @@ class HubState:
     clock: Clock
     metrics: Metrics
     limiter: IntakeLimiter
+    receipts_limiter: IntakeLimiter
+    inbox_limiter: IntakeLimiter
     wake_push: Callable[[], None] = lambda: None
 
 
@@ -150,3 +153,29 @@ Administrator = Caller
 async def intake_rate(caller: Caller, state: StateDep) -> None:
     """Count one submission against the caller's rate; RateLimited (429) beyond it."""
     state.limiter.hit(caller.id)
+
+
+async def receipts_rate(caller: Caller, state: StateDep) -> None:
+    """Count one receipt batch against the recipient's rate; RateLimited (429) beyond it."""
+    state.receipts_limiter.hit(caller.id)
+
+
+async def inbox_rate(caller: Caller, state: StateDep) -> None:
+    """Count one pull against the recipient's rate; RateLimited (429) beyond it."""
+    state.inbox_limiter.hit(caller.id)
+
+
+def limited(setting: str) -> dict[int | str, dict[str, Any]]:
+    """The 429 answer of a rate-limited route, documented once."""
+    return {
+        429: {
+            "model": Problem,
+            "description": f"Over the caller's rate ({setting})",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a request is accepted again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    }

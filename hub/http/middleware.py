@@ -1,4 +1,5 @@
-"""ASGI middleware: a cap on request bodies, a request log, and a last-resort error guard."""
+"""ASGI middleware: a cap on request bodies, a request log, a last-resort error guard, and the
+security headers of every answer."""
 
 from __future__ import annotations
 
@@ -129,3 +130,44 @@ class RequestLog:
             status=status,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+
+# The API answers JSON and nothing on it should ever run or be framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+# /docs and /redoc (HUB_API_DOCS, development only): their pages come from FastAPI, load Swagger
+# UI and ReDoc from jsDelivr and start them with an inline script; nothing else is allowed.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net https://fonts.googleapis.com 'unsafe-inline'; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class SecurityHeaders:
+    """Give every answer a Content-Security-Policy and nosniff, unless the route set its own
+    (the dashboard's pages do)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = (DOCS_CSP if scope["path"] in _DOCS_PATHS else API_CSP).encode()
+
+        async def add(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", policy))
+                if b"x-content-type-options" not in names:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, add)

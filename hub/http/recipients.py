@@ -5,17 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from hub.delivery.state import Inbox, ReceiptBatch, ReceiptOutcome, lease_packets, record_receipts
-from hub.http.deps import Recipient, SessionDep, StateDep
+from hub.http.deps import Recipient, SessionDep, StateDep, inbox_rate, limited, receipts_rate
 
 __all__ = ["router"]
 
 router = APIRouter()
 
 
-@router.get("/v1/inbox", response_model=Inbox, tags=["recipients"])
+@router.get(
+    "/v1/inbox",
+    response_model=Inbox,
+    responses=limited("HUB_INBOX_RATE_LIMIT"),
+    dependencies=[Depends(inbox_rate)],
+    tags=["recipients"],
+)
 def inbox(
     session: SessionDep,
     state: StateDep,
@@ -32,7 +38,13 @@ def inbox(
     )
 
 
-@router.post("/v1/receipts", response_model=ReceiptOutcome, tags=["recipients"])
+@router.post(
+    "/v1/receipts",
+    response_model=ReceiptOutcome,
+    responses=limited("HUB_RECEIPTS_RATE_LIMIT"),
+    dependencies=[Depends(receipts_rate)],
+    tags=["recipients"],
+)
 def receipts(
     batch: ReceiptBatch,
     session: SessionDep,

@@ -1,9 +1,10 @@
-"""Per-source rate limits on intake, with the `limits` library's moving window.
+"""Per-caller rate limits on intake, receipts and pulls, with the `limits` library's moving window.
 
 Each source may make at most `HUB_INTAKE_RATE_LIMIT` (e.g. `60/minute`) report submissions;
 the next one is refused with 429 and a Retry-After of the seconds until the oldest submission in
 the window leaves it. Every submission counts, accepted or not, so a portal stuck in a loop of
-bad requests is slowed down too.
+bad requests is slowed down too. Recipients are limited the same way on `/v1/receipts`
+(`HUB_RECEIPTS_RATE_LIMIT`) and `/v1/inbox` (`HUB_INBOX_RATE_LIMIT`), each in its own window.
 
 The counters live in the hub process's memory. With several hub processes behind one address,
 each keeps its own counters, so a source can reach up to (number of processes) times the limit; the
@@ -38,17 +39,25 @@ def parse_rate(text: str) -> RateLimitItem:
 
 
 class IntakeLimiter:
-    """Counts each source's submissions in a moving window, in this process's memory."""
+    """Counts each caller's requests of one kind (`scope`) in a moving window, in this process's
+    memory: intake per source, and receipts and inbox pulls per recipient."""
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, scope: str = "intake") -> None:
         self.rate = parse_rate(rate)
+        self.scope = scope
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def hit(self, source_id: str) -> None:
-        """Count one submission by `source_id`. Raises RateLimited when it is over its rate."""
-        if self._limiter.hit(self.rate, "intake", source_id):
+        """Count one request by `source_id`. Raises RateLimited when it is over its rate."""
+        if self._limiter.hit(self.rate, self.scope, source_id):
             return
-        stats = self._limiter.get_window_stats(self.rate, "intake", source_id)
+        stats = self._limiter.get_window_stats(self.rate, self.scope, source_id)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        log.warning("rate_limited", source=source_id, rate=str(self.rate), retry_after=retry_after)
+        log.warning(
+            "rate_limited",
+            source=source_id,
+            scope=self.scope,
+            rate=str(self.rate),
+            retry_after=retry_after,
+        )
         raise RateLimited(retry_after)

@@ -286,8 +286,12 @@ def rotate_credential(
 ) -> IssuedCredential:
     """Issue a new token for the same principal; the old one ends after `overlap` (0: now).
 
-    Raises NotFound for an unknown credential, Forbidden for a revoked one, or for an
-    administrator's when `allow_administrator` is false (the API may not mint those).
+    Only a live credential is rotated: rotating an expired or already-rotated one would turn a
+    credential that is ending into a new live token.
+
+    Raises NotFound for an unknown credential, Forbidden for one that is revoked, expired or
+    already rotated, or for an administrator's when `allow_administrator` is false (the API may
+    not mint those).
     """
     old = _row(session, credential_id)
     role = Role(old.role)
@@ -295,7 +299,12 @@ def rotate_credential(
         raise Forbidden("administrator credentials are rotated on the hub's machine only")
     if old.revoked_at is not None:
         raise Forbidden(f"credential {credential_id} is revoked: issue a new one instead")
+    if old.expires_at is not None and old.expires_at <= now:
+        raise Forbidden(f"credential {credential_id} has expired: issue a new one instead")
+    if old.rotated_at is not None:
+        raise Forbidden(f"credential {credential_id} was already rotated: rotate its successor")
     issued = _new_credential(session, role, old.principal_id, now, expires_at)
+    old.rotated_at = now
     if overlap <= timedelta(0):
         old.revoked_at = now
     else:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from hub.crypto import sign_envelope
 from hub.errors import ConfigurationError
+from hub.files import private_folder
 from hub.settings import Settings
 from keys import (
     KeyFileError,
@@ -66,6 +67,7 @@ def create_hub_keys(settings: Settings, now: datetime | None = None) -> bool:
     """Make the hub's keys if they do not exist yet; return whether it made them."""
     if settings.hub_key_file.exists():
         return False
+    private_folder(settings.hub_key_file.parent)
     keys = generate_keyset(sealing=False)
     write_keyset(keys, settings.hub_key_file, name="hub")
     write_public_keyset(keys.public, settings.hub_public_key_file, name="hub")
@@ -76,7 +78,7 @@ def create_hub_keys(settings: Settings, now: datetime | None = None) -> bool:
 
 
 def _write_secret(path: Path, raw: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(raw)

@@ -18,7 +18,7 @@ from keys import KeySet, generate_keyset, write_keyset, write_public_keyset
 from schemas.envelope import Envelope
 from schemas.report import Report
 
-RECIPIENT_ID = "section-nl"
+RECIPIENT_ID = "nl-section"  # the demo's id, as in docs/protocol.md
 SEALED_AT = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 # Markers that must never show up where report content is not allowed.
 FREE_TEXT = "Ik zag een man met een meisje in de lift. FREE-TEXT-MARKER"

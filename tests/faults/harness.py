@@ -49,6 +49,8 @@ FAST_HUB = {
     "HUB_PUSH_TIMEOUT_SECONDS": "3",
     # The portals here send as fast as they can on purpose; the rate limit has its own tests.
     "HUB_INTAKE_RATE_LIMIT": "1000000/minute",
+    "HUB_RECEIPTS_RATE_LIMIT": "1000000/minute",
+    "HUB_INBOX_RATE_LIMIT": "1000000/minute",
 }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given, settings
@@ -324,7 +325,7 @@ children = st.integers(min_value=1, max_value=100).flatmap(
 reports = st.fixed_dictionaries(
     {
         "schema_version": st.just(1),
-        "report_id": st.uuids().map(str),
+        "report_id": st.uuids(version=4).map(str),
         "source": st.sampled_from(["portal-at", "portal-be", "portal-de", "platform-int"]),
         "submitted_at": st.datetimes(
             min_value=datetime(2000, 1, 1),
@@ -363,3 +364,18 @@ def test_json_schema_forbids_additional_properties() -> None:
     objects = [d for d in schema["$defs"].values() if d.get("type") == "object"]
     assert objects
     assert all(d["additionalProperties"] is False for d in objects)
+
+
+def test_the_json_schema_says_a_contact_reporter_needs_an_email_or_a_phone() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    contact = schema["$defs"]["ContactReporter"]
+    assert {tuple(option["required"]) for option in contact["anyOf"]} == {("email",), ("phone",)}
+
+
+def test_the_json_schema_admits_only_version_4_report_ids() -> None:
+    pattern = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["properties"]["report_id"][
+        "pattern"
+    ]
+    assert re.fullmatch(pattern, str(uuid4()))
+    assert not re.fullmatch(pattern, "00000000-0000-0000-0000-000000000000")
+    assert not re.fullmatch(pattern, "6f1c1d3e-8f9a-1b6e-9c7d-2a4b5c6d7e8f")

@@ -152,7 +152,7 @@ def test_the_report_id_is_derived_from_the_portals_own_id_so_a_resent_form_is_th
     first = map_form(form, mapping, now=NOW, timezone=zone)
     again = map_form(form, mapping, now=NOW, timezone=zone)
     assert first.report_id == again.report_id
-    assert first.report_id.version == 5
+    assert first.report_id.version == 4, "the hub takes version 4 ids only"
     form["ref"] = "BE-NL-2026-0382"
     assert map_form(form, mapping, now=NOW, timezone=zone).report_id != first.report_id
     chosen = "0b8a4f7e-8f0c-4c59-9a8e-3f4f6b1d2c3e"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.readings.render import render_html, render_text
+from connectors.readings.pdf import render_pdf
+from connectors.readings.render import build_view, render_html, render_text
 from hub.crypto import OpenedPacket
 from tests.connectors.conftest import DESCRIPTION, FREE_TEXT, Parties, make_report, seal
 
@@ -127,3 +128,29 @@ def test_a_report_without_free_text_says_so(parties: Parties) -> None:
     for rendered in _both(opened):
         assert "(none)" in rendered
         assert "language: not stated" in rendered
+
+
+HOSTILE_TEXT = "paid \u202e0001 EUR\u202c to \x1b[31mhim\x1b[0m"
+
+
+def test_every_reading_neutralises_bidi_and_control_characters_and_says_so(
+    parties: Parties,
+) -> None:
+    opened = _opened(parties, free_text=HOSTILE_TEXT)
+    for rendered in _both(opened):
+        assert "\u202e" not in rendered
+        assert "\u202c" not in rendered
+        assert "\x1b" not in rendered
+        assert "\\u202e0001 EUR\\u202c" in rendered
+        assert "4 control or text-direction characters were replaced" in rendered
+    view = build_view(opened.report, packet=opened.body, sealed_sha256=opened.sealed_sha256)
+    assert view.free_text is not None
+    assert "\u202e" not in view.free_text, "the PDF is drawn from the view"
+    assert view.neutralised_note is not None
+    render_pdf(opened.report, packet=opened.body, sealed_sha256=opened.sealed_sha256)
+
+
+def test_a_reading_of_ordinary_text_carries_no_neutralisation_note(parties: Parties) -> None:
+    opened = _opened(parties)
+    for rendered in _both(opened):
+        assert "were replaced" not in rendered

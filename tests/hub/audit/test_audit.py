@@ -640,7 +640,7 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
         "sealed_sha256", "acknowledgement_sha256", "lease_until", "attempt", "attempts", "error",
         "next_attempt_at", "via", "receipt", "reason", "actor", "state", "outcome", "receipts",
         "outcomes", "criterion", "stated_on", "holds", "evidence_url", "declared_by", "role",
-        "action", "subject", "credential_id", "principal_id", "change", "ends_at",
+        "action", "subject", "credential_id", "principal_id", "change", "ends_at", "count",
     }  # fmt: skip
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind

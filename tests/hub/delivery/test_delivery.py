@@ -185,7 +185,10 @@ def test_a_receipt_for_another_packet_is_rejected_and_logged(
     with capture_logs() as logs:
         answer = send_receipts(client, network, "nl-police", [receipt.model_dump(mode="json")])
     assert answer.status_code == 422
-    assert any(e["event"] == "receipts_rejected" and e["failed"] == ["receipts.0"] for e in logs)
+    assert any(
+        e["event"] == "receipts_rejected" and (e["failed"], e["first_failed"]) == (1, "receipts.0")
+        for e in logs
+    )
     states = {d["state"] for d in status(client, network, str(named.report_id))["deliveries"]}
     assert "delivered" not in states
 

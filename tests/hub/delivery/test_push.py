@@ -4,10 +4,14 @@ and receipts; failures are retried with backoff, 4xx and the horizon make dead l
 from __future__ import annotations
 
 import base64
+import dataclasses
+import gzip
+import io
 import json
 import random
 import secrets
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 from standardwebhooks import Webhook
 from structlog.testing import capture_logs
@@ -23,7 +29,7 @@ from structlog.testing import capture_logs
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from connectors.recipient.receiver import create_receiver
-from hub.delivery.push import Claim, RetryPolicy, Verdict, push_packet
+from hub.delivery.push import MAX_ANSWER_BYTES, Claim, RetryPolicy, Verdict, push_packet
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.directory import DeliveryMode, set_delivery_mode
@@ -287,3 +293,68 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
         for _ in range(50):
             delay = policy.delay(attempts, rng).total_seconds()
             assert ceiling / 2 <= delay <= ceiling
+
+
+def _hostile_receiver(chunk: bytes, times: int, headers: dict[str, str]) -> FastAPI:
+    """A push endpoint that answers every push with `chunk` sent `times` over and `headers`,
+    streamed, so the receiver itself holds one chunk at a time."""
+    app = FastAPI()
+
+    @app.post("/packets")
+    def answer() -> StreamingResponse:
+        return StreamingResponse(
+            iter([chunk] * times), headers=headers, media_type="application/json"
+        )
+
+    return app
+
+
+BOMB_INFLATED = 64 * 1024 * 1024
+
+
+def _gzip_bomb() -> bytes:
+    """About 64 KiB of gzip that inflates to 64 MiB of zeros."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as stream:
+        chunk = b"0" * (1024 * 1024)
+        for _ in range(BOMB_INFLATED // len(chunk)):
+            stream.write(chunk)
+    return out.getvalue()
+
+
+def _peak_bytes_of_push(url: str) -> tuple[Verdict, str, int]:
+    claim = dataclasses.replace(CLAIM, push_url=url)
+    tracemalloc.start()
+    try:
+        with httpx.Client(timeout=10) as client:
+            outcome = push_packet(client, claim, datetime(2026, 11, 1, tzinfo=UTC))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return outcome.verdict, outcome.detail, peak
+
+
+def test_a_gzip_bomb_from_a_push_endpoint_is_refused_without_inflating_it() -> None:
+    bomb = _gzip_bomb()
+    with serving(_hostile_receiver(bomb, 1, {"content-encoding": "gzip"})) as url:
+        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets")
+    assert (verdict, detail) == (Verdict.retry, "compressed answer refused")
+    assert peak < 4 * 1024 * 1024, f"pushing held {peak} bytes at its peak"
+
+
+def test_an_oversized_push_answer_is_read_only_up_to_the_cap() -> None:
+    with serving(_hostile_receiver(b" " * 65536, 512, {})) as url:  # 32 MiB
+        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets")
+    assert (verdict, detail) == (Verdict.retry, f"answer over {MAX_ANSWER_BYTES} bytes")
+    assert peak < 4 * 1024 * 1024, f"pushing held {peak} bytes at its peak"
+
+
+def test_the_push_asks_for_an_uncompressed_answer() -> None:
+    seen: list[httpx.Request] = []
+
+    def capture(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(500)
+
+    push_packet(httpx.Client(transport=httpx.MockTransport(capture)), CLAIM, datetime.now(UTC))
+    assert seen[0].headers["accept-encoding"] == "identity"

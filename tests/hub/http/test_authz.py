@@ -183,6 +183,9 @@ def world(
         routing_policy=ROOT / "deploy" / "routing.toml",
         scheduler=False,
         intake_rate_limit="100000/minute",
+        receipts_rate_limit="100000/minute",
+        inbox_rate_limit="100000/minute",
+        api_docs=True,
     )
     create_hub_keys(settings)
     network = provision(settings, folder / "parties", "http://127.0.0.1:9")
@@ -427,7 +430,8 @@ REQUESTS: dict[tuple[str, str], Builder] = {
 
 def _app_routes() -> list[tuple[str, str]]:
     """The real app's routes, as the hub builds it (nothing starts before its lifespan)."""
-    return authz.route_keys(create_app(Settings(data_dir=ROOT / "var" / "unused")).routes)
+    app = create_app(Settings(data_dir=ROOT / "var" / "unused", api_docs=True))
+    return authz.route_keys(app.routes)
 
 
 ROWS = sorted(set(_app_routes()) | {endpoint.key for endpoint in authz.TABLE})

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import Engine, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from hub import crypto
@@ -22,7 +22,7 @@ from hub.errors import InvalidInput, PacketInvalid
 from hub.http.app import create_app
 from hub.http.strictjson import MAX_DEPTH, loads_strict
 from hub.settings import Settings
-from hub.store import DeliveryRow
+from hub.store import AuditEntryRow, DeliveryRow
 from keys import fingerprint, generate_keyset
 from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, Signature
 from schemas.report import Report
@@ -268,3 +268,84 @@ def test_signed_garbage_posted_as_a_receipt_gets_422_and_records_nothing(
     )
     assert answer.status_code == 422, answer.text
     assert _delivered(engine) == 0
+
+
+def _audit_size(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(AuditEntryRow)).one())
+
+
+def test_a_refused_batch_of_receipts_adds_one_audit_entry_however_many_it_holds(
+    hub: TestClient, network: Network, engine: Engine
+) -> None:
+    garbage = _signed(RECEIPT_TYPE, b"{}", network.keys("nl-police").signing)
+    batch = {"receipts": [garbage.model_dump(mode="json")] * 1000}
+    before = _audit_size(engine)
+    for _ in range(3):
+        answer = hub.post("/v1/receipts", json=batch, headers=network.auth("nl-police"))
+        assert answer.status_code == 422
+    assert _audit_size(engine) - before == 3
+    with Session(engine) as session:
+        last = session.exec(
+            select(AuditEntryRow).order_by(col(AuditEntryRow.leaf_index).desc())
+        ).first()
+    assert last is not None
+    assert last.kind == "receipt_rejected"
+    assert json.loads(last.entry)["event"]["count"] == 1000
+
+
+def test_a_405_says_which_methods_the_path_allows(hub: TestClient, network: Network) -> None:
+    answer = hub.get("/v1/receipts", headers=network.auth("nl-police"))
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_api_docs_pages_are_off_unless_asked_for_and_every_answer_has_a_csp(
+    settings: Settings, network: Network, clock: Clock
+) -> None:
+    with TestClient(create_app(settings, clock=clock)) as client:
+        docs = client.get("/docs")
+        redoc = client.get("/redoc")
+        spec = client.get("/openapi.json")
+    assert (docs.status_code, redoc.status_code, spec.status_code) == (404, 404, 200)
+    assert spec.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "script-src" not in spec.headers["content-security-policy"]
+    with TestClient(create_app(settings.model_copy(update={"api_docs": True}))) as client:
+        docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "script-src https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "report_id",
+    ["00000000-0000-0000-0000-000000000000", "6f1c1d3e-8f9a-1b6e-9c7d-2a4b5c6d7e8f"],
+    ids=["nil", "version 1"],
+)
+def test_a_report_id_that_is_not_a_random_uuid_is_refused(
+    report_id: str, hub: TestClient, network: Network, engine: Engine
+) -> None:
+    body = {**report_body("portal-nl"), "report_id": report_id}
+    answer = hub.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["report_id"]
+    assert stored_counts(engine) == (0, 0)
+
+
+def test_error_paths_are_the_jsons_own_and_an_unknown_field_is_not_echoed(
+    hub: TestClient, network: Network
+) -> None:
+    body = report_body("portal-nl")
+    body["reporter"] = {
+        "kind": "contact",
+        "email": "not an address",
+        "consent_to_contact": True,
+        "preferred_language": "nl",
+    }
+    body["incident"]["victim_name_here"] = "x"
+    answer = hub.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
+    assert answer.status_code == 422
+    errors = answer.json()["errors"]
+    assert {"field": "incident", "reason": "unknown field"} in errors
+    assert "reporter.email" in [e["field"] for e in errors]
+    assert "victim_name_here" not in answer.text

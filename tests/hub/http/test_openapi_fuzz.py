@@ -83,7 +83,14 @@ class Known:
 @pytest.fixture
 def fuzzed_hub(settings: Settings, tmp_path: Path) -> Iterator[LiveHub]:
     """The hub on loopback, without background jobs and with a rate no fuzz run reaches."""
-    quiet = settings.model_copy(update={"scheduler": False, "intake_rate_limit": "100000/minute"})
+    quiet = settings.model_copy(
+        update={
+            "scheduler": False,
+            "intake_rate_limit": "100000/minute",
+            "receipts_rate_limit": "100000/minute",
+            "inbox_rate_limit": "100000/minute",
+        }
+    )
     with serving(create_app(quiet)) as url:
         yield LiveHub(url=url, settings=quiet, network=provision(quiet, tmp_path / "parties", url))
 

@@ -113,7 +113,7 @@ def _other_source(body: dict[str, Any]) -> None:
     ("bend", "field"),
     [
         (_missing_country, "incident.country"),
-        (_unknown_field, "incident.weather"),
+        (_unknown_field, "incident"),  # an unknown field is input: its name is not echoed
         (_bad_country, "incident.country"),
         (_future_date, "incident.date_from"),
         (_other_source, "source"),

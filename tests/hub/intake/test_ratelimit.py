@@ -92,3 +92,27 @@ def test_a_rate_that_is_not_a_rate_is_refused() -> None:
         parse_rate("plenty")
     with pytest.raises(ValueError, match="intake_rate_limit"):
         Settings(intake_rate_limit="plenty")
+
+
+def test_a_recipient_over_its_receipt_or_pull_rate_gets_429_and_another_does_not(
+    settings: Settings, network: Network, clock: Clock
+) -> None:
+    strict = settings.model_copy(
+        update={
+            "scheduler": False,
+            "receipts_rate_limit": "2/minute",
+            "inbox_rate_limit": "2/minute",
+        }
+    )
+    with TestClient(create_app(strict, clock=clock), raise_server_exceptions=False) as client:
+        police = network.auth("nl-police")
+        pulls = [client.get("/v1/inbox", headers=police).status_code for _ in range(3)]
+        batches = [
+            client.post("/v1/receipts", json={"receipts": []}, headers=police).status_code
+            for _ in range(3)
+        ]
+        other = client.get("/v1/inbox", headers=network.auth("nl-section")).status_code
+    assert pulls == [200, 200, 429]
+    assert batches[2] == 429
+    assert batches[:2] != [429, 429]
+    assert other == 200

@@ -176,6 +176,35 @@ def test_a_rotated_credential_works_beside_the_new_one_for_the_overlap_only(
     assert client.get("/v1/inbox", headers=bearer(new)).status_code == 200
 
 
+def test_only_a_live_credential_can_be_rotated(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    admin = admin_token(engine, clock)
+    [info] = client.get(
+        "/v1/admin/credentials?principal_id=nl-police", headers=bearer(admin)
+    ).json()
+    rotate = f"/v1/admin/credentials/{info['credential_id']}/rotate"
+    first = client.post(rotate, json={"overlap_seconds": 600}, headers=bearer(admin))
+    assert first.status_code == 201, first.text
+    again = client.post(rotate, json={"overlap_seconds": 600}, headers=bearer(admin))
+    assert again.status_code == 403, "an already-rotated credential mints no second successor"
+    brief = client.post(
+        "/v1/admin/credentials",
+        json={"role": "recipient", "principal_id": "nl-police", "expires_in_seconds": 60},
+        headers=bearer(admin),
+    ).json()["credential"]["credential_id"]
+    clock.advance(seconds=61)
+    expired = client.post(f"/v1/admin/credentials/{brief}/rotate", json={}, headers=bearer(admin))
+    assert expired.status_code == 403, "an expired credential is not brought back to life"
+    names = [
+        c["credential_id"]
+        for c in client.get(
+            "/v1/admin/credentials?principal_id=nl-police", headers=bearer(admin)
+        ).json()
+    ]
+    assert len(names) == 3, "only the first rotation issued a credential"
+
+
 def test_the_api_never_mints_an_administrator_credential(
     client: TestClient, engine: Engine, clock: Clock
 ) -> None:

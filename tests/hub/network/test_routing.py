@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.cli.demo import demo_parties
 from hub.errors import ConfigurationError, RoutingFailed
 from hub.network.routing import Member, RecipientKind, RoutingPolicy, load_policy, parse_policy
 from schemas.report import Report
@@ -151,3 +154,30 @@ def test_routing_is_deterministic_and_never_empty(
     members_named = {c for c in [*nationalities, residence] if c is not None and c in MEMBERS}
     for country in members_named:
         assert f"{country.lower()}-police" in ids
+
+
+_EXAMPLE = re.compile(r"```routing-example\n(.*?)```", re.DOTALL)
+
+
+def _demo_directory() -> tuple[list[Member], dict[str, str | None]]:
+    """The demo network's recipients, and each source's registered country."""
+    parties = demo_parties()
+    members = [Member(p.id, p.country, p.kind) for p in parties if p.kind is not None]
+    return members, {p.id: p.country for p in parties if p.kind is None}
+
+
+def test_the_worked_routing_examples_of_the_protocol_route_as_written() -> None:
+    examples = _EXAMPLE.findall((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8"))
+    assert len(examples) >= 4
+    policy = load_policy(ROOT / "deploy" / "routing.toml")
+    directory, countries = _demo_directory()
+    for text in examples:
+        example = json.loads(text)
+        body = report_body(example["source"], country=example["incident_country"])
+        body["suspects"] = [
+            {"approximate_age": 50, **{k: v for k, v in s.items() if v is not None}}
+            for s in example["suspects"]
+        ]
+        routed = policy.route(Report.model_validate(body), countries[example["source"]], directory)
+        assert {r.recipient_id: r.rules for r in routed} == example["recipients"], text
+        assert [r.recipient_id for r in routed] == sorted(example["recipients"])
