@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test faults bench lint lock audit venv postgres nginx chromium wrk clean
+.PHONY: run test faults mutants bench lint lock audit venv postgres nginx chromium wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'
@@ -27,6 +27,14 @@ test: lint postgres nginx chromium
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
 faults: $(STAMP) postgres
 	$(BIN)/pytest -m faults --fault-reports=2000 --fault-kills=10
+
+## Mutation testing (not part of `make test`): mutmut mutates the modules listed in pyproject's
+## [tool.mutmut] (crypto, credentials, authorisation, the dashboard's session, the audit log and
+## its verifier, receipts) and runs the tests that cover them on SQLite. See docs/mutants.md.
+mutants: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python -m tests.mutants_score
 
 ## The benchmark (not part of `make test`): ratios against ceilings measured in the same run,
 ## on both engines; prints a table and writes var/bench/bench.json. See tests/bench/__main__.py.
