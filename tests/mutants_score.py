@@ -24,7 +24,13 @@ def main() -> None:
         data.load()
         if not data.exit_code_by_key:
             continue
-        statuses = {key: status_by_exit_code[code] for key, code in data.exit_code_by_key.items()}
+        statuses = {
+            key: status_by_exit_code[code]
+            for key, code in data.exit_code_by_key.items()
+            if code is not None  # not checked yet: a run stopped early
+        }
+        if not statuses:
+            continue
         lived = sorted(key for key, status in statuses.items() if status not in CAUGHT)
         rows.append((str(source), Counter(statuses.values()), lived))
     print(f"{'module':<24} {'mutants':>7} {'killed':>7} {'lived':>6} {'score':>6}")
