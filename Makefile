@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The machine's Python, never one that uv would download.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test test-dates faults bench lint lock audit venv postgres nginx chromium wrk clean
+.PHONY: run test test-dates faults mutants bench lint lock audit venv postgres nginx chromium wrk clean
 
 ## uv itself, pinned with its hashes (deploy/dev/uv.txt), in a small environment of its own.
 $(UV): deploy/dev/uv.txt
@@ -47,6 +47,14 @@ test-dates: lint nginx chromium
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.
 faults: $(STAMP) postgres
 	$(BIN)/pytest -m faults --fault-reports=2000 --fault-kills=10
+
+## Mutation testing (not part of `make test`): mutmut mutates the modules listed in pyproject's
+## [tool.mutmut] (crypto, credentials, authorisation, the dashboard's session, the audit log and
+## its verifier, receipts) and runs the tests that cover them on SQLite. See docs/mutants.md.
+mutants: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python -m tests.mutants_score
 
 ## The benchmark (not part of `make test`): ratios against ceilings measured in the same run,
 ## on both engines; prints a table and writes var/bench/bench.json. See tests/bench/__main__.py.

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -268,14 +269,20 @@ def check_exactly_once(
     for report_id, recipients in acknowledged.items():
         for recipient in recipients:
             expected.setdefault(recipient, set()).add(report_id)
-    stored_total = 0
+    # Counted first, asserted after: the figures returned are what the stores held.
+    stored_total = missed = unexpected = stored_twice = 0
     for recipient in network.recipient_ids:
         store = load_config(network.connector_config(recipient)).store_dir
         reports = {p.stem for p in (store / "reports").glob("*.json")}
         packets = list((store / "packets").glob("*.json"))
-        assert reports == expected.get(recipient, set()), recipient
-        assert len(packets) == len(reports), f"{recipient}: a report arrived in two packets"
+        wanted = expected.get(recipient, set())
+        missed += len(wanted - reports)
+        unexpected += len(reports - wanted)
+        stored_twice += len(packets) - len(reports)
         stored_total += len(reports)
+    assert missed == 0, f"{missed} acknowledged (report, recipient) pairs never stored"
+    assert unexpected == 0, f"{unexpected} reports stored where they were not routed"
+    assert stored_twice == 0, f"{stored_twice} reports arrived in a second packet"
     engine = make_engine(settings.resolved_database_url)
     with Session(engine) as session:
         rows = session.exec(select(DeliveryRow)).all()
@@ -284,7 +291,29 @@ def check_exactly_once(
     assert len(pairs) == len(set(pairs)), "two deliveries of one report to one recipient"
     assert all(row.state == "delivered" and row.receipt for row in rows)
     assert sorted(pairs) == sorted((r, p) for r, ps in acknowledged.items() for p in ps)
-    return {"deliveries": len(rows), "stored": stored_total}
+    return {
+        "deliveries": len(rows),
+        "stored": stored_total,
+        "missed": missed,
+        "stored_twice": stored_twice,
+    }
+
+
+def redeliveries(settings: Settings, push_logs: list[Path], tally: PullTally) -> dict[str, int]:
+    """What the faults made the hub do again, counted: push attempts beyond the first, packets
+    a push receiver already had (absorbed by the connector's idempotency), pulls of a packet
+    beyond its first (handed out again after a lease expired), and those of them the pulling
+    connector found already stored (absorbed)."""
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine) as session:
+        counts = session.exec(select(DeliveryRow.attempts, DeliveryRow.pulls)).all()
+    engine.dispose()
+    return {
+        "pushes_retried": sum(max(attempts - 1, 0) for attempts, _ in counts),
+        "pushes_absorbed": sum(duplicate_pushes(log) for log in push_logs),
+        "pulls_repeated": sum(max(pulls - 1, 0) for _, pulls in counts),
+        "pulls_absorbed": tally.already_stored,
+    }
 
 
 class FaultProxy:
@@ -295,13 +324,16 @@ class FaultProxy:
         self.target = target
         self.slow_seconds = slow_seconds
         self.forwarded = 0
+        self.met: Counter[str] = Counter()  # pushes that arrived, by the mode they met
         self.app = FastAPI()
 
         @self.app.post("/packets")
         async def forward(request: Request) -> Response:
+            mode = self.mode  # a push is served in the mode it arrived in
+            self.met[mode] += 1
             body = await request.body()
             headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
-            if self.mode == "slow":
+            if mode == "slow":
                 await asyncio.sleep(self.slow_seconds)
             async with httpx.AsyncClient(timeout=10) as client:
                 answer = await client.post(
@@ -310,7 +342,7 @@ class FaultProxy:
                     headers={**headers, "content-type": "application/json"},
                 )
             self.forwarded += 1
-            if self.mode == "error":
+            if mode == "error":
                 return Response(status_code=500)  # stored there, but the hub hears a failure
             return Response(
                 answer.content, status_code=answer.status_code, media_type="application/json"

@@ -23,6 +23,7 @@ from tests.faults.harness import (
     make_push_recipient,
     pulling,
     receiver_process,
+    redeliveries,
     running,
     sample_bodies,
     undelivered,
@@ -57,7 +58,7 @@ def test_nothing_is_lost_or_duplicated_when_the_hub_is_killed_mid_delivery(
     rng = random.Random(kills)
     started = time.monotonic()
     with running(*receivers, hub):
-        with pulling(network, PULL):
+        with pulling(network, PULL) as tally:
             loader = threading.Thread(target=submitter.run, name="submitter")
             loader.start()
             for _ in range(kills):
@@ -69,6 +70,7 @@ def test_nothing_is_lost_or_duplicated_when_the_hub_is_killed_mid_delivery(
             wait_until(lambda: undelivered(settings) == 0, 180, "every delivery receipted")
         drained = time.monotonic() - started
         figures = check_exactly_once(settings, network, submitter.acknowledged)
+    again = redeliveries(settings, [tmp_path / f"{r}.log" for r in PUSH], tally)
     assert len(submitter.acknowledged) == reports
     audit_log = audit_log_verdict(settings)  # appends cut short by SIGKILL left no gap or damage
     assert audit_log.verified, audit_log.problems[:5]
@@ -80,7 +82,7 @@ def test_nothing_is_lost_or_duplicated_when_the_hub_is_killed_mid_delivery(
             "kills": kills,
             "resubmissions": submitter.resubmissions,
             **figures,
-            "duplicates": 0,
+            **again,
             "audit_entries": audit_log.entries,
             "seconds": round(drained, 1),
         }
@@ -106,26 +108,36 @@ def test_a_push_recipient_down_then_slow_then_failing_then_back_gets_everything_
     bodies = [b for b in sample_bodies(reports * 3, seed=1) if "NL" in str(b["suspects"])][:reports]
     submitter = Submitter(hub.url, network, bodies)
     started = time.monotonic()
+    pullers = [r for r in network.recipient_ids if r != "nl-police"]
     with running(receiver, hub):
-        with pulling(network, [r for r in network.recipient_ids if r != "nl-police"]):
+        with pulling(network, pullers) as tally:
             submitter.run()  # the proxy is not there: the recipient is down
             time.sleep(1.0)
             with proxy.serving(proxy_port):
+                # Each mode holds until pushes have met it, so none is skipped by timing.
                 proxy.mode = "slow"
                 time.sleep(5.0)
+                wait_until(lambda: proxy.met["slow"] >= 2, 60, "pushes to meet a slow recipient")
                 proxy.mode = "error"
                 time.sleep(1.5)
+                wait_until(lambda: proxy.met["error"] >= 2, 60, "pushes to meet a 500")
                 proxy.mode = "pass"
                 wait_until(lambda: undelivered(settings) == 0, 300, "every delivery receipted")
         figures = check_exactly_once(settings, network, submitter.acknowledged)
+    again = redeliveries(settings, [tmp_path / "nl-police.log"], tally)
+    assert proxy.met["slow"] >= 2, proxy.met
+    assert proxy.met["error"] >= 2, proxy.met
+    assert again["pushes_retried"] > 0, "the outage made the hub retry no push"
     fault_figures.append(
         {
             "test": "push recipient down, slow, 500, back",
             "engine": settings.resolved_database_url.split(":", 1)[0],
             "reports": reports,
             "pushes_through_proxy": proxy.forwarded,
+            "pushes_met_slow": proxy.met["slow"],
+            "pushes_met_error": proxy.met["error"],
             **figures,
-            "duplicates": 0,
+            **again,
             "seconds": round(time.monotonic() - started, 1),
         }
     )

@@ -77,7 +77,9 @@ def verify(engine: Engine, settings: Settings, **kwargs: Any) -> AuditVerdict:
 def deliver(client: TestClient, network: Network, recipient: str = "nl-police") -> str:
     """Submit a report (with a marker in its text), pull and receipt it; return its id."""
     body = report_body(free_text=MARKER)
-    assert client.post("/v1/reports", json=body, headers=network.auth("portal-nl")).status_code
+    assert (
+        client.post("/v1/reports", json=body, headers=network.auth("portal-nl")).status_code == 202
+    )
     packets = pull(client, network, recipient)
     receipts = [receipt_for(network, recipient, p) for p in packets]
     assert send_receipts(client, network, recipient, receipts).status_code == 200
@@ -206,7 +208,9 @@ def test_nothing_is_recorded_for_a_change_that_was_rolled_back(
     quiet: TestClient, network: Network, engine: Engine
 ) -> None:
     body = report_body()
-    assert quiet.post("/v1/reports", json=body, headers=network.auth("portal-nl")).status_code
+    assert (
+        quiet.post("/v1/reports", json=body, headers=network.auth("portal-nl")).status_code == 202
+    )
     before = kinds(engine)
     body["incident"]["place"] = "Elsewhere"
     assert (
@@ -329,14 +333,17 @@ class Signed:
             ).mappings()
             return dict(next(iter(found)))
 
-    def index_of(self, kind: str) -> int:
+    def index_of(self, kind: str, *, nth: int = 0) -> int:
+        """The leaf index of the `nth` entry of `kind`; fails if there is no such entry, so a
+        renamed kind cannot send a tamper test to some other entry."""
         with Session(self.engine) as session:
-            return (
-                session.exec(
-                    select(AuditEntryRow.leaf_index).where(AuditEntryRow.kind == kind)
-                ).first()
-                or 0
-            )
+            found = session.exec(
+                select(AuditEntryRow.leaf_index)
+                .where(AuditEntryRow.kind == kind)
+                .order_by(col(AuditEntryRow.leaf_index))
+            ).all()
+        assert len(found) > nth, f"the log has no entry {nth} of kind {kind!r}"
+        return found[nth]
 
     def problems(self) -> list[str]:
         verdict = verify(self.engine, self.settings)

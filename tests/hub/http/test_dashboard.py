@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -101,7 +100,7 @@ def test_the_session_cookie_is_no_bearer_token_for_the_api(
 
 
 def test_revoking_the_login_s_credential_ends_the_session(
-    browser: TestClient, network: Network, engine: Engine
+    browser: TestClient, network: Network, engine: Engine, clock: Clock
 ) -> None:
     log_in(browser, network)
     assert browser.get("/dashboard/").status_code == 200
@@ -109,17 +108,25 @@ def test_revoking_the_login_s_credential_ends_the_session(
         for row in session.exec(
             select(CredentialRow).where(CredentialRow.principal_id == "network-coordinator")
         ).all():
-            revoke_credential(session, row.credential_id, datetime.now(UTC))
+            revoke_credential(session, row.credential_id, clock.now)
     assert browser.get("/dashboard/").status_code == 303
 
 
-def test_logging_out_ends_the_session(browser: TestClient, network: Network) -> None:
+def test_logging_out_ends_the_session_so_its_old_cookie_is_refused(
+    browser: TestClient, network: Network
+) -> None:
     log_in(browser, network)
+    stolen = browser.cookies[COOKIE]
     page = browser.get("/dashboard/").text
     answer = browser.post("/dashboard/logout", data={"csrf": csrf_of(page)})
     assert answer.status_code == 303
+    # The browser forgets the cookie; a copy taken before must stop working at the server too.
     browser.cookies.clear()
-    assert browser.get("/dashboard/").status_code == 303
+    replayed = browser.get("/dashboard/", headers={"Cookie": f"{COOKIE}={stolen}"})
+    assert replayed.status_code == 303
+    assert replayed.headers["location"] == "/dashboard/login"
+    program = {"Cookie": f"{COOKIE}={stolen}", "Accept": "application/json"}
+    assert browser.get("/dashboard/", headers=program).status_code == 401
 
 
 def test_a_dead_letter_is_redriven_from_its_page_with_the_form_s_token_only(
