@@ -33,11 +33,13 @@ SUITE_DATES: dict[str, date] = {
     "christmas": date(2026, 12, 25),
     "boxing-day": date(2026, 12, 26),  # a Saturday, St Stephen's Day in AT and DE
     "december-27": date(2026, 12, 27),  # a Sunday after three days of holidays
-    "at-national-day": date(2026, 10, 26),  # Nationalfeiertag, a Monday
-    "be-national-day": date(2026, 7, 21),  # a Tuesday
-    "de-good-friday": date(2026, 4, 3),  # Karfreitag: a holiday in DE, not in BE or NL
-    "nl-kings-day": date(2026, 4, 27),  # Koningsdag, a Monday
-    "end-of-summer-time": date(2026, 10, 25),  # clocks go back at 01:00 UTC in the EU
+    # The holidays are those of 2027: the shipped sample forms are dated November 2026, and a
+    # suite clock before them would see reports from its future.
+    "at-national-day": date(2027, 10, 26),  # Nationalfeiertag, a Tuesday
+    "be-national-day": date(2027, 7, 21),  # a Wednesday
+    "de-good-friday": date(2027, 3, 26),  # Karfreitag: a holiday in DE, not in AT or BE
+    "nl-kings-day": date(2027, 4, 27),  # Koningsdag, a Tuesday
+    "end-of-summer-time": date(2027, 10, 31),  # clocks go back at 01:00 UTC in the EU
 }
 DEFAULT = "wednesday"
 HOUR = time(10, 0, tzinfo=UTC)

@@ -100,7 +100,12 @@ def submit(
         raise _fail(f"connector: {exc}") from None
     typer.echo(f"report {answer.report_id} accepted at {answer.accepted_at.isoformat()}")
     for routed in answer.recipients:
-        typer.echo(f"  -> {routed.recipient_id} ({', '.join(routed.rules)})")
+        held = (
+            " (held: no current key; resend when asked)"
+            if (routed.recipient_id in answer.awaiting_key)
+            else ""
+        )
+        typer.echo(f"  -> {routed.recipient_id} ({', '.join(routed.rules)}){held}")
     if hub_key is not None:
         typer.echo("acknowledgement verified with the hub's key")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 from nacl.signing import VerifyKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.countries.profiles import Profiles
 from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
@@ -38,6 +38,10 @@ class Submitted(BaseModel):
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
     acknowledgement: Envelope
+    awaiting_key: list[str] = Field(
+        default_factory=list,
+        description="Routed recipients without a current key: their copy is held until a resend.",
+    )
 
 
 class _ProblemError(BaseModel):

@@ -112,11 +112,11 @@ QUARTER_OF = {
     "christmas": "2026-Q4",
     "boxing-day": "2026-Q4",
     "december-27": "2026-Q4",
-    "at-national-day": "2026-Q4",
-    "be-national-day": "2026-Q3",
-    "de-good-friday": "2026-Q2",
-    "nl-kings-day": "2026-Q2",
-    "end-of-summer-time": "2026-Q4",
+    "at-national-day": "2027-Q4",
+    "be-national-day": "2027-Q3",
+    "de-good-friday": "2027-Q1",
+    "nl-kings-day": "2027-Q2",
+    "end-of-summer-time": "2027-Q4",
 }
 
 
