@@ -4,8 +4,8 @@ state (docs/delivery.md, "Key states")."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +23,10 @@ from hub.network.directory import KeyPurpose, KeyState, KeyTimes, key_statuses, 
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, RecipientKeyRow
 from keys import KeySet, generate_keyset, write_public_keyset
+from tests.clock import SHIFT_VARIABLE
 from tests.conftest import ROOT, Clock, Network
 from tests.factories import report_body
+from tests.faults.harness import CLOCKED
 from tests.hub.delivery.test_rotation import body_of, inbox, register, submit
 
 
@@ -42,9 +44,10 @@ def hub_command(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
         "HUB_DATA_DIR": str(settings.data_dir),
         "HUB_DATABASE_URL": settings.resolved_database_url,
         "PATH": "/usr/bin:/bin",
+        SHIFT_VARIABLE: os.environ[SHIFT_VARIABLE],  # on the suite's clock (tests/clock.py)
     }
     return subprocess.run(
-        [sys.executable, "-m", "hub", *args],
+        [*CLOCKED, "hub", *args],
         capture_output=True,
         text=True,
         env=env,
