@@ -1,8 +1,10 @@
 """Renderings of stored reports for the people who read them, in their own languages.
 
-After a pull, each new packet is opened again from the local store (so the hub's signature is
-verified once more) and rendered, with its receipt as evidence, as HTML and PDF in every
-language the recipient's profile names, in the recipient's time zone:
+Only for a line whose config turns write_readable_reports on: otherwise reports stay sealed and
+are read with `connector open`. After a pull, each new packet is opened again from the local
+store (so the hub's signature is verified once more) and rendered, with its receipt as
+evidence, as HTML and PDF in every language the recipient's profile names, in the recipient's
+time zone:
 
     reports/<report_id>.<locale>.html
     reports/<report_id>.<locale>.pdf
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from connectors.config import ConnectorConfig
+from connectors.config import ConnectorConfig, key_passphrase
 from connectors.errors import ConfigInvalid, StoreFailed
 from connectors.pdf import render_pdf
 from connectors.profiles import Profiles
@@ -58,8 +60,9 @@ def reading_for(recipient_id: str, profiles: Profiles) -> Reading:
 def _open_stored(
     config: ConnectorConfig, store: LocalStore, packet_id: str
 ) -> tuple[Envelope, OpenedPacket]:
+    passphrase = key_passphrase(config)
     try:
-        own = load_keyset(config.keys_file)
+        own = load_keyset(config.keys_file, passphrase)
         hub = load_public_keyset(config.hub_public_key_file)
     except KeyFileError as exc:
         raise ConfigInvalid(str(exc)) from exc
@@ -85,9 +88,13 @@ def render_stored(
 
     `packet_ids` None means every stored packet. Returns the files written. Raises ConfigInvalid
     for unusable keys, StoreFailed for an unreadable store, PacketInvalid for a stored packet
-    that no longer verifies.
+    that no longer verifies, or when the config keeps reports sealed (write_readable_reports off).
     """
-    store = LocalStore(config.store_dir)
+    if not config.write_readable_reports:
+        raise ConfigInvalid(
+            "write_readable_reports is off: reports stay sealed; read one with 'connector open'"
+        )
+    store = LocalStore(config.store_dir, readable=True)
     if packet_ids is None:
         packet_ids = sorted(path.stem for path in store.packets.glob("*.json"))
     written: list[Path] = []
