@@ -20,7 +20,13 @@ from hub.delivery import DeliveryState, deliveries_in_state, redrive
 from hub.demo import format_outcomes, play_demo, provision_demo
 from hub.directory import KeyPurpose, add_key
 from hub.errors import HubError
-from hub.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
+from hub.keyring import (
+    create_hub_keys,
+    load_hub_secrets,
+    load_webhook_key,
+    published_keys,
+    rotate_hub_key,
+)
 from hub.logs import configure_logging
 from hub.onboarding_cli import recipients_app
 from hub.oversight_cli import audit_app, compliance_app
@@ -29,8 +35,10 @@ from hub.rotation import revoke
 from hub.server import serve, serving
 from hub.settings import Settings
 from hub.store import make_engine, upgrade
+from hub.webhook_secrets import protect_stored
 from keys import (
     KeyFileError,
+    create_passphrase_file,
     generate_keyset,
     load_public_keyset,
     write_keyset,
@@ -57,6 +65,20 @@ def _init(settings: Settings) -> None:
     upgrade(settings.resolved_database_url)
     if create_hub_keys(settings):
         typer.echo(f"hub keys written under {settings.hub_key_file.parent}")
+    _protect_secrets(settings)
+
+
+def _protect_secrets(settings: Settings) -> None:
+    """Encrypt webhook secrets a hub from before stored in plain."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            count = protect_stored(session, load_webhook_key(settings))
+            session.commit()
+    finally:
+        engine.dispose()
+    if count:
+        typer.echo(f"{count} webhook secret(s) encrypted in the database")
 
 
 def _demo_dir(settings: Settings) -> Path:
@@ -88,17 +110,39 @@ def db_upgrade() -> None:
     typer.echo(f"database at newest schema: {settings.resolved_database_url}")
 
 
+@db_app.command("protect-secrets")
+def db_protect_secrets() -> None:
+    """Encrypt the webhook secrets still stored in plain (`hub init` does it too)."""
+    settings = Settings()
+    _protect_secrets(settings)
+    typer.echo("every webhook secret in the database is encrypted")
+
+
 @keys_app.command("new")
 def keys_new(
     name: Annotated[str, typer.Argument(help="Whose keys, e.g. at-police.")],
     out: Annotated[Path, typer.Option(help="Folder for the key files.")] = Path("."),
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The passphrase (mode 0600), made at random if missing "
+            "(default OUT/NAME.passphrase).",
+        ),
+    ] = None,
 ) -> None:
-    """Make a sealing and a receipt keypair; the private file is readable by its owner only."""
+    """Make a sealing and a receipt keypair; the private file is encrypted and owner-only."""
     keys = generate_keyset()
-    private, public = out / f"{name}.keys.json", out / f"{name}.pub.json"
-    write_keyset(keys, private, name=name)
+    private, public = out / f"{name}.keys.pem", out / f"{name}.pub.json"
+    passphrase_path = passphrase_file or out / f"{name}.passphrase"
+    try:
+        passphrase = create_passphrase_file(passphrase_path)
+    except KeyFileError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    write_keyset(keys, private, name=name, passphrase=passphrase)
     write_public_keyset(keys.public, public, name=name)
-    typer.echo(f"private keys: {private} (mode 0600; never leaves this machine)")
+    typer.echo(f"private keys: {private} (encrypted PKCS#8, mode 0600; never leaves this machine)")
+    typer.echo(f"passphrase:   {passphrase_path} (mode 0600; keep it apart from key backups)")
     typer.echo(f"public keys:  {public} (register these at the hub)")
     typer.echo(f"sealing key id: {keys.public.sealing_key_id}")
     typer.echo(f"receipt key id: {keys.public.signing_key_id}")
