@@ -85,7 +85,8 @@ class LocalStore:
         self.receipts = root / "receipts"
 
     def _ensure_folders(self) -> None:
-        for folder in (self.root, self.packets, self.reports, self.receipts):
+        readable = [self.reports] if self.readable else []
+        for folder in (self.root, self.packets, self.receipts, *readable):
             folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
 
     def has_packet(self, packet_id: UUID | str) -> bool:

@@ -210,8 +210,9 @@ def load_keyset(path: Path, passphrase: bytes | None = None) -> KeySet:
     except OSError as exc:
         raise KeyFileError(f"{path}: not a readable key file") from exc
     if data.lstrip().startswith(b"{"):
+        keys = _load_legacy(path)
         _log.warning("key_file_unprotected", path=str(path), fix="connector keys protect")
-        return _load_legacy(path)
+        return keys
     if passphrase is None:
         raise KeyFileError(
             f"{path}: the keys are encrypted and no passphrase was given "

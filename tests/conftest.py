@@ -24,7 +24,7 @@ from hub.keyring import create_hub_keys
 from hub.server import serving
 from hub.settings import Settings
 from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
-from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset
+from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset, read_passphrase
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +207,9 @@ class Network:
         return {"Authorization": f"Bearer {self.token(party)}"}
 
     def keys(self, recipient: str) -> KeySet:
-        return load_keyset(Path(self.entry(recipient)["keys_file"]))
+        entry = self.entry(recipient)
+        passphrase = read_passphrase(Path(entry["passphrase_file"]))
+        return load_keyset(Path(entry["keys_file"]), passphrase)
 
     def connector_config(self, recipient: str) -> Path:
         return Path(self.entry(recipient)["connector_config"])

@@ -27,7 +27,9 @@ SURFACES = {
     "connectors.pdf": ["render_pdf"],
     "connectors.submit": ["Submitted", "submit_form", "submit_report"],
     "connectors.readable": ["Reading", "reading_for", "render_stored"],
-    "connectors.onboard": ["CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member"],
+    "connectors.onboard": [
+        "CREDENTIAL_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup", "init_member",
+    ],
     "connectors.cli_countries": [
         "ProfilesOption", "register_country_commands", "selected_profiles",
     ],
