@@ -156,7 +156,9 @@ def _database_values(settings: Settings) -> list[str]:
     return values
 
 
-def test_a_database_copy_holds_no_usable_webhook_secret(settings: Settings, network: Network) -> None:
+def test_a_database_copy_holds_no_usable_webhook_secret(
+    settings: Settings, network: Network
+) -> None:
     engine = make_engine(settings.resolved_database_url)
     with Session(engine) as session:
         set_delivery_mode(

@@ -31,6 +31,7 @@ from connectors.config import load_config
 from connectors.errors import ConnectorError
 from connectors.pull import pull_once
 from hub.directory import DeliveryMode, set_delivery_mode
+from hub.keyring import load_webhook_key
 from hub.server import serving
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
@@ -161,7 +162,12 @@ def make_push_recipient(
     engine = make_engine(settings.resolved_database_url)
     with Session(engine) as session:
         set_delivery_mode(
-            session, recipient, DeliveryMode.push, push_url=push_url, webhook_secret=secret
+            session,
+            recipient,
+            DeliveryMode.push,
+            push_url=push_url,
+            webhook_secret=secret,
+            webhook_key=load_webhook_key(settings),
         )
         session.commit()
     engine.dispose()

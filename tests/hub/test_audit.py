@@ -32,7 +32,7 @@ from hub.cli import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
 from hub.delivery import redrive
 from hub.directory import DeliveryMode, set_delivery_mode
-from hub.keyring import load_hub_secrets, published_keys
+from hub.keyring import load_hub_secrets, load_webhook_key, published_keys
 from hub.push import PushWorker
 from hub.retention import purge_due
 from hub.rotation import revoke
@@ -160,6 +160,7 @@ def test_pushes_retries_dead_letters_and_pushed_receipts_are_recorded(
             DeliveryMode.push,
             push_url="http://nl-police.invalid/packets",
             webhook_secret="whsec_" + base64.b64encode(b"0" * 32).decode(),
+            webhook_key=load_webhook_key(settings),
             now=clock.now,
         )
         session.commit()

@@ -19,6 +19,10 @@ from connectors.cli import app as connector_app
 from connectors.config import key_passphrase, load_config
 from connectors.errors import ConfigInvalid
 from hub.cli import app
+from hub.errors import ConfigurationError
+from hub.keyring import MAC_KEY, WEBHOOK_KEY, create_hub_keys, load_hub_secrets
+from hub.keyring import PASSPHRASE as PASSPHRASE_NAME
+from hub.settings import Settings
 from keys import (
     KeyFileError,
     KeySet,
@@ -42,7 +46,8 @@ def test_private_key_file_is_owner_only_and_round_trips(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = load_keyset(path, PASSPHRASE)
     assert bytes(loaded.signing) == bytes(original.signing)
-    assert loaded.sealing is not None and original.sealing is not None
+    assert loaded.sealing is not None
+    assert original.sealing is not None
     assert bytes(loaded.sealing) == bytes(original.sealing)
     assert loaded.public.sealing_key_id == original.public.sealing_key_id
 
@@ -287,3 +292,42 @@ def test_hub_keys_new_writes_both_files_and_prints_fingerprints(tmp_path: Path) 
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     passphrase = read_passphrase(tmp_path / "be-police.passphrase")
     assert load_keyset(private, passphrase).public.signing_key_id == public.signing_key_id
+
+
+def test_the_hubs_secrets_are_protected_files_or_systemd_credentials(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings.hub_key_file.read_bytes().startswith(b"# ctt-hub-private-keys/2")
+    before = load_hub_secrets(settings)[0]
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    for name in (PASSPHRASE_NAME, MAC_KEY, WEBHOOK_KEY):
+        (settings.hub_key_file.parent / name).rename(credentials / name)
+    with pytest.raises(ConfigurationError):
+        load_hub_secrets(settings)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    after = load_hub_secrets(settings)[0]
+    assert bytes(after.signing_key) == bytes(before.signing_key)
+    assert after.mac_key == before.mac_key
+    (credentials / MAC_KEY).chmod(0o644)
+    with pytest.raises(ConfigurationError, match="group or others may read it"):
+        load_hub_secrets(settings)
+
+
+def test_hub_init_encrypts_an_old_json_signing_key(settings: Settings) -> None:
+    keys = load_hub_secrets(settings)[0].signing_key
+    settings.hub_key_file.unlink()
+    legacy = KeySet(sealing=None, signing=keys)
+    document = {
+        "format": "ctt-hub-private-keys/1",
+        "name": "hub",
+        "signing": {
+            "key_id": legacy.public.signing_key_id,
+            "public_key": base64.b64encode(bytes(legacy.public.signing)).decode(),
+            "private_key": base64.b64encode(bytes(keys)).decode(),
+        },
+    }
+    settings.legacy_hub_key_file.write_text(json.dumps(document))
+    assert create_hub_keys(settings) is False
+    assert not settings.legacy_hub_key_file.exists()
+    assert bytes(load_hub_secrets(settings)[0].signing_key) == bytes(keys)

@@ -25,11 +25,12 @@ from connectors.pull import pull_until_empty
 from connectors.receiver import create_receiver
 from hub.api import create_app
 from hub.directory import DeliveryMode, set_delivery_mode
+from hub.keyring import load_webhook_key
 from hub.push import Claim, RetryPolicy, Verdict, push_packet
 from hub.server import serving
 from hub.settings import Settings
 from hub.store import make_engine
-from tests.conftest import Network, provision
+from tests.conftest import Network, opened_reports, provision
 from tests.factories import report_body
 
 FAST = {
@@ -84,7 +85,14 @@ class PushHub:
     ) -> None:
         engine = make_engine(self.settings.resolved_database_url)
         with Session(engine) as session:
-            set_delivery_mode(session, recipient, mode, push_url=push_url, webhook_secret=secret)
+            set_delivery_mode(
+                session,
+                recipient,
+                mode,
+                push_url=push_url,
+                webhook_secret=secret,
+                webhook_key=load_webhook_key(self.settings),
+            )
             session.commit()
         engine.dispose()
 
@@ -107,8 +115,7 @@ def push_hub(settings: Settings, tmp_path: Path) -> Iterator[PushHub]:
 
 
 def stored_report_ids(hub: PushHub, recipient: str) -> set[str]:
-    folder = load_config(hub.network.connector_config(recipient)).store_dir / "reports"
-    return {p.stem for p in folder.glob("*.json")}
+    return set(opened_reports(hub.network.connector_config(recipient)))
 
 
 def test_a_push_recipient_gets_its_packet_within_moments_and_it_is_receipted(
