@@ -293,7 +293,10 @@ def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str,
         )
         typer.echo("Audit log:   .venv/bin/hub audit verify   (quality: hub compliance report)")
         typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
-        typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
+        typer.echo(
+            "Reports each demo recipient holds, sealed: <its folder>/inbox/packets/ "
+            "(read one: connector open --config <its folder>/connector.json PACKET_ID)"
+        )
         typer.echo(f"Logs:        {log_file}  (JSON lines: ids and outcomes, never content)")
         typer.echo("Press Ctrl+C to stop.")
         try:
