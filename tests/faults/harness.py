@@ -35,7 +35,7 @@ from hub.keyring import load_webhook_key
 from hub.server import serving
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
-from tests.conftest import ROOT, Network
+from tests.conftest import ROOT, Network, opened_reports
 from tests.factories import report_body
 
 FAST_HUB = {
@@ -273,7 +273,7 @@ def check_exactly_once(
     stored_total = 0
     for recipient in network.recipient_ids:
         store = load_config(network.connector_config(recipient)).store_dir
-        reports = {p.stem for p in (store / "reports").glob("*.json")}
+        reports = set(opened_reports(network.connector_config(recipient)))
         packets = list((store / "packets").glob("*.json"))
         assert reports == expected.get(recipient, set()), recipient
         assert len(packets) == len(reports), f"{recipient}: a report arrived in two packets"
