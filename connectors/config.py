@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from connectors.errors import ConfigInvalid
+from keys import KeyFileError, credential_path, read_passphrase
 from schemas.envelope import RecipientId
 
 
@@ -35,6 +36,20 @@ class ConnectorConfig(BaseModel):
     hub_trust_file: Path | None = Field(
         default=None, description="Hub keys trusted later through endorsements (kept here)."
     )
+    passphrase_file: Path | None = Field(
+        default=None,
+        description="The file (mode 0600) holding the passphrase of the private key files.",
+    )
+    passphrase_credential: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Or the name of the systemd credential (LoadCredential=) holding it.",
+    )
+    write_readable_reports: bool = Field(
+        default=False,
+        description="Also write opened reports as JSON, text, HTML and PDF files (mode 0600, "
+        "removed after the profile's readable_retention_days); off: only sealed packets are kept.",
+    )
 
     @field_validator("hub_url")
     @classmethod
@@ -54,6 +69,7 @@ class ConnectorConfig(BaseModel):
         "store_dir",
         "webhook_secret_file",
         "hub_trust_file",
+        "passphrase_file",
         mode="after",
     )
     @classmethod
@@ -88,6 +104,19 @@ def load_config(path: Path) -> ConnectorConfig:
             f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigInvalid(f"{path}: invalid config ({problems})") from exc
+
+
+def key_passphrase(config: ConnectorConfig) -> bytes | None:
+    """The passphrase of the private key files, from the credential or the file; None if the
+    config names neither. Raises ConfigInvalid if it is unreadable or others may read it."""
+    try:
+        if config.passphrase_credential is not None:
+            return read_passphrase(credential_path(config.passphrase_credential))
+        if config.passphrase_file is not None:
+            return read_passphrase(config.passphrase_file)
+    except KeyFileError as exc:
+        raise ConfigInvalid(str(exc)) from exc
+    return None
 
 
 def read_token(path: Path) -> str:

@@ -81,12 +81,13 @@ class Settings(BaseSettings):
 
     @property
     def hub_key_file(self) -> Path:
+        return self.data_dir / "hub" / "hub.keys.pem"
+
+    @property
+    def legacy_hub_key_file(self) -> Path:
+        """The plain JSON signing key file of hubs made before keys were encrypted."""
         return self.data_dir / "hub" / "hub.keys.json"
 
     @property
     def hub_public_key_file(self) -> Path:
         return self.data_dir / "hub" / "hub.pub.json"
-
-    @property
-    def mac_key_file(self) -> Path:
-        return self.data_dir / "hub" / "content-mac.key"

@@ -20,13 +20,18 @@ from nacl.signing import VerifyKey
 from sqlalchemy import Engine, create_engine, func, text
 from sqlmodel import Session, select
 
+from connectors.config import load_config
+from connectors.recipient.pull import load_keys
 from hub.cli.demo import provision_demo
+from hub.crypto import open_packet, verify_envelope
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import DeliveryRow, ReportRow, make_engine, upgrade
-from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset
+from keys import KeySet, PublicKeySet, load_keyset, load_public_keyset, read_passphrase
+from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
+from schemas.report import Report
 from tests.clock import DATE_VARIABLE, DEFAULT, HOUR, move_clock, suite_date
 from tests.postgres import PostgresServer
 
@@ -238,7 +243,9 @@ class Network:
         return {"Authorization": f"Bearer {self.token(party)}"}
 
     def keys(self, recipient: str) -> KeySet:
-        return load_keyset(Path(self.entry(recipient)["keys_file"]))
+        entry = self.entry(recipient)
+        passphrase = read_passphrase(Path(entry["passphrase_file"]))
+        return load_keyset(Path(entry["keys_file"]), passphrase)
 
     def connector_config(self, recipient: str) -> Path:
         return Path(self.entry(recipient)["connector_config"])
@@ -306,3 +313,24 @@ def stored_counts(engine: Engine) -> tuple[int, int]:
         reports = session.exec(select(func.count()).select_from(ReportRow)).one()
         deliveries = session.exec(select(func.count()).select_from(DeliveryRow)).one()
     return reports, deliveries
+
+
+def opened_reports(config_path: Path) -> dict[str, Report]:
+    """The reports a connector holds, opened in memory from its sealed packets."""
+    config = load_config(config_path)
+    keys = load_keys(config)
+    opened: dict[str, Report] = {}
+    for path in sorted((config.store_dir / "packets").glob("*.json")):
+        envelope = Envelope.model_validate_json(path.read_bytes())
+        body = PacketBody.model_validate_json(verify_envelope(envelope, PACKET_TYPE, keys.hub))
+        packet = open_packet(
+            envelope, hub_keys=keys.hub, private=keys.sealing[body.recipient_key_id]
+        )
+        opened[str(packet.report.report_id)] = packet.report
+    return opened
+
+
+def choose_readable_files(config_path: Path) -> None:
+    """Turn write_readable_reports on in a connector's config, as a line that needs files does."""
+    document = json.loads(config_path.read_text(encoding="utf-8"))
+    config_path.write_text(json.dumps({**document, "write_readable_reports": True}))

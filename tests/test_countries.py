@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from connectors.cli.main import app as connector
 from connectors.config import load_config
 from connectors.countries.profiles import load_profiles
-from tests.conftest import LiveHub
+from tests.conftest import LiveHub, choose_readable_files
 
 # Portal -> language of the sample form -> the recipients its report must reach.
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -97,6 +97,7 @@ def test_every_sample_form_reaches_its_recipients_and_reads_in_the_liaisons_lang
             submitted[(portal, language)] = _submit(live_hub, portal, profile.path(form))
     for recipient in live_hub.network.recipient_ids:
         police = recipient in POLICE_LANGUAGES
+        choose_readable_files(live_hub.network.connector_config(recipient))
         config = str(live_hub.network.connector_config(recipient))
         # Police liaisons render what they pull (HTML here; the PDF is checked once below).
         _run("pull", "--config", config, "--no-pdf" if police else "--no-render")
@@ -139,6 +140,7 @@ def test_a_police_liaisons_pull_also_prints_each_report_as_a_pdf_in_its_language
 ) -> None:
     profile, spec = load_profiles().portal("portal-be")
     report_id = _submit(live_hub, "portal-be", profile.path(spec.forms["fr"]))
+    choose_readable_files(live_hub.network.connector_config("be-police"))
     _run("pull", "--config", str(live_hub.network.connector_config("be-police")))
     for locale in ("nl", "fr"):
         label, category = READS[locale]

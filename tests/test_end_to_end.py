@@ -3,7 +3,6 @@ each demo connector pulls, opens, stores and receipts, and coordinators see ever
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from connectors.recipient.pull import pull_until_empty
 from hub.crypto import open_packet
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope
-from tests.conftest import LiveHub
+from tests.conftest import LiveHub, choose_readable_files, opened_reports
 from tests.factories import report_body
 
 CASES: dict[str, tuple[tuple[str | None, ...], set[str]]] = {
@@ -41,10 +40,8 @@ def submit_all(hub: LiveHub) -> dict[str, str]:
 
 
 def stored_reports(hub: LiveHub, recipient: str) -> dict[str, dict[str, Any]]:
-    folder = load_config(hub.network.connector_config(recipient)).store_dir / "reports"
-    return {
-        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
-    }
+    reports = opened_reports(hub.network.connector_config(recipient))
+    return {report_id: report.model_dump(mode="json") for report_id, report in reports.items()}
 
 
 def test_each_report_lands_at_exactly_the_expected_recipients_and_is_receipted(
@@ -71,6 +68,7 @@ def test_each_report_lands_at_exactly_the_expected_recipients_and_is_receipted(
 
 def test_the_stored_readings_carry_the_hub_signature_and_the_receipt(live_hub: LiveHub) -> None:
     submit_all(live_hub)
+    choose_readable_files(live_hub.network.connector_config("nl-police"))
     config = load_config(live_hub.network.connector_config("nl-police"))
     pull_until_empty(config)
     readings = sorted((config.store_dir / "reports").glob("*.txt"))

@@ -18,7 +18,7 @@ from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from hub.logs import configure_logging
 from hub.store import make_engine
-from tests.conftest import LiveHub
+from tests.conftest import LiveHub, opened_reports
 from tests.factories import report_body
 from tests.postgres import PostgresServer
 
@@ -115,7 +115,9 @@ def test_a_marked_report_is_nowhere_in_the_hubs_files_or_logs(
     assert MARKER not in repr(structured)
     assert MARKER.lower() not in repr(structured)
 
+    # The recipient, and only the recipient, can read the content: it keeps the packet sealed
+    # on disk too (tests/connectors/recipient/test_at_rest.py) and opens it in memory.
     received = load_config(live_hub.network.connector_config("nl-police")).store_dir
-    assert any(MARKER.encode() in p.read_bytes() for p in files_under(received)), (
-        "the recipient, and only the recipient, holds the content"
-    )
+    assert not any(MARKER.encode() in p.read_bytes() for p in files_under(received))
+    opened = opened_reports(live_hub.network.connector_config("nl-police"))
+    assert any(MARKER in (report.free_text or "") for report in opened.values())

@@ -19,7 +19,7 @@ from connectors.config import load_config
 from connectors.countries.profiles import load_profiles
 from connectors.countries.workdays import working_days_between
 from hub.cli.main import app as hub
-from tests.conftest import LiveHub
+from tests.conftest import LiveHub, choose_readable_files
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/profiles/fr/profile.toml"
 FRANCE = """\
@@ -79,7 +79,7 @@ def test_france_is_onboarded_from_its_profile_to_its_first_receipt_without_code_
     )  # fmt: skip
     registration = member / "registration"
     for recipient in ("fr-section", "fr-police"):
-        private = member / recipient / f"{recipient}.keys.json"
+        private = member / recipient / f"{recipient}.keys.pem"
         assert stat.S_IMODE(private.stat().st_mode) == 0o600
     sent = "".join(p.read_text() for p in registration.iterdir())
     assert "private_key" not in sent
@@ -96,13 +96,14 @@ def test_france_is_onboarded_from_its_profile_to_its_first_receipt_without_code_
     # 3. A test packet to the police liaison alone; it pulls, opens, stores and receipts it.
     assert "test packet" in _run(hub, "recipients", "test", "fr-police")
     police_config = member / "fr-police" / "connector.json"
+    choose_readable_files(police_config)  # this line's procedure wants the rendered files
     pulled = _run(
         connector, "pull", "--config", str(police_config), "--profiles", str(profiles), "--no-pdf"
     )
-    assert "1 new report(s) stored" in pulled
+    assert "1 new packet(s) stored" in pulled
     assert "receipt verified" in _run(hub, "recipients", "status", "fr-police")
     section = _run(connector, "pull", "--config", str(member / "fr-section" / "connector.json"))
-    assert "0 new report(s)" in section  # the test packet was for the police liaison only
+    assert "0 new packet(s)" in section  # the test packet was for the police liaison only
     reports = load_config(police_config).store_dir / "reports"
     (rendered,) = reports.glob("*.fr.html")
     assert "TEST PACKET for fr-police" in rendered.read_text(encoding="utf-8")
@@ -119,7 +120,7 @@ def test_france_is_onboarded_from_its_profile_to_its_first_receipt_without_code_
     again = _run(
         connector, "pull", "--config", str(police_config), "--profiles", str(profiles), "--no-pdf"
     )
-    assert "1 new report(s) stored" in again
+    assert "1 new packet(s) stored" in again
 
 
 def test_the_documented_example_profile_is_the_one_onboarded_here() -> None:

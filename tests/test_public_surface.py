@@ -19,8 +19,10 @@ SURFACES = {
         "render_html", "render_text",
     ],
     "keys": [
-        "KeyFileError", "KeySet", "PublicKeySet", "fingerprint", "generate_keyset", "load_keyset",
-        "load_public_keyset", "write_keyset", "write_public_keyset",
+        "KeyFileError", "KeySet", "PublicKeySet", "create_passphrase_file", "credential_path",
+        "fingerprint", "generate_keyset", "is_legacy_keyset", "keyset_pem", "load_keyset",
+        "load_public_keyset", "read_passphrase", "read_secret_file", "write_keyset",
+        "write_public_keyset",
     ],
 }  # fmt: skip
 

@@ -46,8 +46,8 @@ def _signed_by_another_key(envelope: Envelope) -> Envelope:
 
 
 def _stored_reports(config: ConnectorConfig) -> list[Path]:
-    folder = config.store_dir / "reports"
-    return sorted(folder.glob("*")) if folder.exists() else []
+    folders = [config.store_dir / "packets", config.store_dir / "reports"]
+    return sorted(path for folder in folders if folder.exists() for path in folder.glob("*"))
 
 
 def _packets_at_the_hub(hub: LiveHub, recipient: str) -> list[DeliveryRow]:

@@ -118,15 +118,34 @@ def init(
         Path,
         typer.Option("--hub-key", help="The hub's public key file, as received.", dir_okay=False),
     ],
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The key files' passphrase (mode 0600); made at random if missing. "
+            "Default: OUT/passphrase.txt.",
+            dir_okay=False,
+        ),
+    ] = None,
     profiles: ProfilesOption = None,
 ) -> None:
-    """Set up a new member: keys, connector configs and a registration folder for the hub."""
+    """Set up a new member: encrypted keys, connector configs and a registration folder."""
     try:
         profile = selected_profiles(profiles).get(country)
-        setup = init_member(profile, out=out, hub_url=hub_url, hub_key_file=hub_key)
+        setup = init_member(
+            profile,
+            out=out,
+            hub_url=hub_url,
+            hub_key_file=hub_key,
+            passphrase_file=passphrase_file,
+        )
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None
     typer.echo(f"hub key id (compare with the hub's published key): {setup.hub_key_id}")
+    typer.echo(
+        f"private keys encrypted with the passphrase in {setup.passphrase_file}: keep it apart "
+        "from backups of the keys (a systemd credential, see deploy/README.md)"
+    )
     for made in setup.recipients:
         typer.echo(f"{made.recipient_id}:")
         typer.echo(f"  sealing key id: {made.sealing_key_id}")

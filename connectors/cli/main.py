@@ -8,7 +8,10 @@ asked for with `connector open`.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,18 +21,28 @@ import uvicorn
 from pydantic import ValidationError
 
 from connectors.cli.countries import ProfilesOption, register_country_commands, selected_profiles
-from connectors.config import load_config
-from connectors.errors import ConnectorError
+from connectors.config import ConnectorConfig, key_passphrase, load_config
+from connectors.countries.profiles import Profile, RecipientSpec
+from connectors.errors import ConfigInvalid, ConnectorError
 from connectors.readings.pdf import render_pdf
 from connectors.readings.render import render_html, render_text
 from connectors.readings.translations import LocaleUnsupported
-from connectors.recipient.pull import PullResult, pull_until_empty
+from connectors.recipient.pull import PullResult, load_keys, open_with, pull_until_empty
 from connectors.recipient.readable import reading_for, render_stored
 from connectors.recipient.receiver import create_receiver
+from connectors.recipient.store import LocalStore, packet_file, write_atomic
 from hub.crypto import OpenedPacket, open_packet
 from hub.errors import PacketInvalid
 from hub.logs import configure_logging
-from keys import KeyFileError, load_keyset, load_public_keyset
+from keys import (
+    KeyFileError,
+    create_passphrase_file,
+    is_legacy_keyset,
+    keyset_pem,
+    load_keyset,
+    load_public_keyset,
+    read_passphrase,
+)
 from schemas.envelope import Envelope
 
 REJECTED = "packet rejected: it does not verify or is not sealed to this key"
@@ -42,6 +55,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
 )
+keys_app = typer.Typer(help="The connector's private key files.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 class OutputFormat(StrEnum):
@@ -81,7 +96,8 @@ def pull(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Render PDFs too.")] = True,
     profiles: ProfilesOption = None,
 ) -> None:
-    """Pull every waiting packet, store the reports, send receipts, and render new reports."""
+    """Pull every waiting packet, store it sealed, send receipts; with write_readable_reports,
+    also write readable files of new reports and remove those past the profile's retention."""
     try:
         settings = load_config(config)
         total = pull_until_empty(
@@ -90,28 +106,59 @@ def pull(
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None
     typer.echo(
-        f"{len(total.stored)} new report(s) stored in {settings.store_dir / 'reports'}"
+        f"{len(total.stored)} new packet(s) stored in {settings.store_dir / 'packets'}"
         + (f"; {len(total.rejected)} packet(s) rejected" if total.rejected else "")
         + (f"; {len(total.receipts_refused)} receipt(s) refused" if total.receipts_refused else "")
     )
-    if render and total.stored:
-        # Stored and receipted already: a rendering that fails does not undo the pull.
-        try:
-            reading = reading_for(settings.recipient_id, selected_profiles(profiles))
+    if not settings.write_readable_reports:
+        typer.echo(f"reports kept sealed: read one with 'connector open --config {config} ID'")
+        _exit_on_failures(total)
+        return
+    # Stored and receipted already: a rendering that fails does not undo the pull.
+    try:
+        found = selected_profiles(profiles)
+        if render and total.stored:
+            reading = reading_for(settings.recipient_id, found)
             written = render_stored(settings, reading, total.stored, pdf=pdf)
-        except (ConnectorError, PacketInvalid) as exc:
-            raise _fail(f"connector: reports stored, but rendering failed: {exc}") from None
-        typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
+            typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
+        removed = _purge_readable(settings, found.recipient(settings.recipient_id))
+    except (ConnectorError, PacketInvalid) as exc:
+        raise _fail(f"connector: packets stored, but readable files failed: {exc}") from None
+    if removed:
+        typer.echo(f"{removed} readable file(s) past their retention removed")
+    _exit_on_failures(total)
+
+
+def _exit_on_failures(total: PullResult) -> None:
+    """Exit 1 when a packet was rejected or a receipt refused: something waits undelivered."""
     if total.failed:
-        # The reasons name ids and keys only. Exit 1: something waits at the hub undelivered.
+        # The reasons name ids and keys only.
         for problem in dict.fromkeys(total.problems):
             typer.echo(f"connector: {problem}", err=True)
         raise typer.Exit(code=1)
 
 
-def _open_file(packet_file: Path, keys: Path, hub_key: Path) -> OpenedPacket:
-    """Open one packet file. Raises PacketInvalid, or KeyFileError for an unusable key file."""
-    own = load_keyset(keys)
+def _purge_readable(settings: ConnectorConfig, found: tuple[Profile, RecipientSpec] | None) -> int:
+    """Remove readable files older than the profile's retention (30 days without a profile)."""
+    days = found[0].readable_retention_days if found is not None else 30
+    store = LocalStore(settings.store_dir, readable=True)
+    return len(store.purge_readable(now=datetime.now(UTC), keep=timedelta(days=days)))
+
+
+def _passphrase_for(keys: Path, passphrase_file: Path | None) -> bytes | None:
+    """The passphrase from its file, or asked for when a person runs the command at a terminal."""
+    if passphrase_file is not None:
+        return read_passphrase(passphrase_file)
+    if is_legacy_keyset(keys) or not sys.stdin.isatty():
+        return None
+    return str(typer.prompt(f"passphrase of {keys}", hide_input=True)).encode("utf-8")
+
+
+def _open_file(
+    packet_file: Path, keys: Path, hub_key: Path, passphrase_file: Path | None
+) -> tuple[OpenedPacket, Envelope]:
+    """Open one packet file in memory. Raises PacketInvalid, or KeyFileError for unusable keys."""
+    own = load_keyset(keys, _passphrase_for(keys, passphrase_file))
     hub = load_public_keyset(hub_key)
     if own.sealing is None:
         raise KeyFileError(f"{keys}: no sealing key, packets cannot be opened")
@@ -119,18 +166,52 @@ def _open_file(packet_file: Path, keys: Path, hub_key: Path) -> OpenedPacket:
         envelope = Envelope.model_validate_json(packet_file.read_bytes())
     except (OSError, ValidationError) as exc:
         raise PacketInvalid() from exc
-    return open_packet(envelope, hub_keys={hub.signing_key_id: hub.signing}, private=own.sealing)
+    trusted = {hub.signing_key_id: hub.signing}
+    return open_packet(envelope, hub_keys=trusted, private=own.sealing), envelope
+
+
+def _open_stored(config_file: Path, packet: str) -> tuple[OpenedPacket, Envelope, Envelope | None]:
+    """Open a stored packet (its id, or a file) with the config's keys, in memory.
+
+    Raises ConnectorError for an unusable config, PacketInvalid for a packet that fails.
+    """
+    settings = load_config(config_file)
+    keys = load_keys(settings)
+    store = LocalStore(settings.store_dir)
+    path = Path(packet) if Path(packet).is_file() else packet_file(store, packet)
+    try:
+        envelope = Envelope.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise PacketInvalid() from exc
+    # Every configured key: a packet pulled before a rotation opens with a previous key file.
+    opened = open_with(envelope, keys, settings.recipient_id)
+    return opened, envelope, store.receipt_for(opened.body.packet_id)
 
 
 @app.command("open")
 def open_command(
-    packet_file: Annotated[
-        Path, typer.Argument(help="A packet envelope, as JSON.", dir_okay=False)
+    packet: Annotated[
+        str,
+        typer.Argument(help="A packet envelope file, or with --config a stored packet's id."),
     ],
-    keys: Annotated[Path, typer.Option("--keys", help="Your private key file.", dir_okay=False)],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Open with this connector's keys and store.", dir_okay=False),
+    ] = None,
+    keys: Annotated[
+        Path | None, typer.Option("--keys", help="Your private key file.", dir_okay=False)
+    ] = None,
     hub_key: Annotated[
-        Path, typer.Option("--hub-key", help="The hub's public key file.", dir_okay=False)
-    ],
+        Path | None, typer.Option("--hub-key", help="The hub's public key file.", dir_okay=False)
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The key file's passphrase (mode 0600); asked for at a terminal if not given.",
+            dir_okay=False,
+        ),
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="How to print the report.")
     ] = OutputFormat.text,
@@ -148,23 +229,29 @@ def open_command(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write to this file (needed for pdf).", dir_okay=False),
+        typer.Option(
+            "--out", help="Write to this file, mode 0600 (needed for pdf).", dir_okay=False
+        ),
     ] = None,
 ) -> None:
-    """Verify and open one packet sealed to your key, and print the report."""
+    """Verify and open one packet sealed to your key, in memory, and print the report."""
+    receipt_envelope: Envelope | None = None
     try:
-        opened = _open_file(packet_file, keys, hub_key)
-        envelope = Envelope.model_validate_json(packet_file.read_bytes())
-        receipt_envelope = (
-            Envelope.model_validate_json(receipt.read_bytes()) if receipt is not None else None
-        )
-    except KeyFileError as exc:
+        if config is not None:
+            opened, envelope, receipt_envelope = _open_stored(config, packet)
+        elif keys is None or hub_key is None:
+            raise _fail("connector: give --config, or both --keys and --hub-key")
+        else:
+            opened, envelope = _open_file(Path(packet), keys, hub_key, passphrase_file)
+        if receipt is not None:
+            receipt_envelope = Envelope.model_validate_json(receipt.read_bytes())
+    except (KeyFileError, ConnectorError) as exc:
         raise _fail(f"connector: {exc}") from None
     except (PacketInvalid, OSError, ValidationError):
         raise _fail(REJECTED) from None
-    report, packet, digest = opened.report, opened.body, opened.sealed_sha256
+    report, body, digest = opened.report, opened.body, opened.sealed_sha256
     if output is OutputFormat.json:
-        typer.echo(report.model_dump_json(indent=2))
+        _emit(report.model_dump_json(indent=2), out)
         return
     if output is OutputFormat.pdf and out is None:
         raise _fail("connector: --format pdf needs --out FILE")
@@ -172,22 +259,21 @@ def open_command(
     try:
         if output is OutputFormat.pdf:
             assert out is not None
-            out.write_bytes(
-                render_pdf(
-                    report,
-                    packet=packet,
-                    sealed_sha256=digest,
-                    locale=locale,
-                    timezone=timezone,
-                    **evidence,
-                )
+            document = render_pdf(
+                report,
+                packet=body,
+                sealed_sha256=digest,
+                locale=locale,
+                timezone=timezone,
+                **evidence,
             )
+            write_atomic(out, document)
             typer.echo(f"written: {out}")
             return
         render = render_html if output is OutputFormat.html else render_text
         rendered = render(
             report,
-            packet=packet,
+            packet=body,
             sealed_sha256=digest,
             locale=locale,
             timezone=timezone,
@@ -197,11 +283,79 @@ def open_command(
         raise _fail(f"connector: {exc}") from None
     except PacketInvalid:
         raise _fail("connector: the receipt is not about this packet") from None
-    if out is not None:
-        out.write_text(rendered, encoding="utf-8")
-        typer.echo(f"written: {out}")
-    else:
-        typer.echo(rendered)
+    except OSError as exc:
+        raise _fail(f"connector: cannot write {out}: {exc.strerror}") from None
+    _emit(rendered, out)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    """Print the opened report, or write it owner-only to the file a person asked for."""
+    if out is None:
+        typer.echo(text)
+        return
+    try:
+        write_atomic(out, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise _fail(f"connector: cannot write {out}: {exc.strerror}") from None
+    typer.echo(f"written: {out}")
+
+
+@keys_app.command("protect")
+def keys_protect(
+    config: Annotated[
+        Path, typer.Option("--config", help="The connector's JSON config file.", dir_okay=False)
+    ],
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="Where the passphrase is (made at random if missing), when the config names "
+            "none yet; it is added to the config.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Convert the config's old plain JSON key files to encrypted PKCS#8 PEM, in place."""
+    try:
+        settings = load_config(config)
+        passphrase = key_passphrase(settings)
+        if passphrase is None:
+            if passphrase_file is None:
+                raise ConfigInvalid("the config names no passphrase: give --passphrase-file")
+            passphrase = create_passphrase_file(passphrase_file)
+            _add_passphrase_file(config, passphrase_file)
+        converted = [
+            path
+            for path in [settings.keys_file, *settings.previous_keys_files]
+            if _protect(path, passphrase)
+        ]
+    except (KeyFileError, ConnectorError) as exc:
+        raise _fail(f"connector: {exc}") from None
+    typer.echo(f"{len(converted)} key file(s) encrypted" + "".join(f"\n  {p}" for p in converted))
+
+
+def _protect(path: Path, passphrase: bytes) -> bool:
+    """Rewrite one legacy key file encrypted; False if it already is. Raises KeyFileError."""
+    if not is_legacy_keyset(path):
+        load_keyset(path, passphrase)  # already protected: check that this passphrase opens it
+        return False
+    keys = load_keyset(path)
+    name = path.name.split(".")[0]
+    try:
+        write_atomic(path, keyset_pem(keys, name=name, passphrase=passphrase))
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot rewrite ({exc.strerror})") from exc
+    return True
+
+
+def _add_passphrase_file(config: Path, passphrase_file: Path) -> None:
+    """Name the passphrase file in the config (absolute: the config may live elsewhere)."""
+    document = json.loads(config.read_text(encoding="utf-8"))
+    document["passphrase_file"] = str(passphrase_file.resolve())
+    try:
+        write_atomic(config, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise ConfigInvalid(f"{config}: cannot rewrite ({exc.strerror})") from exc
 
 
 @app.command()

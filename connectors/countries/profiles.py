@@ -129,6 +129,12 @@ class Profile(_Strict):
     )
     timezone: str = Field(description="IANA time zone of the member's working days.")
     calendar: CalendarSpec = CalendarSpec()
+    readable_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="How long a readable report file (write_readable_reports) is kept.",
+    )
     recipients: list[RecipientSpec] = Field(default_factory=list)
     portals: list[PortalSpec] = Field(default_factory=list)
     folder: Path = Field(description="Where the profile file is; set when it is loaded.")

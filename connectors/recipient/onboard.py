@@ -5,7 +5,9 @@ keys, writes the connector's configuration, and puts the public halves in a regi
 folder for the hub operator:
 
     <out>/hub.pub.json                       the hub's public key, as given (checked by its id)
-    <out>/<recipient>/<recipient>.keys.json  private keys, mode 0600: never leave this machine
+    <out>/passphrase.txt                     the key files' passphrase, mode 0600, made if missing
+                                             (--passphrase-file elsewhere, or a systemd credential)
+    <out>/<recipient>/<recipient>.keys.pem   encrypted PKCS#8 private keys: stay here
     <out>/<recipient>/<recipient>.pub.json
     <out>/<recipient>/connector.json         for `connector pull` once credential.txt is there
     <out>/registration/registration.json     public keys and their ids: send this folder
@@ -18,6 +20,7 @@ recipient, which goes into `<out>/<recipient>/credential.txt`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +38,17 @@ from hub.onboarding.member import (
 )
 from keys import (
     KeyFileError,
+    create_passphrase_file,
     generate_keyset,
     load_public_keyset,
     write_keyset,
     write_public_keyset,
 )
 
-__all__ = ["CREDENTIAL_FILE", "MemberSetup", "RecipientSetup", "init_member"]
+__all__ = ["CREDENTIAL_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup", "init_member"]
 
 CREDENTIAL_FILE = "credential.txt"
+PASSPHRASE_FILE = "passphrase.txt"  # noqa: S105 - a file name, not a passphrase
 _DIR_MODE = 0o700
 
 
@@ -65,6 +70,7 @@ class MemberSetup:
     hub_key_id: str
     recipients: list[RecipientSetup]
     registration_dir: Path
+    passphrase_file: Path
 
 
 def _hub_key(hub_key_file: Path, out: Path) -> str:
@@ -80,10 +86,19 @@ def _hub_key(hub_key_file: Path, out: Path) -> str:
     return hub.signing_key_id
 
 
-def init_member(profile: Profile, *, out: Path, hub_url: str, hub_key_file: Path) -> MemberSetup:
+def init_member(
+    profile: Profile,
+    *,
+    out: Path,
+    hub_url: str,
+    hub_key_file: Path,
+    passphrase_file: Path | None = None,
+) -> MemberSetup:
     """Make keys, connector configs and the registration folder for every recipient of `profile`.
 
-    Raises ConfigInvalid if the profile lists no recipients, the hub key file is unusable, or a
+    The private keys are encrypted with the passphrase in `passphrase_file` (default
+    `<out>/passphrase.txt`), made at random if the file does not exist. Raises ConfigInvalid if
+    the profile lists no recipients, the hub key file or passphrase file is unusable, or a
     recipient already has keys under `out` (keys are never overwritten).
     """
     if not profile.recipients:
@@ -91,9 +106,15 @@ def init_member(profile: Profile, *, out: Path, hub_url: str, hub_key_file: Path
     out.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
     registration_dir = out / "registration"
     for recipient in profile.recipients:
-        if (out / recipient.id / f"{recipient.id}.keys.json").exists():
-            raise ConfigInvalid(f"{out / recipient.id} already has keys: not overwriting them")
+        folder = out / recipient.id
+        if any(folder.glob(f"{recipient.id}.keys.*")):
+            raise ConfigInvalid(f"{folder} already has keys: not overwriting them")
     hub_key_id = _hub_key(hub_key_file, out)
+    passphrase_path = passphrase_file or out / PASSPHRASE_FILE
+    try:
+        passphrase = create_passphrase_file(passphrase_path)
+    except KeyFileError as exc:
+        raise ConfigInvalid(str(exc)) from exc
     registration_dir.mkdir(mode=_DIR_MODE, exist_ok=True)
     made: list[RecipientSetup] = []
     entries: list[RegisteredRecipient] = []
@@ -101,7 +122,9 @@ def init_member(profile: Profile, *, out: Path, hub_url: str, hub_key_file: Path
         folder = out / recipient.id
         folder.mkdir(mode=_DIR_MODE, exist_ok=True)
         keys = generate_keyset()
-        write_keyset(keys, folder / f"{recipient.id}.keys.json", name=recipient.id)
+        write_keyset(
+            keys, folder / f"{recipient.id}.keys.pem", name=recipient.id, passphrase=passphrase
+        )
         write_public_keyset(keys.public, folder / f"{recipient.id}.pub.json", name=recipient.id)
         write_public_keyset(
             keys.public, registration_dir / f"{recipient.id}.pub.json", name=recipient.id
@@ -110,7 +133,8 @@ def init_member(profile: Profile, *, out: Path, hub_url: str, hub_key_file: Path
             "hub_url": hub_url,
             "recipient_id": recipient.id,
             "credential_file": CREDENTIAL_FILE,
-            "keys_file": f"{recipient.id}.keys.json",
+            "keys_file": f"{recipient.id}.keys.pem",
+            "passphrase_file": os.path.relpath(passphrase_path.resolve(), folder.resolve()),
             "hub_public_key_file": "../hub.pub.json",
             "store_dir": "inbox",
         }
@@ -147,4 +171,9 @@ def init_member(profile: Profile, *, out: Path, hub_url: str, hub_key_file: Path
     (registration_dir / REGISTRATION_FILE).write_text(
         registration.model_dump_json(indent=2) + "\n", encoding="utf-8"
     )
-    return MemberSetup(hub_key_id=hub_key_id, recipients=made, registration_dir=registration_dir)
+    return MemberSetup(
+        hub_key_id=hub_key_id,
+        recipients=made,
+        registration_dir=registration_dir,
+        passphrase_file=passphrase_path,
+    )

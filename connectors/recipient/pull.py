@@ -23,7 +23,7 @@ from nacl.signing import SigningKey, VerifyKey
 from pydantic import ValidationError
 
 from connectors.client import MAX_RECEIPTS_PER_BATCH, HubClient
-from connectors.config import ConnectorConfig, read_token
+from connectors.config import ConnectorConfig, key_passphrase, read_token
 from connectors.errors import ConfigInvalid, HubRefused
 from connectors.recipient.store import LocalStore
 from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
@@ -89,9 +89,10 @@ class ConnectorKeys:
 
 def load_keys(config: ConnectorConfig) -> ConnectorKeys:
     """Read the key files named in the config. Raises ConfigInvalid if one is unusable."""
+    passphrase = key_passphrase(config)
     try:
-        own = load_keyset(config.keys_file)
-        previous = [load_keyset(path) for path in config.previous_keys_files]
+        own = load_keyset(config.keys_file, passphrase)
+        previous = [load_keyset(path, passphrase) for path in config.previous_keys_files]
         hub = load_public_keyset(config.hub_public_key_file)
     except KeyFileError as exc:
         raise ConfigInvalid(str(exc)) from exc
@@ -217,7 +218,7 @@ def pull_once(
     # 1. Our keys, and the hub's public key from our own configuration.
     keys = load_keys(config)
     token = read_token(config.credential_file)
-    store = LocalStore(config.store_dir)
+    store = LocalStore(config.store_dir, readable=config.write_readable_reports)
     with HubClient(config.hub_url, token) as client:
         # 2. Lease what the inbox holds for us; a signer we do not know yet may be the hub's
         # rotated key, endorsed by one we trust.

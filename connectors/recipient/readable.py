@@ -1,8 +1,10 @@
 """Renderings of stored reports for the people who read them, in their own languages.
 
-After a pull, each new packet is opened again from the local store (so the hub's signature is
-verified once more) and rendered, with its receipt as evidence, as HTML and PDF in every
-language the recipient's profile names, in the recipient's time zone:
+Only for a line whose config turns write_readable_reports on: otherwise reports stay sealed and
+are read with `connector open`. After a pull, each new packet is opened again from the local
+store (so the hub's signature is verified once more) and rendered, with its receipt as
+evidence, as HTML and PDF in every language the recipient's profile names, in the recipient's
+time zone:
 
     reports/<report_id>.<locale>.html
     reports/<report_id>.<locale>.pdf
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 
 from connectors.config import ConnectorConfig
 from connectors.countries.profiles import Profiles
-from connectors.errors import StoreFailed
+from connectors.errors import ConfigInvalid, StoreFailed
 from connectors.readings.pdf import render_pdf
 from connectors.readings.render import render_html
 from connectors.readings.translations import available_locales
@@ -78,10 +80,15 @@ def render_stored(
 
     `packet_ids` None means every stored packet. Returns the files written. Raises ConfigInvalid
     for unusable keys, StoreFailed for an unreadable store, PacketInvalid for a stored packet
-    that no longer verifies or opens with any configured key (the reason says which).
+    that no longer verifies or opens with any configured key (the reason says which), or when
+    the config keeps reports sealed (write_readable_reports off).
     """
+    if not config.write_readable_reports:
+        raise ConfigInvalid(
+            "write_readable_reports is off: reports stay sealed; read one with 'connector open'"
+        )
     keys = load_keys(config)
-    store = LocalStore(config.store_dir)
+    store = LocalStore(config.store_dir, readable=True)
     if packet_ids is None:
         packet_ids = sorted(path.stem for path in store.packets.glob("*.json"))
     written: list[Path] = []

@@ -58,7 +58,7 @@ def create_receiver(config: ConnectorConfig, *, clock: Clock = _utc_now) -> Fast
     """Build the push receiver. Raises ConfigInvalid if keys or the webhook secret are unusable."""
     keys = load_keys(config)
     webhook = Webhook(read_webhook_secret(config.webhook_secret_file))
-    store = LocalStore(config.store_dir)
+    store = LocalStore(config.store_dir, readable=config.write_readable_reports)
     lock = threading.Lock()  # one packet at a time: a retry racing its first push stores once
     app = FastAPI(title=f"Push receiver of {config.recipient_id}", docs_url=None, redoc_url=None)
 

@@ -1,12 +1,15 @@
-"""The recipient's local store: each opened report kept once per packet, with its receipt.
+"""The recipient's local store: each packet kept once, sealed, with its receipt.
 
 Layout under the root (folders 0700, files 0600: this is sensitive data on the recipient's machine):
 
-    packets/<packet_id>.json    the packet envelope as received
-    reports/<report_id>.json    the report, pretty JSON
-    reports/<report_id>.txt     readable renderings
-    reports/<report_id>.html
+    packets/<packet_id>.json    the packet envelope as received, still sealed
     receipts/<packet_id>.json   the receipt envelope sent for the packet
+    reports/<report_id>.json    only with write_readable_reports: the report, pretty JSON,
+    reports/<report_id>.txt     and readable renderings, removed after the profile's
+    reports/<report_id>.html    readable_retention_days (`purge_readable`)
+
+By default no readable report is written: a person reads a packet with `connector open`, which
+opens it in memory. A line whose procedure needs files turns write_readable_reports on.
 
 Every file is written atomically. The packet file is written last and marks the packet as stored,
 so a crash part-way leaves the packet unstored and it is simply stored again at the next pull.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -65,17 +69,24 @@ def _packet_name(packet_id: UUID | str) -> str:
         raise StoreFailed(f"not a packet id: {packet_id!r}") from exc
 
 
+def packet_file(store: LocalStore, packet_id: str) -> Path:
+    """Where a stored packet's envelope is. Raises StoreFailed for a malformed id."""
+    return store.packets / f"{_packet_name(packet_id)}.json"
+
+
 class LocalStore:
     """Reports, packets and receipts in one folder tree on the recipient's machine."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, readable: bool = False) -> None:
         self.root = root
+        self.readable = readable
         self.packets = root / "packets"
         self.reports = root / "reports"
         self.receipts = root / "receipts"
 
     def _ensure_folders(self) -> None:
-        for folder in (self.root, self.packets, self.reports, self.receipts):
+        readable = [self.reports] if self.readable else []
+        for folder in (self.root, self.packets, self.receipts, *readable):
             folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
 
     def has_packet(self, packet_id: UUID | str) -> bool:
@@ -101,6 +112,11 @@ class LocalStore:
         report, body, digest = opened.report, opened.body, opened.sealed_sha256
         report_id = str(report.report_id)
         files = [
+            (self.receipts / f"{packet_id}.json", receipt.model_dump_json(indent=2) + "\n"),
+            # Last: its presence is what `has_packet` reads as "stored".
+            (self.packets / f"{packet_id}.json", envelope.model_dump_json(indent=2) + "\n"),
+        ]
+        readable = [
             (self.reports / f"{report_id}.json", report.model_dump_json(indent=2) + "\n"),
             (
                 self.reports / f"{report_id}.txt",
@@ -114,13 +130,30 @@ class LocalStore:
                     report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
                 ),
             ),
-            (self.receipts / f"{packet_id}.json", receipt.model_dump_json(indent=2) + "\n"),
-            # Last: its presence is what `has_packet` reads as "stored".
-            (self.packets / f"{packet_id}.json", envelope.model_dump_json(indent=2) + "\n"),
         ]
+        if self.readable:
+            files = readable + files
         try:
             self._ensure_folders()
             for path, text in files:
                 write_atomic(path, text.encode("utf-8"))
         except OSError as exc:
             raise StoreFailed(f"cannot write under {self.root}: {exc.strerror}") from exc
+
+    def purge_readable(self, *, now: datetime, keep: timedelta) -> list[Path]:
+        """Remove readable report files written more than `keep` before `now`; return them.
+
+        The sealed packets and receipts stay. Raises StoreFailed if a file cannot be removed.
+        """
+        cutoff = (now - keep).timestamp()
+        removed: list[Path] = []
+        if not self.reports.is_dir():
+            return removed
+        try:
+            for path in sorted(self.reports.iterdir()):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+        except OSError as exc:
+            raise StoreFailed(f"cannot purge {self.reports}: {exc.strerror}") from exc
+        return removed

@@ -27,7 +27,7 @@ from hub.network.directory import add_recipient, add_source
 from hub.network.routing import RecipientKind
 from hub.settings import Settings
 from hub.store import make_engine
-from keys import generate_keyset, write_keyset, write_public_keyset
+from keys import create_passphrase_file, generate_keyset, write_keyset, write_public_keyset
 
 MEMBERS = {"AT": "Austria", "BE": "Belgium", "DE": "Germany", "NL": "Netherlands"}
 COORDINATOR = "network-coordinator"
@@ -99,7 +99,12 @@ def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
                 )
                 continue
             keys = generate_keyset()
-            write_keyset(keys, folder / f"{party.id}.keys.json", name=party.id)
+            # Written here, mode 0600, so that nobody types a passphrase in the demo; a real
+            # member keeps it apart from its keys (a systemd credential, deploy/README.md).
+            passphrase = create_passphrase_file(folder / "passphrase.txt")
+            write_keyset(
+                keys, folder / f"{party.id}.keys.pem", name=party.id, passphrase=passphrase
+            )
             write_public_keyset(keys.public, folder / f"{party.id}.pub.json", name=party.id)
             add_recipient(
                 session,
@@ -115,7 +120,8 @@ def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
                 "hub_url": hub_url,
                 "recipient_id": party.id,
                 "credential_file": "credential.txt",
-                "keys_file": f"{party.id}.keys.json",
+                "keys_file": f"{party.id}.keys.pem",
+                "passphrase_file": "passphrase.txt",
                 "hub_public_key_file": "../../hub.pub.json",
                 "hub_trust_file": "hub-trust.json",
                 "store_dir": "inbox",
@@ -128,7 +134,8 @@ def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
                     "kind": party.kind.value,
                     "mode": "pull",
                     "credential_file": str(credential_file),
-                    "keys_file": str(folder / f"{party.id}.keys.json"),
+                    "keys_file": str(folder / f"{party.id}.keys.pem"),
+                    "passphrase_file": str(folder / "passphrase.txt"),
                     "public_keys_file": str(folder / f"{party.id}.pub.json"),
                     "connector_config": str(folder / "connector.json"),
                     "store_dir": str(folder / "inbox"),

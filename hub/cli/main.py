@@ -26,12 +26,20 @@ from hub.http.app import create_app
 from hub.http.server import serve, serving
 from hub.logs import configure_logging
 from hub.network.directory import KeyPurpose, KeyStatus, add_key, has_current_key, key_statuses
-from hub.network.keyring import create_hub_keys, load_hub_secrets, published_keys, rotate_hub_key
+from hub.network.keyring import (
+    create_hub_keys,
+    load_hub_secrets,
+    load_webhook_key,
+    published_keys,
+    rotate_hub_key,
+)
+from hub.network.webhook_secrets import protect_stored
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
 from hub.store import make_engine, upgrade
 from keys import (
     KeyFileError,
+    create_passphrase_file,
     generate_keyset,
     load_public_keyset,
     write_keyset,
@@ -58,6 +66,20 @@ def _init(settings: Settings) -> None:
     upgrade(settings.resolved_database_url)
     if create_hub_keys(settings):
         typer.echo(f"hub keys written under {settings.hub_key_file.parent}")
+    _protect_secrets(settings)
+
+
+def _protect_secrets(settings: Settings) -> None:
+    """Encrypt webhook secrets a hub from before stored in plain."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            count = protect_stored(session, load_webhook_key(settings))
+            session.commit()
+    finally:
+        engine.dispose()
+    if count:
+        typer.echo(f"{count} webhook secret(s) encrypted in the database")
 
 
 def _demo_dir(settings: Settings) -> Path:
@@ -89,17 +111,39 @@ def db_upgrade() -> None:
     typer.echo(f"database at newest schema: {settings.resolved_database_url}")
 
 
+@db_app.command("protect-secrets")
+def db_protect_secrets() -> None:
+    """Encrypt the webhook secrets still stored in plain (`hub init` does it too)."""
+    settings = Settings()
+    _protect_secrets(settings)
+    typer.echo("every webhook secret in the database is encrypted")
+
+
 @keys_app.command("new")
 def keys_new(
     name: Annotated[str, typer.Argument(help="Whose keys, e.g. at-police.")],
     out: Annotated[Path, typer.Option(help="Folder for the key files.")] = Path("."),
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            help="The passphrase (mode 0600), made at random if missing "
+            "(default OUT/NAME.passphrase).",
+        ),
+    ] = None,
 ) -> None:
-    """Make a sealing and a receipt keypair; the private file is readable by its owner only."""
+    """Make a sealing and a receipt keypair; the private file is encrypted and owner-only."""
     keys = generate_keyset()
-    private, public = out / f"{name}.keys.json", out / f"{name}.pub.json"
-    write_keyset(keys, private, name=name)
+    private, public = out / f"{name}.keys.pem", out / f"{name}.pub.json"
+    passphrase_path = passphrase_file or out / f"{name}.passphrase"
+    try:
+        passphrase = create_passphrase_file(passphrase_path)
+    except KeyFileError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    write_keyset(keys, private, name=name, passphrase=passphrase)
     write_public_keyset(keys.public, public, name=name)
-    typer.echo(f"private keys: {private} (mode 0600; never leaves this machine)")
+    typer.echo(f"private keys: {private} (encrypted PKCS#8, mode 0600; never leaves this machine)")
+    typer.echo(f"passphrase:   {passphrase_path} (mode 0600; keep it apart from key backups)")
     typer.echo(f"public keys:  {public} (register these at the hub)")
     typer.echo(f"sealing key id: {keys.public.sealing_key_id}")
     typer.echo(f"receipt key id: {keys.public.signing_key_id}")
@@ -307,7 +351,10 @@ def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str,
         )
         typer.echo("Audit log:   .venv/bin/hub audit verify   (quality: hub compliance report)")
         typer.echo(f"Credentials: {listing}  (every party's token, key files, connector config)")
-        typer.echo("Reports each demo recipient opened: <its folder>/inbox/reports/")
+        typer.echo(
+            "Reports each demo recipient holds, sealed: <its folder>/inbox/packets/ "
+            "(read one: connector open --config <its folder>/connector.json PACKET_ID)"
+        )
         typer.echo(f"Logs:        {log_file}  (JSON lines: ids and outcomes, never content)")
         typer.echo("Press Ctrl+C to stop.")
         try:

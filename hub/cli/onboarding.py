@@ -20,7 +20,7 @@ import typer
 from sqlmodel import Session
 
 from hub.network.directory import DeliveryMode, set_delivery_mode
-from hub.network.keyring import load_hub_secrets
+from hub.network.keyring import load_hub_secrets, load_webhook_key
 from hub.onboarding.member import (
     onboarding_deliveries,
     read_registration,
@@ -136,7 +136,12 @@ def mode(
     settings = Settings()
     with _session(settings) as session:
         set_delivery_mode(
-            session, recipient_id, delivery_mode, push_url=push_url, webhook_secret=secret
+            session,
+            recipient_id,
+            delivery_mode,
+            push_url=push_url,
+            webhook_secret=secret,
+            webhook_key=load_webhook_key(settings) if secret is not None else None,
         )
         session.commit()
     where = f" to {push_url}" if delivery_mode is DeliveryMode.push else ""

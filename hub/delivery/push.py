@@ -31,9 +31,11 @@ from standardwebhooks import Webhook
 from hub.audit.records import record_dead, record_pushed, record_receipt_rejected, record_retry
 from hub.delivery.metrics import Metrics
 from hub.delivery.state import DeliveryState, check_receipt, mark_delivered
-from hub.errors import PacketInvalid
+from hub.errors import ConfigurationError, PacketInvalid
 from hub.logs import get_logger
 from hub.network.directory import DeliveryMode, receipt_keys
+from hub.network.keyring import load_webhook_key
+from hub.network.webhook_secrets import decrypt_secret
 from hub.settings import Settings
 from hub.store import DeliveryRow, RecipientRow
 from schemas.envelope import Envelope
@@ -117,8 +119,14 @@ class RoundStats:
         return self
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, claim_for: timedelta) -> list[Claim]:
-    """Claim up to `limit` due push deliveries (step 1); never one that another claim holds."""
+def claim_due(
+    session: Session, *, now: datetime, limit: int, claim_for: timedelta, webhook_key: bytes
+) -> list[Claim]:
+    """Claim up to `limit` due push deliveries (step 1); never one that another claim holds.
+
+    A recipient whose stored webhook secret does not open with `webhook_key` is not pushed to
+    (logged); its claims lapse and are tried again once the key is right.
+    """
     free = or_(col(DeliveryRow.lease_until).is_(None), col(DeliveryRow.lease_until) <= now)
     query = (
         select(DeliveryRow, RecipientRow)
@@ -157,12 +165,17 @@ def claim_due(session: Session, *, now: datetime, limit: int, claim_for: timedel
             continue
         if recipient.push_url is None or recipient.webhook_secret is None:
             continue  # the mode changed under us; the pull inbox or a later round takes it
+        try:
+            secret = decrypt_secret(webhook_key, recipient.id, recipient.webhook_secret)
+        except ConfigurationError as exc:
+            log.error("push_secret_unusable", recipient_id=recipient.id, detail=str(exc))
+            continue
         claims.append(
             Claim(
                 packet_id=delivery.packet_id,
                 recipient_id=recipient.id,
                 push_url=recipient.push_url,
-                webhook_secret=recipient.webhook_secret,
+                webhook_secret=secret,
                 packet=delivery.packet,
                 attempts=delivery.attempts + 1,
                 window_start=delivery.window_start,
@@ -325,12 +338,14 @@ class PushWorker:
             limits=httpx.Limits(max_connections=settings.push_concurrency * 2),
         )
         self.pool = ThreadPoolExecutor(settings.push_concurrency, thread_name_prefix="push")
+        self.webhook_key = load_webhook_key(settings)
 
     def run_once(self, now: datetime) -> RoundStats:
         """One claim-push-record round at `now`."""
         with Session(self.engine, expire_on_commit=False) as session:
             claims = claim_due(
                 session,
+                webhook_key=self.webhook_key,
                 now=now,
                 limit=self.settings.push_batch,
                 claim_for=timedelta(seconds=self.settings.claim_seconds),

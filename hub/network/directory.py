@@ -31,6 +31,7 @@ from hub.audit.records import (
 )
 from hub.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from hub.network.routing import Member, RecipientKind
+from hub.network.webhook_secrets import encrypt_secret
 from hub.store import RecipientKeyRow, RecipientRow, SourceRow
 from keys import PublicKeySet, fingerprint
 
@@ -131,11 +132,13 @@ def add_recipient(
     mode: DeliveryMode = DeliveryMode.pull,
     push_url: str | None = None,
     webhook_secret: str | None = None,
+    webhook_key: bytes | None = None,
 ) -> RecipientRow:
     """Register a recipient with its sealing and receipt public keys.
 
+    A push recipient's webhook secret is stored encrypted with `webhook_key` (hub.keyring).
     Raises InvalidInput if the id is taken, the key set has no sealing key, or push settings
-    are incomplete.
+    are incomplete; ConfigurationError for a push recipient without the webhook key.
     """
     if session.get(RecipientRow, recipient_id) is not None:
         raise InvalidInput.at("id", f"recipient {recipient_id} exists")
@@ -144,7 +147,7 @@ def add_recipient(
     row = RecipientRow(
         id=recipient_id, name=name, country=country, kind=kind, delivery_mode=mode, created_at=now
     )
-    _apply_mode(row, mode, push_url, webhook_secret)
+    _apply_mode(row, mode, push_url, webhook_secret, webhook_key)
     session.add(row)
     session.flush()
     record_recipient(session, row)
@@ -154,16 +157,25 @@ def add_recipient(
 
 
 def _apply_mode(
-    row: RecipientRow, mode: DeliveryMode, push_url: str | None, webhook_secret: str | None
+    row: RecipientRow,
+    mode: DeliveryMode,
+    push_url: str | None,
+    webhook_secret: str | None,
+    webhook_key: bytes | None,
 ) -> None:
-    if mode is DeliveryMode.push:
-        if not push_url or not push_url.startswith(("https://", "http://")):
-            raise InvalidInput.at("push_url", "a push recipient needs an http(s) endpoint")
-        if not webhook_secret or not webhook_secret.startswith("whsec_"):
-            raise InvalidInput.at("webhook_secret", "a push recipient needs a whsec_ secret")
     row.delivery_mode = mode
-    row.push_url = push_url if mode is DeliveryMode.push else None
-    row.webhook_secret = webhook_secret if mode is DeliveryMode.push else None
+    row.push_url = None
+    row.webhook_secret = None
+    if mode is not DeliveryMode.push:
+        return
+    if not push_url or not push_url.startswith(("https://", "http://")):
+        raise InvalidInput.at("push_url", "a push recipient needs an http(s) endpoint")
+    if not webhook_secret or not webhook_secret.startswith("whsec_"):
+        raise InvalidInput.at("webhook_secret", "a push recipient needs a whsec_ secret")
+    if webhook_key is None:
+        raise ConfigurationError("a webhook secret is only stored encrypted: no webhook key given")
+    row.push_url = push_url
+    row.webhook_secret = encrypt_secret(webhook_key, row.id, webhook_secret)
 
 
 def set_delivery_mode(
@@ -173,16 +185,18 @@ def set_delivery_mode(
     *,
     push_url: str | None = None,
     webhook_secret: str | None = None,
+    webhook_key: bytes | None = None,
     now: datetime | None = None,
 ) -> RecipientRow:
     """Switch a recipient between push and pull; its pending packets follow the new mode.
 
-    Raises NotFound for an unknown recipient, InvalidInput for incomplete push settings.
+    Raises NotFound for an unknown recipient, InvalidInput for incomplete push settings,
+    ConfigurationError for push without the webhook key its secret is encrypted with.
     """
     row = session.get(RecipientRow, recipient_id)
     if row is None:
         raise NotFound(f"no recipient {recipient_id}")
-    _apply_mode(row, mode, push_url, webhook_secret)
+    _apply_mode(row, mode, push_url, webhook_secret, webhook_key)
     session.add(row)
     record_mode(session, row, now or datetime.now(UTC))
     return row

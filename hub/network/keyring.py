@@ -1,5 +1,13 @@
-"""The hub's own keys: the Ed25519 key that signs packets and acknowledgements, and the key of
-its content digests, made by `hub init` and loaded once at start.
+"""The hub's own keys: the Ed25519 key that signs packets and acknowledgements, the key of its
+content digests and the key its webhook secrets are encrypted with in the database, made by
+`hub init` and loaded once at start.
+
+One mechanism for all three, as for a member's connector (keys.passphrase): each secret comes
+from a systemd credential of its name when the unit passes one (`LoadCredential=`, under
+`$CREDENTIALS_DIRECTORY`), else from the file of that name beside the keys; either way a file
+that group or others may read is refused. The signing key file is encrypted PKCS#8 PEM whose
+passphrase is the secret `hub-passphrase`; `content-mac.key` and `webhook-secrets.key` are raw
+32-byte keys. An old plain JSON signing key file is converted by `hub init`.
 
 Rotation (`hub keys rotate-hub`) makes a new signing key from now on, endorsed by the old one,
 and keeps the public history in `hub-keys.json`, published at /.well-known/ctt-hub-keys.json so
@@ -22,18 +30,63 @@ from pydantic import ValidationError
 from hub.crypto import sign_envelope
 from hub.errors import ConfigurationError
 from hub.files import private_folder
+from hub.logs import get_logger
+from hub.network.webhook_secrets import KEY_BYTES as WEBHOOK_KEY_BYTES
 from hub.settings import Settings
 from keys import (
     KeyFileError,
     KeySet,
+    create_passphrase_file,
     generate_keyset,
+    keyset_pem,
     load_keyset,
+    read_passphrase,
+    read_secret_file,
     write_keyset,
     write_public_keyset,
 )
+from keys.passphrase import CREDENTIALS_ENV
 from schemas.envelope import HUB_KEY_TYPE, HubKeyEndorsement, PublishedHubKey, PublishedHubKeys
 
+log = get_logger(__name__)
+
 _MAC_KEY_BYTES = 32
+PASSPHRASE = "hub-passphrase"  # noqa: S105 - the name of the credential, not its value
+MAC_KEY = "content-mac.key"
+WEBHOOK_KEY = "webhook-secrets.key"
+
+
+def secret_path(settings: Settings, name: str) -> Path:
+    """Where one of the hub's secrets is: its systemd credential if passed, else its file."""
+    folder = os.environ.get(CREDENTIALS_ENV)
+    if folder and (Path(folder) / name).is_file():
+        return Path(folder) / name
+    return settings.hub_key_file.parent / name
+
+
+def _raw_key(settings: Settings, name: str, size: int) -> bytes:
+    """A raw key of `size` bytes. Raises ConfigurationError if missing, exposed or malformed."""
+    path = secret_path(settings, name)
+    try:
+        key = read_secret_file(path)
+    except KeyFileError as exc:
+        raise ConfigurationError(f"{exc}: run 'hub init'") from exc
+    if len(key) != size:
+        raise ConfigurationError(f"{path} is not a {size}-byte key")
+    return key
+
+
+def load_webhook_key(settings: Settings) -> bytes:
+    """The key of the webhook secrets in the database. Raises ConfigurationError."""
+    return _raw_key(settings, WEBHOOK_KEY, WEBHOOK_KEY_BYTES)
+
+
+def _hub_passphrase(settings: Settings, *, create: bool = False) -> bytes:
+    path = secret_path(settings, PASSPHRASE)
+    try:
+        return create_passphrase_file(path) if create else read_passphrase(path)
+    except KeyFileError as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -64,17 +117,44 @@ def _write_index(settings: Settings, index: PublishedHubKeys) -> None:
 
 
 def create_hub_keys(settings: Settings, now: datetime | None = None) -> bool:
-    """Make the hub's keys if they do not exist yet; return whether it made them."""
+    """Make the hub's keys if they do not exist yet; return whether it made a signing key.
+
+    On a hub made before keys were encrypted, it encrypts the old JSON signing key file and
+    makes the webhook key. Raises ConfigurationError if an existing secret is unusable.
+    """
+    _ensure_raw_key(settings, WEBHOOK_KEY, WEBHOOK_KEY_BYTES)
+    if settings.legacy_hub_key_file.exists() and not settings.hub_key_file.exists():
+        _protect_legacy(settings)
+        return False
     if settings.hub_key_file.exists():
         return False
     private_folder(settings.hub_key_file.parent)
     keys = generate_keyset(sealing=False)
-    write_keyset(keys, settings.hub_key_file, name="hub")
+    write_keyset(
+        keys, settings.hub_key_file, name="hub", passphrase=_hub_passphrase(settings, create=True)
+    )
     write_public_keyset(keys.public, settings.hub_public_key_file, name="hub")
-    _write_secret(settings.mac_key_file, secrets.token_bytes(_MAC_KEY_BYTES))
+    _ensure_raw_key(settings, MAC_KEY, _MAC_KEY_BYTES)
     start = now or datetime.now(UTC)
     _write_index(settings, PublishedHubKeys(keys=[_published(keys, start)]))
     return True
+
+
+def _protect_legacy(settings: Settings) -> None:
+    """Encrypt the old plain JSON signing key file into the PEM file, then remove the old one."""
+    try:
+        keys = load_keyset(settings.legacy_hub_key_file)
+    except KeyFileError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    data = keyset_pem(keys, name="hub", passphrase=_hub_passphrase(settings, create=True))
+    _write_secret(settings.hub_key_file, data)
+    settings.legacy_hub_key_file.unlink()
+    log.info("hub_key_file_protected", path=str(settings.hub_key_file))
+
+
+def _ensure_raw_key(settings: Settings, name: str, size: int) -> None:
+    if not secret_path(settings, name).exists():
+        _write_secret(secret_path(settings, name), secrets.token_bytes(size))
 
 
 def _write_secret(path: Path, raw: bytes) -> None:
@@ -96,15 +176,15 @@ def published_keys(settings: Settings) -> PublishedHubKeys:
 
 def load_hub_secrets(settings: Settings) -> tuple[HubSecrets, PublishedHubKeys]:
     """Load the hub's keys. Raises ConfigurationError if `hub init` has not made them."""
-    try:
-        keys = load_keyset(settings.hub_key_file)
-        mac_key = settings.mac_key_file.read_bytes()
-    except (KeyFileError, OSError) as exc:
+    if not settings.hub_key_file.exists():
         raise ConfigurationError(
-            f"hub keys missing or unreadable under {settings.hub_key_file.parent}: run 'hub init'"
-        ) from exc
-    if len(mac_key) != _MAC_KEY_BYTES:
-        raise ConfigurationError(f"{settings.mac_key_file} is not a {_MAC_KEY_BYTES}-byte key")
+            f"hub keys missing under {settings.hub_key_file.parent}: run 'hub init'"
+        )
+    try:
+        keys = load_keyset(settings.hub_key_file, _hub_passphrase(settings))
+    except KeyFileError as exc:
+        raise ConfigurationError(f"{exc}: run 'hub init'") from exc
+    mac_key = _raw_key(settings, MAC_KEY, _MAC_KEY_BYTES)
     published = published_keys(settings)
     if published.keys[-1].key_id != keys.public.signing_key_id:
         raise ConfigurationError("the hub's signing key is not the newest published key")
@@ -129,7 +209,7 @@ def rotate_hub_key(settings: Settings, now: datetime) -> PublishedHubKey:
     retired = history.keys[-1].model_copy(update={"valid_until": now})
     staged = settings.hub_key_file.with_suffix(".new")
     staged.unlink(missing_ok=True)
-    write_keyset(new, staged, name="hub")
+    write_keyset(new, staged, name="hub", passphrase=_hub_passphrase(settings))
     _write_index(settings, PublishedHubKeys(keys=[*history.keys[:-1], retired, entry]))
     os.replace(staged, settings.hub_key_file)
     settings.hub_public_key_file.unlink(missing_ok=True)

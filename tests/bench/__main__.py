@@ -42,7 +42,7 @@ from sqlmodel import Session, select
 from hub import crypto
 from hub.cli.demo import provision_demo
 from hub.network.directory import DeliveryMode, set_delivery_mode
-from hub.network.keyring import create_hub_keys, load_hub_secrets
+from hub.network.keyring import create_hub_keys, load_hub_secrets, load_webhook_key
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
 from schemas.report import Report
@@ -212,6 +212,7 @@ class Bench:
                     mode,
                     push_url=f"{receiver_url}/packets/{recipient}" if receiver_url else None,
                     webhook_secret=secrets.get(recipient),
+                    webhook_key=load_webhook_key(self.settings),
                 )
             session.commit()
         engine.dispose()

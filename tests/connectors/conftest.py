@@ -14,7 +14,13 @@ from uuid import uuid4
 import pytest
 
 from hub.crypto import OpenedPacket, SealedPacket, canonical_bytes, open_packet, seal_packet
-from keys import KeySet, generate_keyset, write_keyset, write_public_keyset
+from keys import (
+    KeySet,
+    create_passphrase_file,
+    generate_keyset,
+    write_keyset,
+    write_public_keyset,
+)
 from schemas.envelope import Envelope
 from schemas.report import Report
 
@@ -92,6 +98,7 @@ class Parties:
     hub: KeySet
     keys_file: Path
     hub_key_file: Path
+    passphrase_file: Path
 
     def open(self, envelope: Envelope) -> OpenedPacket:
         """Open a packet with the recipient's key, trusting the hub's key."""
@@ -109,11 +116,19 @@ def parties(tmp_path: Path) -> Parties:
     """Fresh keys for a recipient and a hub, with their key files on disk."""
     recipient = generate_keyset()
     hub = generate_keyset(sealing=False)
-    keys_file = tmp_path / "keys" / "recipient-keys.json"
+    keys_file = tmp_path / "keys" / "recipient-keys.pem"
     hub_key_file = tmp_path / "keys" / "hub-public-keys.json"
-    write_keyset(recipient, keys_file, name=RECIPIENT_ID)
+    passphrase_file = tmp_path / "keys" / "passphrase.txt"
+    passphrase = create_passphrase_file(passphrase_file)
+    write_keyset(recipient, keys_file, name=RECIPIENT_ID, passphrase=passphrase)
     write_public_keyset(hub.public, hub_key_file, name="hub")
-    return Parties(recipient=recipient, hub=hub, keys_file=keys_file, hub_key_file=hub_key_file)
+    return Parties(
+        recipient=recipient,
+        hub=hub,
+        keys_file=keys_file,
+        hub_key_file=hub_key_file,
+        passphrase_file=passphrase_file,
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from .conftest import RECIPIENT_ID, Parties, flip_payload_char, make_report, sea
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 MARKER = "<!-- protocol-example -->"
 # What the example may import: one libsodium binding and the standard library, no project code.
-ALLOWED_IMPORTS = {"base64", "datetime", "hashlib", "json", "sys", "nacl"}
+ALLOWED_IMPORTS = {"base64", "datetime", "hashlib", "json", "sys", "nacl", "cryptography"}
 
 
 def _example() -> str:
@@ -50,6 +50,7 @@ def _run_example(
     (folder / "example.py").write_text(code, encoding="utf-8")
     (folder / _constant(code, "HUB_KEY_FILE")).write_bytes(parties.hub_key_file.read_bytes())
     (folder / _constant(code, "KEYS_FILE")).write_bytes(parties.keys_file.read_bytes())
+    (folder / _constant(code, "PASSPHRASE_FILE")).write_bytes(parties.passphrase_file.read_bytes())
     (folder / _constant(code, "PACKET_FILE")).write_text(
         json.dumps(packet.envelope.model_dump(mode="json")), encoding="utf-8"
     )
@@ -63,7 +64,7 @@ def _run_example(
     )
 
 
-def test_the_example_imports_only_pynacl_and_the_standard_library() -> None:
+def test_the_example_imports_only_pynacl_cryptography_and_the_standard_library() -> None:
     imported: set[str] = set()
     for node in ast.walk(ast.parse(_example())):
         if isinstance(node, ast.Import):

@@ -33,9 +33,10 @@ from connectors.errors import ConnectorError
 from connectors.recipient.pull import pull_once
 from hub.http.server import serving
 from hub.network.directory import DeliveryMode, set_delivery_mode
+from hub.network.keyring import load_webhook_key
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine
-from tests.conftest import ROOT, Network
+from tests.conftest import ROOT, Network, opened_reports
 from tests.factories import report_body
 
 # The project's commands as processes of their own, on the suite's moved clock (tests/clocked.py).
@@ -166,7 +167,12 @@ def make_push_recipient(
     engine = make_engine(settings.resolved_database_url)
     with Session(engine) as session:
         set_delivery_mode(
-            session, recipient, DeliveryMode.push, push_url=push_url, webhook_secret=secret
+            session,
+            recipient,
+            DeliveryMode.push,
+            push_url=push_url,
+            webhook_secret=secret,
+            webhook_key=load_webhook_key(settings),
         )
         session.commit()
     engine.dispose()
@@ -273,7 +279,7 @@ def check_exactly_once(
     stored_total = missed = unexpected = stored_twice = 0
     for recipient in network.recipient_ids:
         store = load_config(network.connector_config(recipient)).store_dir
-        reports = {p.stem for p in (store / "reports").glob("*.json")}
+        reports = set(opened_reports(network.connector_config(recipient)))
         packets = list((store / "packets").glob("*.json"))
         wanted = expected.get(recipient, set())
         missed += len(wanted - reports)

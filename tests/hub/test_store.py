@@ -17,7 +17,7 @@ from sqlalchemy.exc import StatementError
 from sqlmodel import Session, SQLModel
 
 from hub.files import private_file
-from hub.network.keyring import create_hub_keys
+from hub.network.keyring import MAC_KEY, create_hub_keys, secret_path
 from hub.settings import Settings
 from hub.store import SourceRow, make_engine, upgrade
 from tests.conftest import ROOT
@@ -144,7 +144,7 @@ def test_the_files_the_hub_creates_are_owner_only_in_owner_only_folders(
             database.with_name("hub.db-shm"),
             log_file,
             settings.hub_key_file,
-            settings.mac_key_file,
+            secret_path(settings, MAC_KEY),
         ]
         modes = {p.name: _mode(p) for p in files}
     engine.dispose()

@@ -200,6 +200,8 @@ def test_connector_open_prints_a_pdf_in_the_chosen_language_with_the_receipt(
         str(parties.keys_file),
         "--hub-key",
         str(parties.hub_key_file),
+        "--passphrase-file",
+        str(parties.passphrase_file),
         "--format",
         "pdf",
     ]
@@ -228,6 +230,8 @@ def test_connector_open_refuses_a_locale_without_catalogue(
             str(parties.keys_file),
             "--hub-key",
             str(parties.hub_key_file),
+            "--passphrase-file",
+            str(parties.passphrase_file),
             "--locale",
             "it",
         ],

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from connectors.cli.main import REJECTED, app
-from keys import generate_keyset, write_keyset
+from keys import generate_keyset, read_passphrase, write_keyset
 from schemas.envelope import Envelope
 from schemas.report import Report
 from tests.connectors.conftest import (
@@ -44,6 +44,8 @@ def _run(parties: Parties, packet: Path, *options: str, keys: Path | None = None
             str(keys or parties.keys_file),
             "--hub-key",
             str(parties.hub_key_file),
+            "--passphrase-file",
+            str(parties.passphrase_file),
             *options,
         ],
     )
@@ -139,8 +141,11 @@ def test_a_missing_packet_file_is_rejected(parties: Parties, tmp_path: Path) -> 
 def test_a_key_file_without_a_sealing_key_fails_with_one_line(
     parties: Parties, write_packet: WritePacket, tmp_path: Path
 ) -> None:
-    signing_only = tmp_path / "signing-only.json"
-    write_keyset(generate_keyset(sealing=False), signing_only, name="police-th")
+    signing_only = tmp_path / "signing-only.pem"
+    passphrase = read_passphrase(parties.passphrase_file)
+    write_keyset(
+        generate_keyset(sealing=False), signing_only, name="police-th", passphrase=passphrase
+    )
     sealed = seal(make_report(), parties.recipient, parties.hub)
     outcome = _run(parties, write_packet(sealed.envelope), keys=signing_only)
     assert outcome.exit_code == 1

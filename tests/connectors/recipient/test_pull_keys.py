@@ -15,6 +15,7 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from connectors.cli.main import app as connector
+from connectors.config import key_passphrase, load_config
 from hub.delivery.rotation import revoke
 from hub.http.app import create_app
 from hub.http.server import serving
@@ -22,7 +23,7 @@ from hub.network.directory import KeyPurpose
 from hub.settings import Settings
 from hub.store import make_engine
 from keys import KeySet, generate_keyset, write_keyset
-from tests.conftest import Clock, Network, provision
+from tests.conftest import Clock, Network, choose_readable_files, provision
 from tests.factories import report_body
 from tests.hub.delivery.test_rotation import register
 
@@ -74,10 +75,14 @@ def move_to_new_keys(hub: Hub) -> KeySet:
     """The member's side of a rotation (docs/delivery.md): new keys, the old file kept."""
     new = generate_keyset()
     config_path = hub.network.connector_config("nl-police")
-    write_keyset(new, config_path.parent / "nl-police-2.keys.json", name="nl-police")
+    passphrase = key_passphrase(load_config(config_path))
+    assert passphrase is not None
+    write_keyset(
+        new, config_path.parent / "nl-police-2.keys.pem", name="nl-police", passphrase=passphrase
+    )
     config = json.loads(config_path.read_text())
     config["previous_keys_files"] = [config["keys_file"]]
-    config["keys_file"] = "nl-police-2.keys.json"
+    config["keys_file"] = "nl-police-2.keys.pem"
     config_path.write_text(json.dumps(config))
     return new
 
@@ -108,9 +113,10 @@ def test_readings_after_a_rotation_open_with_the_previous_key_file(hub: Hub) -> 
     hub.register(new, KeyPurpose.sealing, KeyPurpose.receipt)
     hub.clock.advance(seconds=1)
     second = hub.submit()
+    choose_readable_files(hub.network.connector_config("nl-police"))
     result = pull(hub, "--no-pdf")
     assert result.exit_code == 0, result.output
-    assert "2 new report(s) stored" in result.output
+    assert "2 new packet(s) stored" in result.output
     reports = hub.network.connector_config("nl-police").parent
     for body in (first, second):
         assert list(reports.rglob(f"{body['report_id']}.*.html")), body["report_id"]
@@ -133,10 +139,14 @@ def test_a_refused_receipt_is_reported_shown_stuck_and_resent_with_the_new_recei
     assert hub.states(body["report_id"], "nl-police") == ["stuck"]
     # The member moves to the new keys; after the lease the packet comes again.
     config = hub.network.connector_config("nl-police")
-    write_keyset(new, config.parent / "nl-police-2.keys.json", name="nl-police")
+    passphrase = key_passphrase(load_config(config))
+    assert passphrase is not None
+    write_keyset(
+        new, config.parent / "nl-police-2.keys.pem", name="nl-police", passphrase=passphrase
+    )
     document = json.loads(config.read_text())
     document["previous_keys_files"] = [document["keys_file"]]
-    document["keys_file"] = "nl-police-2.keys.json"
+    document["keys_file"] = "nl-police-2.keys.pem"
     config.write_text(json.dumps(document))
     hub.clock.advance(seconds=hub.settings.lease_seconds + 1)
     again = pull(hub, "--no-render")

@@ -39,7 +39,7 @@ def _all_files(root: Path) -> list[Path]:
 def test_saving_a_packet_lays_out_report_renderings_receipt_and_packet(
     tmp_path: Path, parties: Parties
 ) -> None:
-    store = LocalStore(tmp_path / "store")
+    store = LocalStore(tmp_path / "store", readable=True)
     opened, envelope, receipt = _opened(parties)
     store.save(opened, envelope, receipt)
     packet_id, report_id = opened.body.packet_id, opened.report.report_id
@@ -82,7 +82,7 @@ def test_saving_twice_keeps_one_copy_and_the_first_receipt(
 
 
 def test_stored_files_are_readable_by_the_owner_only(tmp_path: Path, parties: Parties) -> None:
-    store = LocalStore(tmp_path / "store")
+    store = LocalStore(tmp_path / "store", readable=True)
     store.save(*_opened(parties))
     root = tmp_path / "store"
     for path in _all_files(root):
@@ -122,7 +122,7 @@ def _crash_on_replace(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
 def test_a_crash_before_rename_leaves_no_partial_file_and_the_packet_unstored(
     tmp_path: Path, parties: Parties, monkeypatch: pytest.MonkeyPatch, after: int
 ) -> None:
-    store = LocalStore(tmp_path / "store")
+    store = LocalStore(tmp_path / "store", readable=True)
     opened, envelope, receipt = _opened(parties)
     _crash_on_replace(monkeypatch, after)
     with pytest.raises(StoreFailed):

@@ -36,7 +36,7 @@ from hub.delivery.rotation import revoke
 from hub.delivery.state import redrive
 from hub.http.app import create_app
 from hub.network.directory import DeliveryMode, set_delivery_mode
-from hub.network.keyring import load_hub_secrets, published_keys
+from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, alembic_config, make_engine
 from keys import fingerprint
@@ -163,6 +163,7 @@ def test_pushes_retries_dead_letters_and_pushed_receipts_are_recorded(
             DeliveryMode.push,
             push_url="http://nl-police.invalid/packets",
             webhook_secret="whsec_" + base64.b64encode(b"0" * 32).decode(),
+            webhook_key=load_webhook_key(settings),
             now=clock.now,
         )
         session.commit()

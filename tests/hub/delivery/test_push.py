@@ -33,9 +33,10 @@ from hub.delivery.push import MAX_ANSWER_BYTES, Claim, RetryPolicy, Verdict, pus
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.directory import DeliveryMode, set_delivery_mode
+from hub.network.keyring import load_webhook_key
 from hub.settings import Settings
 from hub.store import make_engine
-from tests.conftest import Network, provision
+from tests.conftest import Network, opened_reports, provision
 from tests.factories import report_body
 
 FAST = {
@@ -90,7 +91,14 @@ class PushHub:
     ) -> None:
         engine = make_engine(self.settings.resolved_database_url)
         with Session(engine) as session:
-            set_delivery_mode(session, recipient, mode, push_url=push_url, webhook_secret=secret)
+            set_delivery_mode(
+                session,
+                recipient,
+                mode,
+                push_url=push_url,
+                webhook_secret=secret,
+                webhook_key=load_webhook_key(self.settings),
+            )
             session.commit()
         engine.dispose()
 
@@ -113,8 +121,7 @@ def push_hub(settings: Settings, tmp_path: Path) -> Iterator[PushHub]:
 
 
 def stored_report_ids(hub: PushHub, recipient: str) -> set[str]:
-    folder = load_config(hub.network.connector_config(recipient)).store_dir / "reports"
-    return {p.stem for p in folder.glob("*.json")}
+    return set(opened_reports(hub.network.connector_config(recipient)))
 
 
 def test_a_push_recipient_gets_its_packet_within_moments_and_it_is_receipted(

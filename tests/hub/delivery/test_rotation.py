@@ -25,7 +25,7 @@ from hub.http.server import serving
 from hub.network.directory import KeyPurpose, add_key
 from hub.settings import Settings
 from hub.store import make_engine
-from keys import KeySet, generate_keyset, write_keyset
+from keys import KeySet, generate_keyset, read_passphrase, write_keyset
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import Clock, Network, provision
 from tests.factories import report_body
@@ -90,10 +90,16 @@ def test_the_connector_opens_packets_sealed_before_and_after_a_rotation(
         _post(url, network, first)
         new = generate_keyset()
         config_path = network.connector_config("nl-police")
-        write_keyset(new, config_path.parent / "nl-police-2.keys.json", name="nl-police")
         config = json.loads(config_path.read_text())
+        passphrase = read_passphrase(config_path.parent / config["passphrase_file"])
+        write_keyset(
+            new,
+            config_path.parent / "nl-police-2.keys.pem",
+            name="nl-police",
+            passphrase=passphrase,
+        )
         config["previous_keys_files"] = [config["keys_file"]]
-        config["keys_file"] = "nl-police-2.keys.json"
+        config["keys_file"] = "nl-police-2.keys.pem"
         config_path.write_text(json.dumps(config))
         engine = make_engine(settings.resolved_database_url)
         register(engine, "nl-police", new, KeyPurpose.sealing, datetime.now(UTC))

@@ -42,7 +42,7 @@ from hub.network.credentials import (
     token_hash,
 )
 from hub.network.directory import DeliveryMode, set_delivery_mode
-from hub.network.keyring import create_hub_keys
+from hub.network.keyring import create_hub_keys, load_webhook_key
 from hub.settings import Settings
 from hub.store import CredentialRow, DeliveryRow, ReportRow, make_engine
 from schemas.envelope import Envelope, PacketBody
@@ -136,8 +136,11 @@ class World:
         found += [self.network.token(p["id"]) for p in self.network.listing["sources"]]
         found += [self.network.token(r) for r in self.network.recipient_ids]
         for recipient in self.network.recipient_ids:
-            private = json.loads(Path(self.network.entry(recipient)["keys_file"]).read_text())
-            found += [private["sealing"]["private_key"], private["signing"]["private_key"]]
+            private = self.network.keys(recipient)
+            assert private.sealing is not None
+            found += [
+                base64.b64encode(bytes(key)).decode() for key in (private.sealing, private.signing)
+            ]
         with self.session() as session:
             found += [row.token_hash for row in session.exec(select(CredentialRow)).all()]
         return found
@@ -219,6 +222,7 @@ def world(
                 DeliveryMode.push,
                 push_url="http://127.0.0.1:9/packets",
                 webhook_secret=WEBHOOK_SECRET,
+                webhook_key=load_webhook_key(settings),
             )
             session.commit()
         clock.advance(seconds=1)
