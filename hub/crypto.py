@@ -178,16 +178,27 @@ def seal_packet(
     recipient_key: PublicKey,
     hub_key: SigningKey,
     now: datetime,
+    commitment: Envelope | None = None,
+    salt: bytes | None = None,
 ) -> SealedPacket:
-    """Seal the report to the recipient's key and sign the packet with the hub's key."""
-    sealed = SealedBox(recipient_key).encrypt(canonical)
+    """Seal the report to the recipient's key and sign the packet with the hub's key.
+
+    With the report's signed `commitment` and its `salt`, the packet is version 2 and the salt
+    is sealed to the same key beside the report.
+    """
+    box = SealedBox(recipient_key)
+    sealed = box.encrypt(canonical)
+    committed = commitment is not None and salt is not None
     body = PacketBody(
+        packet_version=2 if committed else 1,
         packet_id=uuid4(),
         report_id=report_id,
         recipient_id=recipient_id,
         recipient_key_id=fingerprint_x25519(recipient_key),
         sealed_at=now,
         sealed=_b64(sealed),
+        commitment=commitment if committed else None,
+        sealed_salt=_b64(box.encrypt(salt)) if committed and salt is not None else None,
     )
     return SealedPacket(
         packet_id=body.packet_id,
@@ -203,6 +214,7 @@ class OpenedPacket:
     body: PacketBody
     sealed_sha256: str
     report: Report
+    salt: bytes | None = None  # version 2: opens the hub's commitment (hub/commitment.py)
 
 
 def open_packet(
@@ -213,11 +225,16 @@ def open_packet(
     Raises PacketInvalid if the signature, the key or the content does not check out.
     """
     body = _parse(PacketBody, verify_envelope(envelope, PACKET_TYPE, hub_keys))
-    if body.recipient_key_id != fingerprint_x25519(private.public_key):
+    if body.recipient_key_id != fingerprint_x25519(private.public_key) or body.forwarded:
         raise PacketInvalid()
     sealed = _unb64(body.sealed)
     try:
         plaintext = SealedBox(private).decrypt(sealed)
+        salt = (
+            None
+            if body.sealed_salt is None
+            else SealedBox(private).decrypt(_unb64(body.sealed_salt))
+        )
     except CryptoError as exc:
         raise PacketInvalid() from exc
     try:
@@ -226,7 +243,7 @@ def open_packet(
         raise PacketInvalid() from exc
     if report.report_id != body.report_id:
         raise PacketInvalid()
-    return OpenedPacket(body=body, sealed_sha256=sealed_digest(sealed), report=report)
+    return OpenedPacket(body=body, sealed_sha256=sealed_digest(sealed), report=report, salt=salt)
 
 
 def sign_receipt(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 PACKET_TYPE = "application/vnd.ctt-hub.packet+json; version=1"
 RECEIPT_TYPE = "application/vnd.ctt-hub.receipt+json; version=1"
@@ -48,16 +48,59 @@ class Envelope(BaseModel):
     signatures: list[Signature] = Field(min_length=1, max_length=4)
 
 
-class PacketBody(_Strict):
-    """What the hub signs for one recipient: the sealed report and where it belongs."""
+class ForwarderKey(_Strict):
+    """The hub's statement, inside a forwarded packet, of the forwarder's signing key."""
 
-    packet_version: Literal[1] = 1
+    recipient_id: RecipientId
+    key_id: KeyId
+    public_key: Base64
+
+
+class PacketBody(_Strict):
+    """What the hub signs for one recipient: the sealed report and where it belongs.
+
+    Version 2 adds the report's commitment: a copy from intake carries the hub's signed
+    commitment and, sealed to the same key, its salt; a forwarded copy carries the forwarder's
+    signed forward and its key instead, and `sealed` is the forwarder's sealed opening.
+    """
+
+    packet_version: Literal[1, 2] = 1
     packet_id: UUID
     report_id: UUID
     recipient_id: RecipientId
     recipient_key_id: KeyId = Field(description="The X25519 key the report is sealed to.")
     sealed_at: AwareDatetime
     sealed: Base64 = Field(description="libsodium crypto_box_seal of the report's canonical bytes.")
+    commitment: Envelope | None = Field(
+        None, description="Version 2, from intake: the hub's signed commitment to the report."
+    )
+    sealed_salt: Base64 | None = Field(
+        None, description="Version 2, from intake: crypto_box_seal of the commitment's salt."
+    )
+    forward: Envelope | None = Field(
+        None, description="Version 2, forwarded: the forwarder's signed forward."
+    )
+    forwarder_key: ForwarderKey | None = Field(
+        None, description="Version 2, forwarded: the forwarder's signing key, as the hub knows it."
+    )
+
+    @model_validator(mode="after")
+    def _members_of_the_version(self) -> PacketBody:
+        intake = self.commitment is not None and self.sealed_salt is not None
+        forwarded = self.forward is not None and self.forwarder_key is not None
+        extra = [self.commitment, self.sealed_salt, self.forward, self.forwarder_key]
+        if self.packet_version == 1 and any(v is not None for v in extra):
+            raise ValueError("a version 1 packet has no commitment or forward")
+        if self.packet_version == 2 and intake == forwarded:
+            raise ValueError("a version 2 packet is either from intake or forwarded")
+        if self.packet_version == 2 and sum(v is not None for v in extra) != 2:
+            raise ValueError("a version 2 packet is either from intake or forwarded")
+        return self
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether this packet carries a forward rather than a report from intake."""
+        return self.forward is not None
 
 
 class ReceiptBody(_Strict):
@@ -80,11 +123,20 @@ class RoutedRecipient(_Strict):
 class AcknowledgementBody(_Strict):
     """What the hub signs to tell a source it accepted a report."""
 
-    acknowledgement_version: Literal[1] = 1
+    acknowledgement_version: Literal[1, 2] = 1
     report_id: UUID
     source: str
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
+    commitment_root: Sha256Hex | None = Field(
+        None, description="Version 2: the root of the hub's signed commitment to the report."
+    )
+
+    @model_validator(mode="after")
+    def _root_of_the_version(self) -> AcknowledgementBody:
+        if (self.acknowledgement_version == 2) != (self.commitment_root is not None):
+            raise ValueError("a version 2 acknowledgement, and only it, names a commitment root")
+        return self
 
 
 HUB_KEY_TYPE = "application/vnd.ctt-hub.hub-key+json; version=1"

@@ -27,6 +27,7 @@ from connectors.config import ConnectorConfig, key_passphrase, read_token
 from connectors.errors import ConfigInvalid, HubRefused
 from connectors.recipient.store import LocalStore
 from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
+from hub.commitment import check_packet
 from hub.crypto import (
     OpenedPacket,
     fingerprint_x25519,
@@ -152,9 +153,14 @@ def open_with(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> Ope
             "previous_keys_files holds"
         )
     try:
-        return open_packet(envelope, hub_keys=keys.hub, private=private)
+        opened = open_packet(envelope, hub_keys=keys.hub, private=private)
     except PacketInvalid as exc:
         raise PacketInvalid(f"does not open with sealing key {body.recipient_key_id}") from exc
+    try:
+        check_packet(opened, keys.hub)
+    except PacketInvalid as exc:
+        raise PacketInvalid("the report does not open the hub's commitment") from exc
+    return opened
 
 
 def _current_receipt(stored: Envelope, keys: ConnectorKeys) -> Envelope:

@@ -25,7 +25,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from hub import crypto
+from hub import commitment, crypto
 from hub.audit.records import (
     SealedDelivery,
     record_acceptance,
@@ -103,8 +103,11 @@ def accept_report(
     directory = recipients(session, now)
     country = _source_country(session, caller.id)
     routed = policy.route(report, country, [r.member for r in directory])
-    # 5.
+    # 5. One salt for the report's commitment; it is sealed into each copy and then forgotten.
     report_id = str(report.report_id)
+    salt = commitment.new_salt()
+    committed = commitment.commit(report, salt, now)
+    signed_commitment = commitment.sign_commitment(committed, secrets.signing_key)
     keyless = _without_key(directory, routed)
     sealed: list[SealedDelivery] = []
     rows: list[dict[str, object]] = [
@@ -121,6 +124,8 @@ def accept_report(
             recipient_key=key,
             hub_key=secrets.signing_key,
             now=now,
+            commitment=signed_commitment,
+            salt=salt,
         )
         delivery = SealedDelivery(
             packet_id=str(packet.packet_id),
@@ -151,7 +156,12 @@ def accept_report(
     # 6.
     acknowledgement = crypto.sign_acknowledgement(
         AcknowledgementBody(
-            report_id=report.report_id, source=caller.id, accepted_at=now, recipients=routed
+            acknowledgement_version=2,
+            report_id=report.report_id,
+            source=caller.id,
+            accepted_at=now,
+            recipients=routed,
+            commitment_root=committed.root,
         ),
         secrets.signing_key,
     )
@@ -304,6 +314,12 @@ def reseal_held(
         return []
     directory = recipients(session, now)
     resealed = []
+    # The salt of intake was forgotten: the copies sealed again carry a new commitment, signed
+    # now, to the same content (the keyed digest matched); the acknowledgement names the first.
+    salt = commitment.new_salt()
+    signed_commitment = commitment.sign_commitment(
+        commitment.commit(report, salt, now), secrets.signing_key
+    )
     for row in held:
         try:
             key = sealing_key_of(directory, row.recipient_id)
@@ -316,6 +332,8 @@ def reseal_held(
             recipient_key=key,
             hub_key=secrets.signing_key,
             now=now,
+            commitment=signed_commitment,
+            salt=salt,
         )
         # The held row stays as history; its bytes, sealed to a revoked key, are of no use.
         row.state = DeliveryState.superseded
