@@ -1,4 +1,4 @@
-"""The hub's recipient API as seen from a connector: pull the inbox, send receipts.
+"""The hub's recipient API as seen from a connector: pull the inbox, send receipts, forward.
 
 Every httpx error is translated here, once, into HubUnreachable; every non-2xx answer into
 HubRefused with the hub's problem detail. Redirects are not followed, so the bearer token is only
@@ -14,6 +14,13 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
+from schemas.commitment import (
+    CopyDeletion,
+    CopyDeletionAnswer,
+    ForwardAnswer,
+    ForwardRequest,
+    ForwardTargets,
+)
 from schemas.envelope import Envelope, PublishedHubKeys
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -108,6 +115,22 @@ class HubClient:
                 already_recorded=[*outcome.already_recorded, *part.already_recorded],
             )
         return outcome
+
+    def forward_targets(self) -> ForwardTargets:
+        """The sections and police desks a report can be forwarded to. Raises like `pull`."""
+        return _parse(ForwardTargets, self._request("GET", "/v1/forward-targets"))
+
+    def send_forward(self, request: ForwardRequest) -> ForwardAnswer:
+        """Send a signed, sealed forward. Raises like `pull`."""
+        body = request.model_dump(mode="json", by_alias=True)
+        return _parse(ForwardAnswer, self._request("POST", "/v1/forwards", json=body))
+
+    def record_deletion(self, report_id: str, deletion: CopyDeletion) -> CopyDeletionAnswer:
+        """Tell the hub this recipient deleted its copy of a report. Raises like `pull`."""
+        answer = self._request(
+            "POST", f"/v1/reports/{report_id}/deletion", json=deletion.model_dump(mode="json")
+        )
+        return _parse(CopyDeletionAnswer, answer)
 
     def published_hub_keys(self) -> PublishedHubKeys:
         """The hub's published signing keys (unverified: see connectors.recipient.trust).

@@ -5,7 +5,8 @@ ConnectorError
 ├── HubUnreachable      no HTTP answer: connection, TLS, timeout or protocol failure
 ├── HubRefused          the hub answered with an error (status and problem detail)
 ├── HubAnswerInvalid    the hub answered 2xx with something that is not the documented shape
-└── StoreFailed         the local store cannot be written or read
+├── StoreFailed         the local store cannot be written or read
+└── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -51,3 +52,7 @@ class HubAnswerInvalid(ConnectorError):
 
 class StoreFailed(ConnectorError):
     """The local store could not be written or read."""
+
+
+class ForwardRefused(ConnectorError):
+    """The connector will not forward: a copy it does not hold, or one without a commitment."""

@@ -174,6 +174,37 @@ class DeliveryRow(SQLModel, table=True):
     receipt: str | None = Field(default=None, description="The recipient's signed receipt.")
 
 
+class ForwardRow(SQLModel, table=True):
+    """A report passed on by a recipient that received it: ids, digests and times only.
+
+    The forward itself travels as the packet `packet_id`, sealed by the forwarder to the next
+    recipient; the hub keeps the SHA-256 of the forwarder's signed payload, never its opening.
+    """
+
+    __tablename__ = "forwards"
+
+    forward_id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
+    from_recipient_id: str = Field(foreign_key="recipients.id", max_length=63)
+    to_recipient_id: str = Field(foreign_key="recipients.id", max_length=63)
+    packet_id: str = Field(foreign_key="deliveries.packet_id", max_length=36)
+    forward_sha256: str = Field(max_length=64)
+    forwarded_at: datetime = _instant()
+    accepted_at: datetime = _instant()
+
+
+class CopyDeletionRow(SQLModel, table=True):
+    """A recipient's statement that it deleted its copy of a report, as its procedure says."""
+
+    __tablename__ = "copy_deletions"
+
+    report_id: str = Field(primary_key=True, foreign_key="reports.id", max_length=36)
+    recipient_id: str = Field(primary_key=True, foreign_key="recipients.id", max_length=63)
+    reason: str = Field(max_length=20)
+    deleted_at: datetime = _instant()
+    recorded_at: datetime = _instant()
+
+
 class JobRunRow(SQLModel, table=True):
     """When a scheduled job last started anywhere in the fleet: one run per interval overall."""
 

@@ -96,10 +96,9 @@ class ForwardRequest(_Strict):
 
 
 class ForwardAnswer(_Strict):
-    """The hub's answer: the packet that carries the forward to its recipient."""
+    """The hub's answer: the forward accepted for delivery (the packet id is the receiver's)."""
 
     forward_id: UUID
-    packet_id: UUID
     report_id: UUID
     to_recipient_id: RecipientId
     accepted_at: AwareDatetime

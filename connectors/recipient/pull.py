@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from connectors.client import MAX_RECEIPTS_PER_BATCH, HubClient
 from connectors.config import ConnectorConfig, key_passphrase, read_token
 from connectors.errors import ConfigInvalid, HubRefused
+from connectors.recipient.forwarded import is_forward, open_forward
 from connectors.recipient.store import LocalStore
 from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
 from hub.commitment import check_packet
@@ -200,6 +201,21 @@ def accept_packet(
         # today's receipt key, and the report not stored twice.
         log.info("packet_already_stored", packet_id=packet_id)
         return PullResult(already_stored=[packet_id]), _current_receipt(stored_receipt, keys)
+    if is_forward(body):
+        forwarded = open_forward(
+            envelope, hub_keys=keys.hub, sealing=keys.sealing, recipient_id=recipient_id
+        )
+        receipt = sign_receipt(
+            packet=forwarded.body,
+            sealed_sha256=forwarded.sealed_sha256,
+            received_at=clock(),
+            key=keys.signing,
+        )
+        # Kept sealed only: a forward is read by opening it in memory (connector open).
+        store.save_sealed(body.packet_id, envelope, receipt)
+        report_id = str(body.report_id)
+        log.info("forward_stored", packet_id=packet_id, report_id=report_id)
+        return PullResult(stored=[packet_id], report_ids=[report_id]), receipt
     opened = open_with(envelope, keys, recipient_id)
     receipt = sign_receipt(
         packet=opened.body,

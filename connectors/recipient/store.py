@@ -140,6 +140,47 @@ class LocalStore:
         except OSError as exc:
             raise StoreFailed(f"cannot write under {self.root}: {exc.strerror}") from exc
 
+    def save_sealed(self, packet_id: UUID | str, envelope: Envelope, receipt: Envelope) -> None:
+        """Store a packet and its receipt only (a forward: opened in memory when read), once.
+
+        Raises StoreFailed."""
+        name = _packet_name(packet_id)
+        if self.has_packet(name):
+            return
+        try:
+            self._ensure_folders()
+            write_atomic(
+                self.receipts / f"{name}.json", (receipt.model_dump_json(indent=2) + "\n").encode()
+            )
+            write_atomic(
+                self.packets / f"{name}.json", (envelope.model_dump_json(indent=2) + "\n").encode()
+            )
+        except OSError as exc:
+            raise StoreFailed(f"cannot write under {self.root}: {exc.strerror}") from exc
+
+    def delete_copy(self, packet_id: UUID | str, report_id: UUID | str) -> list[Path]:
+        """Delete a packet, its readable files and its receipt; return what was removed.
+
+        The packet goes first, so a crash part-way leaves the copy not stored rather than half
+        kept. Raises StoreFailed if a file cannot be removed.
+        """
+        name = _packet_name(packet_id)
+        report = _packet_name(report_id)
+        paths = [
+            self.packets / f"{name}.json",
+            *sorted(self.reports.glob(f"{report}.*")),
+            self.receipts / f"{name}.json",
+        ]
+        removed = []
+        try:
+            for path in paths:
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+        except OSError as exc:
+            raise StoreFailed(f"cannot delete under {self.root}: {exc.strerror}") from exc
+        return removed
+
     def purge_readable(self, *, now: datetime, keep: timedelta) -> list[Path]:
         """Remove readable report files written more than `keep` before `now`; return them.
 

@@ -17,11 +17,13 @@ from schemas.envelope import Base64, Envelope, KeyId, RecipientId, RoutedRecipie
 __all__ = [
     "EVENT_KINDS",
     "AuditEvent",
+    "CopyDeleted",
     "CredentialChanged",
     "CriterionDeclared",
     "DeliveryDead",
     "DeliveryModeChanged",
     "DeliveryRedriven",
+    "ForwardAccepted",
     "HubKeyRotated",
     "KeyRegistered",
     "KeyRevoked",
@@ -251,6 +253,35 @@ class PacketPurged(AuditEvent):
     state: Literal["delivered", "dead", "awaiting_reseal"]
 
 
+# Forwards: a recipient passing a report on, and deleting its copy.
+
+
+class ForwardAccepted(AuditEvent):
+    """A recipient's signed forward routed to the next recipient as a new packet."""
+
+    kind: ClassVar[str] = "forward_accepted"
+    report_id: Uuid
+    forward_id: Uuid
+    packet_id: Uuid
+    from_recipient_id: RecipientId
+    recipient_id: RecipientId = Field(description="The recipient the report is forwarded to.")
+    recipient_key_id: KeyId
+    forwarder_key_id: KeyId
+    forward_sha256: Sha256Hex = Field(description="SHA-256 of the forwarder's signed payload.")
+    sealed_sha256: Sha256Hex
+    hub_key_id: KeyId
+
+
+class CopyDeleted(AuditEvent):
+    """A recipient's statement that it deleted its copy of a report."""
+
+    kind: ClassVar[str] = "copy_deleted"
+    report_id: Uuid
+    recipient_id: RecipientId
+    reason: Literal["forwarded", "procedure"]
+    deleted_at: AwareDatetime
+
+
 # Feedback and quality.
 
 
@@ -316,6 +347,8 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         ReceiptRejected,
         DeliveryRedriven,
         PacketPurged,
+        ForwardAccepted,
+        CopyDeleted,
         OutcomeRecorded,
         StatusSeen,
         CriterionDeclared,

@@ -17,6 +17,7 @@ from hub.http import (
     admin,
     coordinators,
     dashboard,
+    forwards,
     operations,
     oversight,
     recipients,
@@ -98,7 +99,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
-    for area in (sources, recipients, coordinators, operations, admin, oversight):
+    for area in (sources, recipients, forwards, coordinators, operations, admin, oversight):
         app.include_router(area.router)
     dashboard.install(app)
     document_problems(app)

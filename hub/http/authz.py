@@ -107,6 +107,7 @@ def _each(parties: Iterable[Party], scope: Scope) -> dict[Party, Scope]:
 
 _RECIPIENTS = (Party.section, Party.police, Party.coordinator)
 _OWN_INBOX = _each(_RECIPIENTS, Scope.own)
+_FORWARDERS = _each((Party.section, Party.police), Scope.own)
 _SOURCE = {Party.source: Scope.own}
 _COORDINATOR = {Party.coordinator: Scope.network}
 _ADMINISTRATOR = {Party.administrator: Scope.directory}
@@ -118,6 +119,11 @@ TABLE: tuple[Endpoint, ...] = (
     # Recipients (the coordinator receives the reports no member can act on): their own packets.
     Endpoint("GET", "/v1/inbox", _OWN_INBOX, writes=True),  # a pull leases the packets
     Endpoint("POST", "/v1/receipts", _OWN_INBOX, writes=True),
+    # Sections and police desks pass on a report they received, to a section or police desk of
+    # any member country, and record that they deleted their copy (the coordinator does neither).
+    Endpoint("GET", "/v1/forward-targets", _FORWARDERS),
+    Endpoint("POST", "/v1/forwards", _FORWARDERS, writes=True),
+    Endpoint("POST", "/v1/reports/{report_id}/deletion", _FORWARDERS, writes=True),
     # Coordinators: delivery metadata of the whole network, never content.
     Endpoint("GET", "/v1/reports/{report_id}/deliveries", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries", _COORDINATOR),

@@ -25,10 +25,12 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from nacl.public import PublicKey
 from nacl.signing import SigningKey
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
+from connectors.recipient.forward import seal_forward
 from hub.audit import log as audit
 from hub.crypto import open_packet, sign_receipt
 from hub.http import authz
@@ -45,6 +47,7 @@ from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import create_hub_keys, load_webhook_key
 from hub.settings import Settings
 from hub.store import CredentialRow, DeliveryRow, ReportRow, make_engine
+from schemas.commitment import ForwardAdditions
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import ROOT, Clock, Network, admin_sql, provision
 from tests.factories import report_body
@@ -332,6 +335,50 @@ def _report_of(world: World, packet_id: str) -> str:
         return row.report_id
 
 
+def _forward(world: World, party: Party | None) -> Call:
+    """A forward, signed by `party`'s recipient, of a report it received, to its colleague."""
+    party = party or Party.section
+    _recipient_packet(world, party)
+    world.clock.advance(seconds=301)  # past the lease: every pending packet is offered again
+    leased = world.client.get("/v1/inbox", headers=world.network.auth(PRINCIPAL[party]))
+    keys = world.network.keys(PRINCIPAL[party])
+    assert keys.sealing is not None
+    opened = next(
+        open_packet(envelope, hub_keys=world.network.hub_trust(), private=keys.sealing)
+        for envelope in (Envelope.model_validate(p) for p in leased.json()["packets"])
+        if not PacketBody.model_validate_json(base64.b64decode(envelope.payload)).forwarded
+    )
+    receipt = sign_receipt(
+        packet=opened.body,
+        sealed_sha256=opened.sealed_sha256,
+        received_at=world.clock(),
+        key=keys.signing,
+    )
+    answer = world.client.post(
+        "/v1/receipts",
+        json={"receipts": [receipt.model_dump(mode="json")]},
+        headers=world.network.auth(PRINCIPAL[party]),
+    )
+    assert answer.status_code == 200, answer.text
+    target = "nl-police" if party is Party.section else "nl-section"
+    request = seal_forward(
+        opened,
+        signing_key=keys.signing,
+        to_recipient_id=target,
+        to_key=_sealing_key(world, target),
+        withheld=[],
+        additions=ForwardAdditions(classification="matrix"),
+        now=world.clock(),
+    )
+    return Call("POST", "/v1/forwards", ok=202, json=request.model_dump(mode="json"))
+
+
+def _sealing_key(world: World, recipient: str) -> PublicKey:
+    keys = world.network.keys(recipient)
+    assert keys.sealing is not None
+    return keys.sealing.public_key
+
+
 def _dashboard(path: str, ok: int = 200) -> Builder:
     return lambda _world, _party: Call("GET", path, ok=ok)
 
@@ -393,6 +440,13 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/v1/reseal-requests"): lambda w, p: Call("GET", "/v1/reseal-requests"),
     ("GET", "/v1/inbox"): _inbox,
     ("POST", "/v1/receipts"): _receipt,
+    ("GET", "/v1/forward-targets"): lambda w, p: Call("GET", "/v1/forward-targets"),
+    ("POST", "/v1/forwards"): _forward,
+    ("POST", "/v1/reports/{report_id}/deletion"): lambda w, p: Call(
+        "POST",
+        f"/v1/reports/{_receipted_report(w, p)}/deletion",
+        json={"deleted_at": w.clock().isoformat()},
+    ),
     ("GET", "/v1/reports/{report_id}/deliveries"): lambda w, p: Call(
         "GET", f"/v1/reports/{_report_id(w)}/deliveries"
     ),
