@@ -1,0 +1,284 @@
+"""Forwarding over real HTTP on loopback: a section passes a report on to its police through the
+hub, the police verify it offline against the hub's acknowledgement, and what the hub refuses."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from connectors.client import HubClient
+from connectors.config import ConnectorConfig, load_config, read_token
+from connectors.errors import ForwardRefused, HubRefused
+from connectors.recipient.forward import forward_report, seal_forward
+from connectors.recipient.forwarded import OpenedForward, open_forward
+from connectors.recipient.pull import load_keys, open_with, pull_until_empty
+from hub.audit.log import entries
+from hub.commitment import CONTACT_FIELDS, report_fields
+from hub.crypto import OpenedPacket, sign_envelope, verify_acknowledgement, verify_envelope
+from hub.store import CopyDeletionRow, ForwardRow, make_engine
+from schemas.commitment import FORWARD_TYPE, ForwardAdditions, ForwardBody, ForwardRequest
+from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
+from schemas.report import Report
+from tests.conftest import LiveHub
+from tests.factories import report_body
+
+CONTACT = {
+    "kind": "contact",
+    "name": "Jan Peeters",
+    "email": "jan@example.be",
+    "consent_to_contact": True,
+    "preferred_language": "nl",
+}
+
+
+def _submit(hub: LiveHub, reporter: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Belgian report (be-section and be-police receive it); the intake answer."""
+    body = report_body("portal-be", nationalities=("BE",))
+    if reporter is not None:
+        body["reporter"] = reporter
+    answer = httpx.post(
+        f"{hub.url}/v1/reports", json=body, headers=hub.network.auth("portal-be"), timeout=10
+    )
+    assert answer.status_code == 202, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def _config(hub: LiveHub, recipient: str) -> ConnectorConfig:
+    return load_config(hub.network.connector_config(recipient))
+
+
+def _packets(config: ConnectorConfig) -> dict[str, tuple[Envelope, PacketBody]]:
+    """The packets a connector stores, by packet id, with their verified bodies."""
+    keys = load_keys(config)
+    found = {}
+    for path in sorted((config.store_dir / "packets").glob("*.json")):
+        envelope = Envelope.model_validate_json(path.read_bytes())
+        body = PacketBody.model_validate_json(verify_envelope(envelope, PACKET_TYPE, keys.hub))
+        found[str(body.packet_id)] = (envelope, body)
+    return found
+
+
+def _copy(config: ConnectorConfig, report_id: str) -> str:
+    """The packet id of the copy from intake a connector holds of a report."""
+    return next(
+        packet_id
+        for packet_id, (_, body) in _packets(config).items()
+        if str(body.report_id) == report_id and not body.forwarded
+    )
+
+
+def _received_forward(config: ConnectorConfig, report_id: str) -> OpenedForward:
+    """The forward of a report a connector holds, verified and opened with no network at all."""
+    keys = load_keys(config)
+    envelope = next(
+        envelope
+        for envelope, body in _packets(config).values()
+        if str(body.report_id) == report_id and body.forwarded
+    )
+    return open_forward(
+        envelope, hub_keys=keys.hub, sealing=keys.sealing, recipient_id=config.recipient_id
+    )
+
+
+def _opened_copy(config: ConnectorConfig, report_id: str) -> OpenedPacket:
+    envelope, _ = _packets(config)[_copy(config, report_id)]
+    return open_with(envelope, load_keys(config), config.recipient_id)
+
+
+def _send(hub: LiveHub, sender: str, request: ForwardRequest) -> None:
+    config = _config(hub, sender)
+    with HubClient(hub.url, read_token(config.credential_file)) as client:
+        client.send_forward(request)
+
+
+def _key_of(hub: LiveHub, recipient: str) -> Any:
+    keys = hub.network.keys(recipient)
+    assert keys.sealing is not None
+    return keys.sealing.public_key
+
+
+def test_the_receiver_verifies_a_forward_offline_against_the_hubs_acknowledgement(
+    live_hub: LiveHub,
+) -> None:
+    answer = _submit(live_hub)
+    report_id = answer["report_id"]
+    section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")
+    pull_until_empty(section)
+    result = forward_report(
+        section,
+        _copy(section, report_id),
+        to_recipient_id="be-police",
+        classification="sexual_exploitation.travel_and_tourism",
+        note="Enough usable information: passed on under our agreement.",
+    )
+    assert str(result.answer.report_id) == report_id
+    pulled = pull_until_empty(police)
+    assert not pulled.failed, pulled.problems
+    received = _received_forward(police, report_id)
+    acknowledged = verify_acknowledgement(
+        Envelope.model_validate(answer["acknowledgement"]), load_keys(police).hub
+    )
+    assert acknowledged.commitment_root == received.commitment.root
+    original = _opened_copy(police, report_id).report  # the police's own copy from intake
+    assert received.fields == report_fields(original)
+    assert received.opening.withheld == []
+    assert received.forwarder_id == "be-section"
+    assert received.opening.additions == ForwardAdditions(
+        classification="sexual_exploitation.travel_and_tourism",
+        note="Enough usable information: passed on under our agreement.",
+    )
+    coordinator = live_hub.network.auth("network-coordinator")
+    deliveries = httpx.get(
+        f"{live_hub.url}/v1/reports/{report_id}/deliveries", headers=coordinator, timeout=10
+    ).json()["deliveries"]
+    forwarded = [d for d in deliveries if d["rules"] == ["forward"]]
+    assert [(d["recipient_id"], d["state"]) for d in forwarded] == [("be-police", "delivered")]
+    assert forwarded[0]["receipt"] is not None
+
+
+def test_a_forward_whose_content_differs_from_what_was_acknowledged_is_detected(
+    live_hub: LiveHub,
+) -> None:
+    report_id = _submit(live_hub)["report_id"]
+    section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")
+    pull_until_empty(section)
+    opened = _opened_copy(section, report_id)
+    incident = opened.report.incident.model_copy(update={"place": "Somewhere else"})
+    altered = OpenedPacket(
+        body=opened.body,
+        sealed_sha256=opened.sealed_sha256,
+        report=opened.report.model_copy(update={"incident": incident}),
+        salt=opened.salt,
+    )
+    request = seal_forward(
+        altered,
+        signing_key=load_keys(section).signing,
+        to_recipient_id="be-police",
+        to_key=_key_of(live_hub, "be-police"),
+        withheld=[],
+        additions=ForwardAdditions(),
+        now=opened.body.sealed_at,
+    )
+    _send(live_hub, "be-section", request)  # the hub cannot tell: it never reads a forward
+    pulled = pull_until_empty(police)
+    assert len(pulled.rejected) == 1
+    assert "differs from what the hub acknowledged" in pulled.problems[0]
+    assert all(not body.forwarded for _, body in _packets(police).values())
+
+
+def test_nobody_can_forward_a_report_it_never_received(live_hub: LiveHub) -> None:
+    report_id = _submit(live_hub)["report_id"]
+    section = _config(live_hub, "be-section")
+    pull_until_empty(section)
+    stolen = _opened_copy(section, report_id)  # de-section never received it
+    thief = load_keys(_config(live_hub, "de-section")).signing
+    request = seal_forward(
+        stolen,
+        signing_key=load_keys(section).signing,
+        to_recipient_id="de-police",
+        to_key=_key_of(live_hub, "de-police"),
+        withheld=[],
+        additions=ForwardAdditions(),
+        now=stolen.body.sealed_at,
+    )
+    payload = ForwardBody.model_validate_json(base64.b64decode(request.forward.payload))
+    as_thief = ForwardRequest(
+        forward=sign_envelope(
+            FORWARD_TYPE, payload.model_copy(update={"from_recipient_id": "de-section"}), thief
+        ),
+        sealed=request.sealed,
+    )
+    with pytest.raises(HubRefused) as refused:
+        _send(live_hub, "de-section", as_thief)
+    assert refused.value.status == 404
+    with pytest.raises(HubRefused) as forged:  # nor in another's name
+        _send(live_hub, "de-section", request)
+    assert forged.value.status == 422
+
+
+@pytest.mark.parametrize("target", ["network-coordinator", "be-section"])
+def test_a_report_is_forwarded_only_to_another_section_or_police_desk(
+    live_hub: LiveHub, target: str
+) -> None:
+    report_id = _submit(live_hub)["report_id"]
+    section = _config(live_hub, "be-section")
+    pull_until_empty(section)
+    opened = _opened_copy(section, report_id)
+    request = seal_forward(
+        opened,
+        signing_key=load_keys(section).signing,
+        to_recipient_id=target,
+        to_key=_key_of(live_hub, target),
+        withheld=[],
+        additions=ForwardAdditions(),
+        now=opened.body.sealed_at,
+    )
+    with pytest.raises(HubRefused) as refused:
+        _send(live_hub, "be-section", request)
+    assert refused.value.status == 422
+    assert refused.value.errors == [("forward.to_recipient_id", "not a section or police desk")]
+    with pytest.raises(ForwardRefused):
+        forward_report(section, opened.body.packet_id.hex, to_recipient_id="network-coordinator")
+
+
+@pytest.mark.parametrize("share_contact", [False, True])
+def test_contact_details_go_on_only_where_the_reporter_consented_and_the_forwarder_shares_them(
+    live_hub: LiveHub, share_contact: bool
+) -> None:
+    report_id = _submit(live_hub, reporter=CONTACT)["report_id"]
+    section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")
+    pull_until_empty(section)
+    result = forward_report(
+        section, _copy(section, report_id), to_recipient_id="be-police", share_contact=share_contact
+    )
+    pull_until_empty(police)
+    received = _received_forward(police, report_id)  # verifies, withheld fields and all
+    expected = set() if share_contact else set(CONTACT_FIELDS)
+    assert set(result.withheld) == set(received.opening.withheld) == expected
+    assert not expected & received.fields.keys()
+    assert received.fields["reporter.consent_to_contact"] is True
+    committed = {leaf.name for leaf in received.commitment.leaves}
+    assert expected <= committed  # still committed: the receiver sees them withheld, not absent
+    if share_contact:
+        assert received.fields["reporter.email"] == CONTACT["email"]
+
+
+def test_an_anonymous_report_has_no_contact_details_to_pass_on() -> None:
+    from connectors.recipient.forward import withheld_fields
+    from tests.connectors.conftest import make_report
+
+    assert withheld_fields(make_report(), share_contact=True) == set()
+    contact: Report = make_report(reporter=CONTACT)
+    assert withheld_fields(contact, share_contact=False) == set(CONTACT_FIELDS)
+
+
+def test_the_forwarders_copy_is_deleted_where_the_procedure_says_so_and_the_hub_records_it(
+    live_hub: LiveHub,
+) -> None:
+    report_id = _submit(live_hub)["report_id"]
+    section = _config(live_hub, "be-section")
+    pull_until_empty(section)
+    packet_id = _copy(section, report_id)
+    result = forward_report(section, packet_id, to_recipient_id="be-police", delete_copy=True)
+    assert result.deleted is not None
+    assert str(result.deleted.report_id) == report_id
+    assert not list(Path(section.store_dir).rglob(f"{packet_id}.json"))
+    engine = make_engine(live_hub.settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            deletion = session.get(CopyDeletionRow, (report_id, "be-section"))
+            assert deletion is not None
+            assert deletion.reason == "forwarded"
+            forward = session.exec(select(ForwardRow).where(ForwardRow.report_id == report_id))
+            assert [row.to_recipient_id for row in forward] == ["be-police"]
+            kinds = [e.kind for e in entries(session, report_id=report_id)]
+        assert "forward_accepted" in kinds
+        assert kinds[-1] == "copy_deleted"
+    finally:
+        engine.dispose()
