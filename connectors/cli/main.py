@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from connectors.cli.countries import ProfilesOption, register_country_commands, selected_profiles
+from connectors.cli.forward import register_forward_commands
 from connectors.config import ConnectorConfig, key_passphrase, load_config
 from connectors.countries.profiles import Profile, RecipientSpec
 from connectors.errors import ConfigInvalid, ConnectorError
@@ -373,6 +374,7 @@ def serve(
 
 
 register_country_commands(app)
+register_forward_commands(app)
 
 
 def main() -> None:

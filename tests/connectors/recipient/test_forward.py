@@ -4,17 +4,20 @@ hub, the police verify it offline against the hub's acknowledgement, and what th
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from connectors.cli.main import app
 from connectors.client import HubClient
 from connectors.config import ConnectorConfig, load_config, read_token
 from connectors.errors import ForwardRefused, HubRefused
-from connectors.recipient.forward import forward_report, seal_forward
+from connectors.recipient.forward import forward_report, seal_forward, withheld_fields
 from connectors.recipient.forwarded import OpenedForward, open_forward
 from connectors.recipient.pull import load_keys, open_with, pull_until_empty
 from hub.audit.log import entries
@@ -25,6 +28,7 @@ from schemas.commitment import FORWARD_TYPE, ForwardAdditions, ForwardBody, Forw
 from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
 from schemas.report import Report
 from tests.conftest import LiveHub
+from tests.connectors.conftest import make_report
 from tests.factories import report_body
 
 CONTACT = {
@@ -250,9 +254,6 @@ def test_contact_details_go_on_only_where_the_reporter_consented_and_the_forward
 
 
 def test_an_anonymous_report_has_no_contact_details_to_pass_on() -> None:
-    from connectors.recipient.forward import withheld_fields
-    from tests.connectors.conftest import make_report
-
     assert withheld_fields(make_report(), share_contact=True) == set()
     contact: Report = make_report(reporter=CONTACT)
     assert withheld_fields(contact, share_contact=False) == set(CONTACT_FIELDS)
@@ -282,3 +283,38 @@ def test_the_forwarders_copy_is_deleted_where_the_procedure_says_so_and_the_hub_
         assert kinds[-1] == "copy_deleted"
     finally:
         engine.dispose()
+
+
+def test_the_forward_commands_forward_a_report_and_verify_it_as_received(live_hub: LiveHub) -> None:
+    report_id = _submit(live_hub, reporter=CONTACT)["report_id"]
+    section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")
+    pull_until_empty(section)
+    sent = CliRunner().invoke(
+        app,
+        [
+            "forward", _copy(section, report_id),
+            "--config", str(live_hub.network.connector_config("be-section")),
+            "--to", "be-police", "--classification", "sexual_exploitation.travel_and_tourism",
+            "--delete-copy",
+        ],
+    )  # fmt: skip
+    assert sent.exit_code == 0, sent.stderr
+    assert "withheld: reporter.email, reporter.name, reporter.phone" in sent.stdout
+    assert "copy deleted" in sent.stdout
+    pull_until_empty(police)
+    forwarded = next(pid for pid, (_, body) in _packets(police).items() if body.forwarded)
+    checked = CliRunner().invoke(
+        app,
+        [
+            "verify-forward",
+            forwarded,
+            "--config",
+            str(live_hub.network.connector_config("be-police")),
+        ],
+    )
+    assert checked.exit_code == 0, checked.stderr
+    verdict = json.loads(checked.stdout)
+    assert verdict["verdict"] == "VERIFIED"
+    assert verdict["forwarded_by"] == "be-section"
+    assert verdict["withheld"] == sorted(CONTACT_FIELDS)
+    assert verdict["added"]["classification"] == "sexual_exploitation.travel_and_tourism"
