@@ -3,8 +3,12 @@ hub, the police verify it offline against the hub's acknowledgement, and what th
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from hub.store import CopyDeletionRow, ForwardRow, make_engine
 from schemas.commitment import FORWARD_TYPE, ForwardAdditions, ForwardBody, ForwardRequest
 from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
 from schemas.report import Report
-from tests.conftest import LiveHub
+from tests.conftest import ROOT, LiveHub
 from tests.connectors.conftest import make_report
 from tests.factories import report_body
 
@@ -318,3 +322,95 @@ def test_the_forward_commands_forward_a_report_and_verify_it_as_received(live_hu
     assert verdict["forwarded_by"] == "be-section"
     assert verdict["withheld"] == sorted(CONTACT_FIELDS)
     assert verdict["added"]["classification"] == "sexual_exploitation.travel_and_tourism"
+
+
+EXAMPLE_MARKER = "<!-- forward-example -->"
+EXAMPLE_IMPORTS = {"base64", "hashlib", "json", "sys", "nacl", "cryptography"}
+
+
+def _example() -> str:
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    found = re.search(re.escape(EXAMPLE_MARKER) + r"\s*```python\n(.*?)\n```", text, re.DOTALL)
+    assert found is not None, "docs/protocol.md has no forward example"
+    return found.group(1)
+
+
+def _run_example(hub: LiveHub, packet: Envelope, folder: Path) -> subprocess.CompletedProcess[str]:
+    """docs/protocol.md's forward example as written, as be-police, on one forwarded packet."""
+    entry = hub.network.entry("be-police")
+    folder.mkdir()
+    (folder / "example.py").write_text(_example(), encoding="utf-8")
+    hub_key = hub.network.listing_path.parent / "hub.pub.json"
+    (folder / "hub-public-keys.json").write_bytes(hub_key.read_bytes())
+    (folder / "recipient-keys.pem").write_bytes(Path(entry["keys_file"]).read_bytes())
+    (folder / "passphrase.txt").write_bytes(Path(entry["passphrase_file"]).read_bytes())
+    (folder / "forwarded-packet.json").write_text(
+        json.dumps(packet.model_dump(mode="json")), encoding="utf-8"
+    )
+    return subprocess.run(
+        [sys.executable, "-I", "example.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _leased_forward(hub: LiveHub, report_id: str) -> Envelope:
+    """The forwarded packet of a report waiting in be-police's inbox, as the hub hands it out."""
+    answer = httpx.get(f"{hub.url}/v1/inbox", headers=hub.network.auth("be-police"), timeout=10)
+    for item in answer.json()["packets"]:
+        envelope = Envelope.model_validate(item)
+        body = PacketBody.model_validate_json(base64.b64decode(envelope.payload))
+        if body.forwarded and str(body.report_id) == report_id:
+            return envelope
+    raise AssertionError("no forward waiting")
+
+
+def test_the_protocols_forward_example_imports_only_pynacl_cryptography_and_the_stdlib() -> None:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(_example())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= EXAMPLE_IMPORTS
+
+
+def test_the_protocols_forward_example_verifies_a_forward_and_rejects_an_altered_one(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    answer = _submit(live_hub, reporter=CONTACT)
+    report_id = answer["report_id"]
+    section = _config(live_hub, "be-section")
+    pull_until_empty(section)
+    forward_report(section, _copy(section, report_id), to_recipient_id="be-police", note="n")
+    verified = _run_example(live_hub, _leased_forward(live_hub, report_id), tmp_path / "good")
+    assert verified.returncode == 0, verified.stderr
+    printed = json.loads(verified.stdout)
+    acknowledged = json.loads(base64.b64decode(answer["acknowledgement"]["payload"]))
+    assert printed["commitment_root"] == acknowledged["commitment_root"]
+    assert printed["withheld"] == sorted(CONTACT_FIELDS)
+    assert printed["additions"] == {"classification": None, "note": "n"}
+
+    opened = _opened_copy(section, report_id)
+    altered = OpenedPacket(
+        body=opened.body,
+        sealed_sha256=opened.sealed_sha256,
+        report=opened.report.model_copy(update={"free_text": "words the reporter never wrote"}),
+        salt=opened.salt,
+    )
+    request = seal_forward(
+        altered,
+        signing_key=load_keys(section).signing,
+        to_recipient_id="be-police",
+        to_key=_key_of(live_hub, "be-police"),
+        withheld=CONTACT_FIELDS,
+        additions=ForwardAdditions(),
+        now=opened.body.sealed_at,
+    )
+    _send(live_hub, "be-section", request)
+    rejected = _run_example(live_hub, _leased_forward(live_hub, report_id), tmp_path / "altered")
+    assert rejected.returncode == 1
+    assert rejected.stderr.strip() == "forward rejected"
