@@ -414,3 +414,20 @@ def test_the_protocols_forward_example_verifies_a_forward_and_rejects_an_altered
     rejected = _run_example(live_hub, _leased_forward(live_hub, report_id), tmp_path / "altered")
     assert rejected.returncode == 1
     assert rejected.stderr.strip() == "forward rejected"
+
+
+def test_the_hub_keeps_no_readable_forward_and_no_salt(live_hub: LiveHub) -> None:
+    marker = "FORWARD-NOTE-MARKER-5c1e"
+    report_id = _submit(live_hub, reporter=CONTACT)["report_id"]
+    section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")
+    pull_until_empty(section)
+    opened = _opened_copy(section, report_id)
+    assert opened.salt is not None
+    forward_report(section, _copy(section, report_id), to_recipient_id="be-police", note=marker)
+    pull_until_empty(police)
+    database = Path(live_hub.settings.resolved_database_url.removeprefix("sqlite:///"))
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+    assert b"forward_accepted" in stored  # the database was read, with its forward
+    for secret in (marker.encode(), CONTACT["email"].encode(), opened.salt):
+        assert secret not in stored
+    assert base64.b64encode(opened.salt) not in stored
