@@ -258,6 +258,8 @@ class DeclarationRow(SQLModel, table=True):
     evidence_url: str | None = Field(default=None, max_length=500)
     declared_by: str = Field(max_length=63)
     recorded_at: datetime = _instant()
+    # Set when the criterion declared left the list (the move from Q1-Q12 to S1-S12).
+    expired_reason: str | None = Field(default=None, max_length=200)
 
 
 class ReportFeedbackRow(SQLModel, table=True):
