@@ -266,7 +266,7 @@ class ReportFeedbackRow(SQLModel, table=True):
     """Whether a report's reporter asked to be contacted, and when its source saw its status.
 
     The one fact taken from a report's content (at intake, in memory) besides its routing: it is
-    what criterion Q9 counts, and says nothing about the incident or the reporter.
+    what standard S11 counts, and says nothing about the incident or the reporter.
     """
 
     __tablename__ = "report_feedback"
