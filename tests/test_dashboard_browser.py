@@ -253,9 +253,9 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
                 rows = page.locator(f"{section} table[data-group='{group}'] tbody tr")
                 assert [r.get_attribute("data-criterion") for r in rows.all()] == ids
             for verdict in card["verdicts"]:
-                row = page.locator(f"{section} tr[data-criterion='{verdict['criterion']}']")
-                assert row.locator(".source").inner_text() == f"source: {verdict['source']}"
-                kind = row.locator(".threshold").get_attribute("data-kind")
+                line = page.locator(f"{section} tr[data-criterion='{verdict['criterion']}']")
+                assert line.locator(".source").inner_text() == f"source: {verdict['source']}"
+                kind = line.locator(".threshold").get_attribute("data-kind")
                 assert kind == verdict["threshold_kind"]
         shoot(page, tmp_path, "6-quality")
 

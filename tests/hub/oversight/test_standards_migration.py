@@ -9,8 +9,9 @@ from alembic import command
 from sqlalchemy import text
 from sqlmodel import Session
 
+from hub.files import private_sqlite
 from hub.oversight.quality import declarations_for, expired_for
-from hub.store import alembic_config, make_engine, private_sqlite, upgrade
+from hub.store import alembic_config, make_engine, upgrade
 
 
 def test_declarations_carry_over_where_a_q_maps_onto_an_s_and_the_rest_expire_with_a_reason(
