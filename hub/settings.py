@@ -44,8 +44,10 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the fleet verifies the whole stored log; this grows with the log.",
     )
-    quality_criteria: Path = Field(
-        Path("deploy/quality.toml"), description="The network's quality criteria and thresholds."
+    quality_criteria: Path | None = Field(
+        None,
+        description="A deployment's own copy of the quality standards and thresholds; by default "
+        "the hub package's hub/oversight/standards.toml.",
     )
     dashboard_session_seconds: int = Field(
         8 * 3600, ge=60, description="How long a coordinator's dashboard login lasts."

@@ -289,13 +289,15 @@ class DeclarationRow(SQLModel, table=True):
     evidence_url: str | None = Field(default=None, max_length=500)
     declared_by: str = Field(max_length=63)
     recorded_at: datetime = _instant()
+    # Set when the criterion declared left the list (the move from Q1-Q12 to S1-S12).
+    expired_reason: str | None = Field(default=None, max_length=200)
 
 
 class ReportFeedbackRow(SQLModel, table=True):
     """Whether a report's reporter asked to be contacted, and when its source saw its status.
 
     The one fact taken from a report's content (at intake, in memory) besides its routing: it is
-    what criterion Q9 counts, and says nothing about the incident or the reporter.
+    what standard S11 counts, and says nothing about the incident or the reporter.
     """
 
     __tablename__ = "report_feedback"

@@ -244,6 +244,19 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
                     f"td[data-criterion='{verdict['criterion']}']"
                 )
                 assert page.locator(selector).get_attribute("data-verdict") == verdict["verdict"]
+            # The standards, then the hub's own operations apart, each with source and kind.
+            section = f"#country-{card['country']}"
+            for group, ids in (
+                ("standard", [f"S{n}" for n in range(1, 13)]),
+                ("network operation", ["N1", "N2", "N3"]),
+            ):
+                rows = page.locator(f"{section} table[data-group='{group}'] tbody tr")
+                assert [r.get_attribute("data-criterion") for r in rows.all()] == ids
+            for verdict in card["verdicts"]:
+                line = page.locator(f"{section} tr[data-criterion='{verdict['criterion']}']")
+                assert line.locator(".source").inner_text() == f"source: {verdict['source']}"
+                kind = line.locator(".threshold").get_attribute("data-kind")
+                assert kind == verdict["threshold_kind"]
         shoot(page, tmp_path, "6-quality")
 
         # The audit log.

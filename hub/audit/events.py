@@ -301,9 +301,10 @@ class StatusSeen(AuditEvent):
 
 
 class CriterionDeclared(AuditEvent):
+    # Q ids stay valid: entries logged before the move to S1-S12 must still verify.
     kind: ClassVar[str] = "criterion_declared"
     country: Country
-    criterion: Annotated[str, Field(pattern=r"^Q[0-9]{1,2}$")]
+    criterion: Annotated[str, Field(pattern=r"^[QSN][0-9]{1,2}$")]
     stated_on: date
     holds: bool
     evidence_url: Annotated[str, Field(max_length=500)] | None

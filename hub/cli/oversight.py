@@ -180,8 +180,8 @@ def render_csv(report: ComplianceReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["period", "country", "criterion", "verdict", "judged", "threshold", "evidence",
-         "figures", "declared_on", "evidence_url", "records"]
+        ["period", "country", "criterion", "group", "source", "verdict", "judged", "threshold",
+         "threshold_kind", "evidence", "figures", "declared_on", "evidence_url", "records"]
     )  # fmt: skip
     for card in report.countries:
         for v in card.verdicts:
@@ -191,9 +191,12 @@ def render_csv(report: ComplianceReport) -> str:
                     report.period,
                     card.country,
                     v.criterion,
+                    v.group,
+                    v.source,
                     v.verdict.value,
                     v.judged,
                     v.threshold,
+                    v.threshold_kind,
                     v.evidence.summary,
                     json.dumps(v.evidence.figures, sort_keys=True),
                     declaration.stated_on.isoformat() if declaration else "",
@@ -255,14 +258,14 @@ def report_command(
 @compliance_app.command("declare")
 def declare_command(
     country: Annotated[str, typer.Argument(help="The member country, e.g. AT.")],
-    criterion: Annotated[str, typer.Argument(help="Q1, Q2, Q3, Q9, Q10 or Q11.")],
+    criterion: Annotated[str, typer.Argument(help="S1, S3, S4, S5, S6, S7, S9 or S12.")],
     stated_on: Annotated[
         datetime, typer.Option(formats=["%Y-%m-%d"], help="The statement's date.")
     ],
     evidence: Annotated[str | None, typer.Option(help="A link to the evidence.")] = None,
-    languages: Annotated[str | None, typer.Option(help="Q3: e.g. de,en.")] = None,
+    languages: Annotated[str | None, typer.Option(help="S12: e.g. de,en.")] = None,
     last_training: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Q10: date of the last training.")
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="S9: date of the last training.")
     ] = None,
     not_holding: Annotated[bool, typer.Option(help="The line does not meet it.")] = False,
     by: Annotated[str, typer.Option(help="Who states it (the section's id).")] = "administrator",

@@ -141,7 +141,7 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/audit/verification", _COORDINATOR),
     Endpoint("GET", "/v1/compliance", _COORDINATOR),
     Endpoint("POST", "/v1/declarations", {Party.section: Scope.own}, writes=True),
-    # Feedback: a source reads the status of its own reports (seeing it is recorded, for Q9);
+    # Feedback: a source reads the status of its own reports (seeing it is recorded, for S11);
     # a recipient attaches a coded outcome to a report it holds a verified receipt for.
     Endpoint("GET", "/v1/reports/{report_id}/status", _SOURCE, writes=True),
     Endpoint("POST", "/v1/reports/{report_id}/outcome", _OWN_INBOX, writes=True),

@@ -180,7 +180,7 @@ def _country_of(session: SessionDep, recipient_id: str) -> str:
 
 @router.get("/v1/deliveries/summary", response_model=DeliverySummary, tags=["coordinators"])
 def summary(session: SessionDep, state: StateDep, _caller: Caller) -> DeliverySummary:
-    """Deliveries per country and state, and how many are late (Q5's threshold)."""
+    """Deliveries per country and state, and how many are late (S2's 48 hours, as days)."""
     return delivery_summary(session, now=state.clock(), late_after=late_after(state.settings))
 
 

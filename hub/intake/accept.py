@@ -230,7 +230,7 @@ def accept_report(
 
 
 def note_report(session: Session, report: Report) -> None:
-    """Keep whether the reporter consented to contact: the one fact Q9 needs from the content
+    """Keep whether the reporter consented to contact: the one fact S11 needs from the content
     (hub/oversight/feedback.py). Intake is the only step that sees the report, so it keeps it."""
     session.connection().execute(
         _NEW_FEEDBACK,

@@ -1,4 +1,5 @@
-"""Judging the quality criteria, per member country and period, with the evidence for each verdict.
+"""Judging the network's standards (S1-S12) and the hub's network operations (N1-N3), per member
+country and period, with the evidence, the source and the kind of threshold for each verdict.
 
 A verdict is `met`, `not_met` or `unknown` (no declaration, or no data in the period). Declared
 criteria show the declaration and its date; measured ones show their figures and the ids of the
@@ -17,11 +18,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from nacl.signing import VerifyKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlmodel import Session, col, select
 
 from connectors.countries.profiles import Profiles, default_profiles
-from connectors.countries.workdays import working_days_between
 from connectors.errors import ConnectorError
 from hub.audit.verify import trusted_hub_keys
 from hub.crypto import verify_acknowledgement
@@ -33,6 +33,7 @@ from hub.oversight.quality import (
     Declaration,
     Period,
     declarations_for,
+    expired_for,
     expires_on,
     load_criteria,
 )
@@ -47,7 +48,6 @@ from hub.store import (
     SourceRow,
 )
 from schemas.envelope import Envelope, PublishedHubKeys
-from schemas.report import Reporter
 
 __all__ = [
     "ComplianceReport",
@@ -88,9 +88,12 @@ class CriterionVerdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     criterion: str
+    group: str
+    source: str
     statement: str
     judged: str
     threshold: str
+    threshold_kind: str
     verdict: Verdict
     evidence: Evidence
 
@@ -105,6 +108,7 @@ class CountryScorecard(BaseModel):
     not_met: int
     unknown: int
     verdicts: list[CriterionVerdict]
+    expired_declarations: list[str] = []
 
 
 class ComplianceReport(BaseModel):
@@ -122,6 +126,7 @@ class ComplianceReport(BaseModel):
 @dataclass(frozen=True)
 class _Delivery:
     packet_id: str
+    report_id: str
     recipient_id: str
     kind: str
     state: str
@@ -167,8 +172,8 @@ def judge_for(settings: Settings, published: PublishedHubKeys) -> Judge:
 
 
 def late_after(settings: Settings) -> float:
-    """Working days after which an undelivered packet is late: Q5's threshold."""
-    return load_criteria(settings.quality_criteria).get("Q5").setting("p95_max_working_days")
+    """Days after which an undelivered packet is late: S2's 48 hours, as days."""
+    return load_criteria(settings.quality_criteria).get("S2").setting("max_hours") / 24
 
 
 def compliance_report(
@@ -193,6 +198,7 @@ def compliance_report(
                 not_met=sum(v.verdict is Verdict.not_met for v in verdicts),
                 unknown=sum(v.verdict is Verdict.unknown for v in verdicts),
                 verdicts=verdicts,
+                expired_declarations=expired_for(session, country),
             )
         )
     return ComplianceReport(
@@ -245,6 +251,7 @@ class _Country:
         return [
             _Delivery(
                 packet_id=d.packet_id,
+                report_id=d.report_id,
                 recipient_id=d.recipient_id,
                 kind=kind,
                 state=d.state,
@@ -285,9 +292,10 @@ class _Country:
 
     def verdicts(self) -> list[CriterionVerdict]:
         judges = {
-            "Q1": self.q1, "Q2": self.q2, "Q3": self.q3, "Q4": self.q4, "Q5": self.q5,
-            "Q6": self.q6, "Q7": self.q7, "Q8": self.q8, "Q9": self.q9, "Q10": self.q10,
-            "Q11": self.q11, "Q12": self.q12,
+            "S1": self.declared_only, "S2": self.s2, "S3": self.s3, "S4": self.s4,
+            "S5": self.declared_only, "S6": self.s6, "S7": self.declared_only, "S8": self.s8,
+            "S9": self.s9, "S10": self.s10, "S11": self.s11, "S12": self.s12,
+            "N1": self.n1, "N2": self.n2, "N3": self.n3,
         }  # fmt: skip
         verdicts = []
         for criterion in self.judge.criteria.criteria:
@@ -299,9 +307,12 @@ class _Country:
             verdicts.append(
                 CriterionVerdict(
                     criterion=criterion.id,
+                    group=criterion.group,
+                    source=criterion.source,
                     statement=criterion.statement,
                     judged=criterion.judged,
                     threshold=criterion.threshold,
+                    threshold_kind=criterion.threshold_kind,
                     verdict=verdict,
                     evidence=evidence,
                 )
@@ -329,39 +340,47 @@ class _Country:
         )
         return Verdict.met, evidence, declaration
 
-    def q1(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def declared_only(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         verdict, evidence, _ = self._declaration(criterion)
         return verdict, evidence
 
-    def q2(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
-        verdict, evidence, _ = self._declaration(criterion)
-        try:
-            TypeAdapter(Reporter).validate_python({"kind": "anonymous"})
-            schema_accepts = True
-        except ValidationError:
-            schema_accepts = False
-        portals = self.session.exec(
-            select(SourceRow.id)
-            .where(SourceRow.country == self.country)
-            .order_by(col(SourceRow.id))
-        ).all()
-        anonymous = sum(r.contact_consent is False for r in self.reports)
-        evidence.figures = {
-            "schema_accepts_anonymous": str(schema_accepts).lower(),
-            "portals": ", ".join(portals) or "none",
-            "anonymous_reports": anonymous,
-            "reports": len(self.reports),
-        }
-        evidence.summary += (
-            f"; schema v1 {'accepts' if schema_accepts else 'refuses'} anonymous reports from "
-            f"{', '.join(portals) or 'no registered portal'} ({anonymous} of {len(self.reports)} "
-            "in the period were anonymous)"
-        )
-        if verdict is Verdict.met and not (schema_accepts and portals):
+    def s3(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        verdict, evidence, declaration = self._declaration(criterion)
+        if declaration is None:
+            return verdict, evidence
+        age = (self.as_of.date() - declaration.stated_on).days
+        evidence.figures = {"last_review": declaration.stated_on.isoformat(), "age_days": age}
+        if verdict is Verdict.met and age > criterion.setting("max_age_days"):
             verdict = Verdict.not_met
+            evidence.summary += f"; last review {age} days ago"
         return verdict, evidence
 
-    def q3(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def s6(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        """Declared policy, and measured: sealed to current keys, purged on time."""
+        declared, evidence, _ = self._declaration(criterion)
+        sealed, sealed_evidence = self._sealed_to_current_keys(criterion)
+        purged, purged_evidence = self._purged_on_time(criterion)
+        evidence.summary += f"; {sealed_evidence.summary}; {purged_evidence.summary}"
+        evidence.figures = {**sealed_evidence.figures, **purged_evidence.figures}
+        evidence.records = (sealed_evidence.records + purged_evidence.records)[:_RECORDS]
+        parts = (declared, sealed, purged)
+        if Verdict.not_met in parts:
+            return Verdict.not_met, evidence
+        if all(v is Verdict.met for v in (declared, sealed)) and purged is not Verdict.not_met:
+            return Verdict.met, evidence
+        return Verdict.unknown, evidence
+
+    def s8(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        return Verdict.unknown, Evidence(
+            summary="the hub records no classification with the network's common codes yet"
+        )
+
+    def s10(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        return Verdict.unknown, Evidence(
+            summary="the hub does not count attachments and locations without reading content"
+        )
+
+    def s12(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         verdict, evidence, declaration = self._declaration(criterion)
         try:
             profile = (self.judge.profiles or default_profiles()).get(self.country)
@@ -383,8 +402,8 @@ class _Country:
                 evidence.summary += f"; missing {', '.join(missing)}"
         return verdict, evidence
 
-    def q9(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
-        verdict, evidence, _ = self._declaration(criterion)
+    def s11(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        evidence = Evidence(summary="")
         wanting = [r for r in self.reports if r.contact_consent]
         informed = [r for r in wanting if r.status_seen_at is not None]
         share = _share(len(informed), len(wanting))
@@ -396,13 +415,16 @@ class _Country:
         evidence.records = [f"report:{r.report_id}" for r in wanting if r.status_seen_at is None][
             :_RECORDS
         ]
-        evidence.summary += (
-            f"; {len(informed)} of {len(wanting)} reports whose reporter consented to contact "
+        evidence.summary = (
+            f"{len(informed)} of {len(wanting)} reports whose reporter consented to contact "
             f"got a status update ({_pct(share)})"
         )
-        return verdict, evidence
+        if share is None:
+            return Verdict.unknown, evidence
+        met = share >= criterion.setting("min_share")
+        return Verdict.met if met else Verdict.not_met, evidence
 
-    def q10(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def s9(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         verdict, evidence, declaration = self._declaration(criterion)
         if declaration is None or declaration.last_training is None:
             return verdict, evidence
@@ -413,7 +435,7 @@ class _Country:
             evidence.summary += f"; last training {age} days ago"
         return verdict, evidence
 
-    def q11(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def s4(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         verdict, evidence, _ = self._declaration(criterion)
         delivered = sum(d.state == "delivered" for d in self.deliveries)
         evidence.figures = {
@@ -430,7 +452,7 @@ class _Country:
 
     # Measurements
 
-    def q4(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def n1(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         if not self.reports:
             return Verdict.unknown, Evidence(summary="no report from the line's portal")
         unacknowledged = [r.report_id for r in self.reports if not self._acknowledged(r)]
@@ -453,38 +475,45 @@ class _Country:
             return False
         return str(body.report_id) == report.report_id
 
-    def q5(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
-        police = [d for d in self.deliveries if d.kind == "police"]
-        if not police:
-            return Verdict.unknown, Evidence(summary="no packet for the country's police")
-        try:
-            latencies = [
-                (working_days_between(self.country, d.created_at, d.delivered_at or self.now), d)
-                for d in police
-            ]
-        except ConnectorError:
-            return Verdict.unknown, Evidence(summary=f"no working-day calendar for {self.country}")
-        values = [v for v, _ in latencies]
-        p50, p95 = _nearest_rank(values, 0.5), _nearest_rank(values, 0.95)
-        limit = criterion.setting("p95_max_working_days")
-        late = sorted((d for v, d in latencies if v > limit), key=lambda d: d.created_at)
-        waiting = sum(d.delivered_at is None for d in police)
-        verdict = Verdict.met if p95 <= limit else Verdict.not_met
+    def s2(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        """Clock hours from intake to the first verified receipt of any of the country's
+        recipients, per report: the stand-in for the processing decision until triage lands."""
+        first: dict[str, tuple[datetime, datetime | None]] = {}
+        for d in self.deliveries:
+            intake, receipt = first.get(d.report_id, (d.created_at, None))
+            if d.delivered_at is not None and (receipt is None or d.delivered_at < receipt):
+                receipt = d.delivered_at
+            first[d.report_id] = (min(intake, d.created_at), receipt)
+        if not first:
+            return Verdict.unknown, Evidence(summary="no report for the country's recipients")
+        hours = {
+            report: ((receipt or self.now) - intake).total_seconds() / 3600
+            for report, (intake, receipt) in first.items()
+        }
+        limit = criterion.setting("max_hours")
+        within = sum(h <= limit for h in hours.values())
+        share = _share(within, len(hours))
+        assert share is not None
+        p95 = _nearest_rank(list(hours.values()), 0.95)
+        waiting = sum(receipt is None for _, receipt in first.values())
+        late = sorted(r for r, h in hours.items() if h > limit)
+        verdict = Verdict.met if share >= criterion.setting("min_share") else Verdict.not_met
         return verdict, Evidence(
-            summary=f"intake to the police's verified receipt: median {p50:.2f}, 95th "
-            f"percentile {p95:.2f} working days over {len(police)} packets ({waiting} not yet "
-            f"receipted); {len(late)} took longer than {limit:g}",
+            summary=f"intake to the first verified receipt (until triage decisions are recorded): "
+            f"{within} of {len(hours)} reports within {limit:g} clock hours ({_pct(share)}), 95th "
+            f"percentile {p95:.1f} hours; {waiting} not yet receipted",
             figures={
-                "packets": len(police),
+                "reports": len(hours),
+                "within_limit": within,
+                "share": share,
+                "p95_hours": round(p95, 3),
                 "not_yet_receipted": waiting,
-                "median_working_days": round(p50, 3),
-                "p95_working_days": round(p95, 3),
-                "late": len(late),
+                "measured_to": "first verified receipt",
             },
-            records=[f"packet:{d.packet_id}" for d in late][:_RECORDS],
+            records=[f"report:{r}" for r in late][:_RECORDS],
         )
 
-    def q6(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def n2(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         max_age = timedelta(days=criterion.setting("dead_letter_max_age_days"))
         delivered = [d for d in self.deliveries if d.state == "delivered"]
         lost = [
@@ -524,7 +553,7 @@ class _Country:
             records=records,
         )
 
-    def q7(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def _sealed_to_current_keys(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         sealed = self.session.exec(
             select(AuditEntryRow.at, AuditEntryRow.entry, AuditEntryRow.recipient_id)
             .join(RecipientRow, col(RecipientRow.id) == col(AuditEntryRow.recipient_id))
@@ -570,7 +599,7 @@ class _Country:
             records=[f"packet:{p}" for p in bad][:_RECORDS],
         )
 
-    def q8(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def _purged_on_time(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         start, end = self.period.start, min(self.period.end, self.now)
         grace = self.judge.purge_interval + timedelta(minutes=1)
         rows = self.session.exec(
@@ -603,7 +632,7 @@ class _Country:
             records=[f"packet:{r.packet_id}" for r in overdue][:_RECORDS],
         )
 
-    def q12(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+    def n3(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         tries = sum(
             max(d.pulls + d.attempts, 1 if d.state == "delivered" else 0) for d in self.deliveries
         )

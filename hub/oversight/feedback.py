@@ -6,7 +6,7 @@ recipient attached (`record_outcome`). Never content, never recipient ids or cre
 portal can tell a reporter who asked for feedback that the report reached the police.
 
 At intake the hub keeps one bit of the report besides its routing: whether the reporter consented to
-be contacted (`note_report` in hub/intake/accept.py). Criterion Q9 counts those reports whose source
+be contacted (`note_report` in hub/intake/accept.py). Standard S11 counts those reports whose source
 has seen a status with at least one verified receipt (`status_seen_at`).
 """
 

@@ -1,7 +1,9 @@
-"""The network's quality criteria for reporting lines, as data, and what sections declare.
+"""The network's quality standards for reporting lines, as data, and what sections declare.
 
-The criteria (ids Q1 to Q12, statement, how each is judged, thresholds) live in a TOML file,
-`deploy/quality.toml` by default (setting `HUB_QUALITY_CRITERIA`). Declared criteria are stated by a
+The standards S1 to S12 (each with its source) and the hub's own network operations N1 to N3
+(statement, how each is judged, thresholds and whether a threshold comes from the source or is a
+network setting) ship as package data, `hub/oversight/standards.toml`; the setting
+`HUB_QUALITY_CRITERIA` may name a deployment's own copy. Declared criteria are stated by a
 country's section, dated and with a link to the evidence (`declare`); a declaration expires a year
 after its date unless restated. Measured criteria are computed by `hub.oversight.compliance` from
 the hub's own records. Periods are quarters, months or years, in UTC (`Period.parse("2026-Q4")`).
@@ -14,6 +16,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -37,26 +40,34 @@ __all__ = [
     "declarations_for",
     "declare",
     "declare_demo",
+    "expired_for",
     "load_criteria",
 ]
 
 # A year, a quarter or a month of this millennium: 2026, 2026-Q4, 2026-11.
 PERIOD_PATTERN = r"^2[0-9]{3}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
-# The criteria a section declares (in part, for Q2 and Q9).
-DECLARED = ("Q1", "Q2", "Q3", "Q9", "Q10", "Q11")
+# The standards a section declares (in part, for S4 and S6).
+DECLARED = ("S1", "S3", "S4", "S5", "S6", "S7", "S9", "S12")
+DeclaredId = Literal["S1", "S3", "S4", "S5", "S6", "S7", "S9", "S12"]
 _ROOT = Path(__file__).resolve().parents[2]
+# The standards as the hub package ships them.
+BUILT_IN = "hub/oversight/standards.toml"
 
 
 class Criterion(BaseModel):
-    """One quality criterion: what it asks, how the hub judges it, and its thresholds."""
+    """One standard (S) or network operation (N): what it asks, where it comes from, how the hub
+    judges it, and its thresholds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^Q[0-9]{1,2}$")
+    id: str = Field(pattern=r"^[SN][0-9]{1,2}$")
+    group: Literal["standard", "network operation"]
+    source: str = Field(min_length=1, description="STD, FRB, CMP, RTR, BE (docs/quality.md); hub")
     statement: str = Field(min_length=1)
-    judged: Literal["declared", "measured", "declared and measured"]
+    judged: Literal["declared", "measured", "measured and declared"]
     how: str = Field(min_length=1)
     threshold: str = Field(min_length=1)
+    threshold_kind: Literal["source", "network setting"]
     settings: dict[str, float] = Field(default_factory=dict)
 
     def setting(self, name: str) -> float:
@@ -71,7 +82,7 @@ class Criteria(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1]
+    version: Literal[2]
     declarations_valid_days: int = Field(ge=1)
     criteria: list[Criterion] = Field(min_length=1)
 
@@ -98,11 +109,14 @@ def _load(path: Path) -> Criteria:
         raise ConfigurationError(f"{path}: not a readable quality criteria file") from exc
 
 
-def load_criteria(path: Path) -> Criteria:
-    """The criteria file at `path` (relative paths also tried from the project folder).
+def load_criteria(path: Path | None = None) -> Criteria:
+    """The standards file at `path`, or the package's own when `path` is None.
 
     Raises ConfigurationError if it is missing or invalid.
     """
+    if path is None:
+        with resources.as_file(resources.files("hub.oversight") / "standards.toml") as built_in:
+            return _load(built_in.resolve())
     if not path.is_absolute() and not path.exists():
         path = _ROOT / path
     return _load(path.resolve())
@@ -155,23 +169,23 @@ class DeclarationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    criterion: Literal["Q1", "Q2", "Q3", "Q9", "Q10", "Q11"]
+    criterion: DeclaredId
     stated_on: date = Field(description="The date the statement was made (it expires a year on).")
     holds: bool = Field(True, description="Whether the line meets it.")
     evidence_url: AnyHttpUrl | None = Field(
         None, description="An agreement, a policy page, the published figures."
     )
     languages: list[LanguageCode] | None = Field(
-        None, max_length=30, description="Q3: the languages the reporting form is offered in."
+        None, max_length=30, description="S12: the languages the reporting form is offered in."
     )
-    last_training: date | None = Field(None, description="Q10: the date of the last training.")
+    last_training: date | None = Field(None, description="S9: the date of the last training.")
 
     @model_validator(mode="after")
     def _what_each_needs(self) -> DeclarationIn:
-        if self.criterion == "Q3" and not self.languages:
-            raise ValueError("Q3 needs the languages of the form")
-        if self.criterion == "Q10" and self.last_training is None:
-            raise ValueError("Q10 needs the date of the last training")
+        if self.criterion == "S12" and not self.languages:
+            raise ValueError("S12 needs the languages of the form")
+        if self.criterion == "S9" and self.last_training is None:
+            raise ValueError("S9 needs the date of the last training")
         return self
 
 
@@ -248,9 +262,23 @@ def declarations_for(session: Session, country: str, *, on: date) -> dict[str, D
         select(DeclarationRow)
         .where(DeclarationRow.country == country)
         .where(DeclarationRow.stated_on <= on)
+        .where(col(DeclarationRow.expired_reason).is_(None))
         .order_by(col(DeclarationRow.stated_on), col(DeclarationRow.recorded_at))
     ).all()
     return {row.criterion: _as_declaration(row) for row in rows}
+
+
+def expired_for(session: Session, country: str) -> list[str]:
+    """Why each of a country's declarations of a criterion that left the list expired."""
+    rows = session.exec(
+        select(DeclarationRow)
+        .where(DeclarationRow.country == country)
+        .where(col(DeclarationRow.expired_reason).is_not(None))
+        .order_by(col(DeclarationRow.stated_on))
+    ).all()
+    return [
+        f"{r.criterion} declared on {r.stated_on.isoformat()}: {r.expired_reason}" for r in rows
+    ]
 
 
 def expires_on(declaration: Declaration, criteria: Criteria) -> date:
@@ -266,16 +294,18 @@ def declare_demo(session: Session, *, now: datetime) -> int:
     for country, languages in (("AT", ["de", "en"]), ("NL", ["nl", "en"])):
         site = f"https://example.org/demo/{country.lower()}"
         statements += [
-            (country, {"criterion": "Q1", "evidence_url": f"{site}/police-agreement"}),
-            (country, {"criterion": "Q2", "evidence_url": f"{site}/privacy"}),
-            (country, {"criterion": "Q3", "languages": languages}),
-            (country, {"criterion": "Q9", "evidence_url": f"{site}/feedback"}),
-            (country, {"criterion": "Q10", "last_training": day}),
-            (country, {"criterion": "Q11", "evidence_url": f"{site}/yearly-figures"}),
+            (country, {"criterion": "S1", "evidence_url": f"{site}/vetting"}),
+            (country, {"criterion": "S3", "evidence_url": f"{site}/how-to-report"}),
+            (country, {"criterion": "S4", "evidence_url": f"{site}/annual-report"}),
+            (country, {"criterion": "S5", "evidence_url": f"{site}/police-agreement"}),
+            (country, {"criterion": "S6", "evidence_url": f"{site}/privacy"}),
+            (country, {"criterion": "S7", "evidence_url": f"{site}/terminology"}),
+            (country, {"criterion": "S9", "last_training": day}),
+            (country, {"criterion": "S12", "languages": languages}),
         ]
     statements += [
-        ("BE", {"criterion": "Q1"}),
-        ("BE", {"criterion": "Q3", "languages": ["nl", "en"]}),  # French is missing: not met
+        ("BE", {"criterion": "S5"}),
+        ("BE", {"criterion": "S12", "languages": ["nl", "en"]}),  # French is missing: not met
     ]
     for country, fields in statements:
         declaration = DeclarationIn.model_validate({"stated_on": day, **fields})

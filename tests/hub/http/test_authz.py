@@ -402,7 +402,7 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
         "POST",
         "/v1/declarations",
         ok=201,
-        json={"criterion": "Q1", "stated_on": w.clock().date().isoformat()},
+        json={"criterion": "S5", "stated_on": w.clock().date().isoformat()},
     ),
     ("GET", "/v1/reports/{report_id}/status"): lambda w, p: Call(
         "GET", f"/v1/reports/{w.submit(source='portal-nl')['report_id']}/status"

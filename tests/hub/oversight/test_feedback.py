@@ -1,5 +1,5 @@
 """Feedback to the reporter: a source sees where its own report arrived and the recipients' coded
-outcomes; nobody else's, and never content or recipients' ids; Q9 counts what sources saw."""
+outcomes; nobody else's, and never content or recipients' ids; S11 counts what sources saw."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def test_a_recipient_attaches_an_outcome_the_source_then_sees(
     assert police["outcome_at"] is not None
 
 
-def test_q9_counts_the_reporters_who_asked_for_contact_and_got_a_status(
+def test_s11_counts_the_reporters_who_asked_for_contact_and_got_a_status(
     client: TestClient, network: Network
 ) -> None:
     wanting = submit(client, network, contact=True)
@@ -109,7 +109,7 @@ def test_q9_counts_the_reporters_who_asked_for_contact_and_got_a_status(
             "/v1/compliance?country=NL", headers=network.auth("network-coordinator")
         )
         figures: dict[str, Any] = next(
-            v for v in answer.json()["countries"][0]["verdicts"] if v["criterion"] == "Q9"
+            v for v in answer.json()["countries"][0]["verdicts"] if v["criterion"] == "S11"
         )["evidence"]["figures"]
         return figures
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from hub.cli.main import app as cli
@@ -25,9 +25,9 @@ from hub.network.keyring import load_hub_secrets
 from hub.onboarding.member import send_onboarding_packet
 from hub.oversight.quality import Period, load_criteria
 from hub.settings import Settings
-from hub.store import DeliveryRow, make_engine
+from hub.store import make_engine
 from tests.clock import SUITE_DATES
-from tests.conftest import ROOT, Clock, Network
+from tests.conftest import Clock, Network
 from tests.factories import report_body
 from tests.hub.delivery.test_delivery import pull, receipt_for, send_receipts
 
@@ -77,17 +77,22 @@ def verdicts(client: TestClient, network: Network, country: str) -> dict[str, di
     return {v["criterion"]: v for v in card["verdicts"]}
 
 
-def test_the_criteria_are_the_network_s_working_list_as_data() -> None:
-    criteria = load_criteria(Path("deploy/quality.toml"))
-    assert [c.id for c in criteria.criteria] == [f"Q{n}" for n in range(1, 13)]
+STANDARDS = [f"S{n}" for n in range(1, 13)] + ["N1", "N2", "N3"]
+
+
+def test_the_standards_ship_with_the_hub_package_each_with_its_source() -> None:
+    criteria = load_criteria()
+    assert [c.id for c in criteria.criteria] == STANDARDS
     assert criteria.declarations_valid_days == 365
-    assert criteria.get("Q5").setting("p95_max_working_days") == 2.0
-    assert criteria.get("Q12").setting("min_success_share") == 0.99
-    working_list = ROOT.parent / "shared" / "quality-criteria.md"
-    if not working_list.exists():
-        pytest.skip("the shared working list is not beside this checkout")
-    rows = re.findall(r"^\| (Q\d+) \| (.+?) \| (.+?) \| (.+?) \|$", working_list.read_text(), re.M)
-    assert [(i, s) for i, s, _how, _t in rows] == [(c.id, c.statement) for c in criteria.criteria]
+    assert criteria.get("S2").setting("max_hours") == 48.0
+    assert criteria.get("N3").setting("min_success_share") == 0.99
+    # Only S2's 48 hours come from a source; every other threshold is the network's choice.
+    kinds = {c.id: c.threshold_kind for c in criteria.criteria}
+    assert [i for i, kind in kinds.items() if kind == "source"] == ["S2"]
+    groups = {c.id: c.group for c in criteria.criteria}
+    assert [i for i, g in groups.items() if g == "network operation"] == ["N1", "N2", "N3"]
+    assert all(re.fullmatch(r"(STD|FRB|CMP|RTR|BE)\b.*", c.source) for c in criteria.criteria[:12])
+    assert {c.source for c in criteria.criteria[12:]} == {"hub"}
 
 
 def test_periods_are_years_quarters_and_months_in_utc() -> None:
@@ -140,7 +145,7 @@ def test_a_declaration_made_on_each_suite_date_counts_365_days_and_then_expires(
     with TestClient(app, raise_server_exceptions=False) as client:
         answer = client.post(
             "/v1/declarations",
-            json={"criterion": "Q1", "stated_on": str(stated)},
+            json={"criterion": "S5", "stated_on": str(stated)},
             headers=network.auth("at-section"),
         )
         assert answer.status_code == 201, answer.text
@@ -152,7 +157,7 @@ def test_a_declaration_made_on_each_suite_date_counts_365_days_and_then_expires(
                 f"/v1/compliance?period={period}&country=AT", headers=network.auth(COORDINATOR)
             )
             [card] = answer.json()["countries"]
-            q1 = next(v for v in card["verdicts"] if v["criterion"] == "Q1")
+            q1 = next(v for v in card["verdicts"] if v["criterion"] == "S5")
             assert q1["verdict"] == verdict, (days, q1)
 
 
@@ -163,39 +168,36 @@ def test_measured_verdicts_change_when_deliveries_are_late(
     clock.advance(hours=3)
     assert receive(hub, network, "at-police") == 1
     prompt = verdicts(hub, network, "AT")
-    assert prompt["Q5"]["verdict"] == "met"
-    assert prompt["Q5"]["evidence"]["figures"]["p95_working_days"] == pytest.approx(0.125)
-    assert prompt["Q6"]["verdict"] == "met"
-    assert prompt["Q4"]["verdict"] == "met"
-    assert prompt["Q7"]["verdict"] == "met"
-    assert prompt["Q12"]["verdict"] == "met"
+    assert prompt["S2"]["verdict"] == "met"
+    assert prompt["S2"]["evidence"]["figures"]["p95_hours"] == pytest.approx(3.0)
+    assert prompt["S2"]["evidence"]["figures"]["measured_to"] == "first verified receipt"
+    assert "until triage decisions are recorded" in prompt["S2"]["evidence"]["summary"]
+    assert prompt["N2"]["verdict"] == "met"
+    assert prompt["N1"]["verdict"] == "met"
+    assert prompt["S6"]["evidence"]["figures"]["sealed_to_current_keys"] == 2
+    assert prompt["N3"]["verdict"] == "met"
 
     late = submit(hub, network, "portal-at", "AT")
-    clock.advance(days=4)  # Monday noon to Friday noon: 4 working days
+    clock.advance(days=4)  # 96 clock hours
     assert receive(hub, network, "at-police") == 1
     slow = verdicts(hub, network, "AT")
-    assert slow["Q5"]["verdict"] == "not_met"
-    assert slow["Q5"]["evidence"]["figures"]["p95_working_days"] == pytest.approx(4.0)
-    assert slow["Q5"]["evidence"]["figures"]["late"] == 1
-    with Session(engine) as session:
-        packet = session.exec(
-            select(DeliveryRow.packet_id)
-            .where(DeliveryRow.report_id == late)
-            .where(DeliveryRow.recipient_id == "at-police")
-        ).one()
-    assert slow["Q5"]["evidence"]["records"] == [f"packet:{packet}"]
+    assert slow["S2"]["verdict"] == "not_met"
+    assert slow["S2"]["evidence"]["figures"]["p95_hours"] == pytest.approx(96.0)
+    assert slow["S2"]["evidence"]["figures"]["within_limit"] == 1
+    assert slow["S2"]["evidence"]["records"] == [f"report:{late}"]
 
 
-def test_weekends_and_holidays_do_not_count_against_the_police(
+def test_weekends_and_holidays_count_in_s2_s_48_hours(
     hub: TestClient, network: Network, clock: Clock
 ) -> None:
     clock.now = datetime(2026, 10, 23, 14, 0, tzinfo=UTC)  # Friday; Monday 26 is Austria's day
     submit(hub, network, "portal-at", "AT")
     clock.now = datetime(2026, 10, 27, 14, 0, tzinfo=UTC)  # Tuesday: 4 days, 1 working day
     receive(hub, network, "at-police")
-    q5 = verdicts(hub, network, "AT")["Q5"]
-    assert q5["verdict"] == "met"
-    assert q5["evidence"]["figures"]["p95_working_days"] == pytest.approx(1.0, abs=0.05)
+    s2 = verdicts(hub, network, "AT")["S2"]
+    assert s2["verdict"] == "not_met"  # 48 hours are not 2 working days
+    assert s2["evidence"]["figures"]["p95_hours"] == pytest.approx(96.0, abs=0.1)
+    assert s2["threshold_kind"] == "source"
 
 
 def test_dead_letters_and_undelivered_packets_count_as_lost(
@@ -203,7 +205,7 @@ def test_dead_letters_and_undelivered_packets_count_as_lost(
 ) -> None:
     submit(hub, network, "portal-nl", "NL")
     receive(hub, network, "nl-police")
-    assert verdicts(hub, network, "NL")["Q6"]["verdict"] == "met"  # the section's is in transit
+    assert verdicts(hub, network, "NL")["N2"]["verdict"] == "met"  # the section's is in transit
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -212,28 +214,28 @@ def test_dead_letters_and_undelivered_packets_count_as_lost(
             ),
             {"t": clock.now},
         )
-    dead = verdicts(hub, network, "NL")["Q6"]
+    dead = verdicts(hub, network, "NL")["N2"]
     assert dead["verdict"] == "not_met"
     assert dead["evidence"]["figures"]["share"] == 0.5
     assert dead["evidence"]["figures"]["dead_letters_older_than_limit"] == 0
     clock.advance(days=8)
-    older = verdicts(hub, network, "NL")["Q6"]
+    older = verdicts(hub, network, "NL")["N2"]
     assert older["evidence"]["figures"]["dead_letters_older_than_limit"] == 1
 
 
-def test_a_connector_that_needs_two_pulls_misses_q12(
+def test_a_connector_that_needs_two_pulls_misses_n3(
     hub: TestClient, network: Network, clock: Clock
 ) -> None:
     submit(hub, network, "portal-de", "DE")
     assert len(pull(hub, network, "de-police")) == 1  # leased, never receipted
     clock.advance(seconds=400)
     receive(hub, network, "de-police")
-    q12 = verdicts(hub, network, "DE")["Q12"]
+    q12 = verdicts(hub, network, "DE")["N3"]
     assert q12["verdict"] == "not_met"
     assert q12["evidence"]["figures"]["attempts"] == 2
 
 
-def test_purges_on_time_meet_q8_and_late_ones_do_not(
+def test_purges_on_time_meet_s6_and_late_ones_do_not(
     hub: TestClient, network: Network, clock: Clock, engine: Engine, settings: Settings
 ) -> None:
     retention = timedelta(seconds=settings.retention_seconds)
@@ -242,16 +244,17 @@ def test_purges_on_time_meet_q8_and_late_ones_do_not(
     clock.advance(seconds=retention.total_seconds() + 600)
     with Session(engine) as session:
         purge_due(session, now=clock.now, retention=retention, dead_retention=retention * 3)
-    assert verdicts(hub, network, "BE")["Q8"]["verdict"] == "met"
+    assert verdicts(hub, network, "BE")["S6"]["evidence"]["figures"]["overdue"] == 0
     submit(hub, network, "portal-be", "BE")
     receive(hub, network, "be-police")
     clock.advance(seconds=retention.total_seconds() + 2 * 3600)
-    q8 = verdicts(hub, network, "BE")["Q8"]
+    q8 = verdicts(hub, network, "BE")["S6"]
     assert q8["verdict"] == "not_met"
-    assert q8["evidence"]["figures"] == {"purges_due": 2, "overdue": 1}
+    assert q8["evidence"]["figures"]["purges_due"] == 2
+    assert q8["evidence"]["figures"]["overdue"] == 1
 
 
-def test_a_packet_sealed_to_a_key_not_yet_valid_misses_q7(
+def test_a_packet_sealed_to_a_key_not_yet_valid_misses_s6(
     hub: TestClient, network: Network, engine: Engine, clock: Clock
 ) -> None:
     submit(hub, network, "portal-nl", "NL")
@@ -260,9 +263,10 @@ def test_a_packet_sealed_to_a_key_not_yet_valid_misses_q7(
             text("UPDATE recipient_keys SET valid_from = :t WHERE recipient_id = 'nl-police'"),
             {"t": clock.now + timedelta(days=1)},
         )
-    q7 = verdicts(hub, network, "NL")["Q7"]
+    q7 = verdicts(hub, network, "NL")["S6"]
     assert q7["verdict"] == "not_met"
-    assert q7["evidence"]["figures"] == {"packets_sealed": 2, "sealed_to_current_keys": 1}
+    assert q7["evidence"]["figures"]["packets_sealed"] == 2
+    assert q7["evidence"]["figures"]["sealed_to_current_keys"] == 1
 
 
 def test_onboarding_test_packets_are_left_out(
@@ -273,9 +277,9 @@ def test_onboarding_test_packets_are_left_out(
         send_onboarding_packet(session, "at-police", secrets=secrets, now=clock.now)
     clock.advance(days=10)
     found = verdicts(hub, network, "AT")
-    assert found["Q5"]["verdict"] == "unknown"
-    assert found["Q6"]["verdict"] == "unknown"
-    assert found["Q7"]["verdict"] == "unknown"
+    assert found["S2"]["verdict"] == "unknown"
+    assert found["N2"]["verdict"] == "unknown"
+    assert found["S6"]["verdict"] == "unknown"
 
 
 def test_declared_criteria_are_met_unknown_or_expired(
@@ -285,32 +289,33 @@ def test_declared_criteria_are_met_unknown_or_expired(
         answer = hub.post("/v1/declarations", json=body, headers=network.auth(party))
         assert answer.status_code == 201, answer.text
 
-    assert verdicts(hub, network, "AT")["Q1"]["verdict"] == "unknown"
+    assert verdicts(hub, network, "AT")["S5"]["verdict"] == "unknown"
     today = clock.now.date()
-    declare("at-section", criterion="Q1", stated_on=str(today), evidence_url="https://a.example/x")
-    q1 = verdicts(hub, network, "AT")["Q1"]
+    declare("at-section", criterion="S5", stated_on=str(today), evidence_url="https://a.example/x")
+    q1 = verdicts(hub, network, "AT")["S5"]
     assert q1["verdict"] == "met"
     assert q1["evidence"]["declaration"]["evidence_url"] == "https://a.example/x"
-    declare("be-section", criterion="Q1", stated_on=str(today - timedelta(days=400)))
-    assert "expired" in verdicts(hub, network, "BE")["Q1"]["evidence"]["summary"]
-    assert verdicts(hub, network, "BE")["Q1"]["verdict"] == "not_met"
-    declare("be-section", criterion="Q3", stated_on=str(today), languages=["nl", "en"])
-    q3 = verdicts(hub, network, "BE")["Q3"]
+    declare("be-section", criterion="S5", stated_on=str(today - timedelta(days=400)))
+    assert "expired" in verdicts(hub, network, "BE")["S5"]["evidence"]["summary"]
+    assert verdicts(hub, network, "BE")["S5"]["verdict"] == "not_met"
+    declare("be-section", criterion="S12", stated_on=str(today), languages=["nl", "en"])
+    q3 = verdicts(hub, network, "BE")["S12"]
     assert q3["verdict"] == "not_met"
     assert "missing fr" in q3["evidence"]["summary"]
-    declare("de-section", criterion="Q10", stated_on=str(today), last_training="2025-01-10")
-    assert verdicts(hub, network, "DE")["Q10"]["verdict"] == "not_met"
-    declare("de-section", criterion="Q2", stated_on=str(today))
-    assert verdicts(hub, network, "DE")["Q2"]["verdict"] == "met"
+    declare("de-section", criterion="S9", stated_on=str(today), last_training="2025-01-10")
+    assert verdicts(hub, network, "DE")["S9"]["verdict"] == "not_met"
+    declare("de-section", criterion="S1", stated_on=str(today))
+    s1 = verdicts(hub, network, "DE")["S1"]
+    assert (s1["verdict"], s1["source"], s1["threshold_kind"]) == ("met", "STD", "network setting")
     refused = hub.post(
         "/v1/declarations",
-        json={"criterion": "Q1", "stated_on": str(today)},
+        json={"criterion": "S5", "stated_on": str(today)},
         headers=network.auth("at-police"),
     )
     assert refused.status_code == 403
     future = hub.post(
         "/v1/declarations",
-        json={"criterion": "Q1", "stated_on": str(today + timedelta(days=3))},
+        json={"criterion": "S5", "stated_on": str(today + timedelta(days=3))},
         headers=network.auth("at-section"),
     )
     assert future.status_code == 422
@@ -328,7 +333,7 @@ def test_hub_compliance_report_gives_every_criterion_for_every_member(
 ) -> None:
     declared = operator.invoke(
         cli,
-        ["compliance", "declare", "AT", "Q1", "--stated-on", datetime.now(UTC).date().isoformat(),
+        ["compliance", "declare", "AT", "S5", "--stated-on", datetime.now(UTC).date().isoformat(),
          "--evidence", "https://at.example/agreement", "--by", "at-section"],
     )  # fmt: skip
     assert declared.exit_code == 0, declared.output
@@ -338,14 +343,17 @@ def test_hub_compliance_report_gives_every_criterion_for_every_member(
     report = json.loads(as_json.output)
     assert [c["country"] for c in report["countries"]] == ["AT", "BE", "DE", "NL"]
     for card in report["countries"]:
-        assert [v["criterion"] for v in card["verdicts"]] == [f"Q{n}" for n in range(1, 13)]
+        assert [v["criterion"] for v in card["verdicts"]] == STANDARDS
+        assert all(v["source"] and v["threshold_kind"] for v in card["verdicts"])
         assert all(v["verdict"] in ("met", "not_met", "unknown") for v in card["verdicts"])
         assert all(v["evidence"]["summary"] for v in card["verdicts"])
-    assert report["countries"][0]["verdicts"][0]["verdict"] == "met"
+    at_s5 = next(v for v in report["countries"][0]["verdicts"] if v["criterion"] == "S5")
+    assert at_s5["verdict"] == "met"
     as_csv = operator.invoke(cli, ["compliance", "report", "--period", period, "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(as_csv.output)))
-    assert len(rows) == 4 * 12
-    assert rows[0]["evidence_url"] == "https://at.example/agreement"
+    assert len(rows) == 4 * 15
+    assert rows[4]["criterion"] == "S5"
+    assert rows[4]["evidence_url"] == "https://at.example/agreement"
     page = tmp_path / "report.html"
     as_html = operator.invoke(
         cli, ["compliance", "report", "--period", period, "--format", "html", "--out", str(page)]
@@ -353,4 +361,5 @@ def test_hub_compliance_report_gives_every_criterion_for_every_member(
     assert as_html.exit_code == 0, as_html.output
     html = page.read_text()
     assert all(f"<h2>{c}</h2>" in html for c in ("AT", "BE", "DE", "NL"))
-    assert html.count('class="badge') == 4 * 12
+    assert html.count('class="badge') == 4 * 15
+    assert html.count("own network operations (N1") == 4
