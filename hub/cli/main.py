@@ -14,6 +14,7 @@ from sqlmodel import Session, func, select
 
 from hub.audit.records import record_hub_key
 from hub.audit.verify import audit_round
+from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
 from hub.cli.demo import format_outcomes, play_demo, provision_demo
 from hub.cli.onboarding import recipients_app
@@ -138,6 +139,24 @@ def db_upgrade() -> None:
     settings = Settings()
     upgrade(settings.resolved_database_url)
     typer.echo(f"database at newest schema: {settings.resolved_database_url}")
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[Path, typer.Option(help="The new backup file (SQLite; mode 0600).")],
+) -> None:
+    """Back up the embedded SQLite database while the hub runs (SQLite's online backup)."""
+    backup_sqlite(Settings().resolved_database_url, out)
+    typer.echo(f"database backed up to {out}; back up the hub's key folder apart from it")
+
+
+@db_app.command("restore")
+def db_restore(
+    backup: Annotated[Path, typer.Argument(help="A file written by `hub db backup`.")],
+) -> None:
+    """Replace the SQLite database by a backup (stop every hub process first)."""
+    restore_sqlite(Settings().resolved_database_url, backup)
+    typer.echo(f"database restored from {backup}; run `hub db upgrade`, then start the hub")
 
 
 @db_app.command("protect-secrets")
