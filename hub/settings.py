@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         return self.data_dir / "hub" / "hub.keys.pem"
 
     @property
+    def signed_head_file(self) -> Path:
+        """The newest signed tree head's size, beside the key: a restore does not roll it back."""
+        return self.data_dir / "hub" / "newest-signed-head.json"
+
+    @property
     def legacy_hub_key_file(self) -> Path:
         """The plain JSON signing key file of hubs made before keys were encrypted."""
         return self.data_dir / "hub" / "hub.keys.json"

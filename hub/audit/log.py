@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from nacl.signing import SigningKey
@@ -32,6 +33,7 @@ from sqlmodel import Session, col, select
 
 from hub.audit import merkle
 from hub.audit.events import AuditEvent
+from hub.audit.high_water import check_not_behind, remember_signed
 from hub.crypto import canonical_json, sign_envelope
 from hub.errors import NotFound, ProofInvalid
 from hub.logs import get_logger
@@ -293,7 +295,9 @@ def tree_heads(session: Session, *, after: int = -1, limit: int = 1000) -> list[
 # 4. Signing
 
 
-def sign_tree_head(session: Session, *, key: SigningKey, now: datetime) -> SignedTreeHead | None:
+def sign_tree_head(
+    session: Session, *, key: SigningKey, now: datetime, high_water: Path | None = None
+) -> SignedTreeHead | None:
     """Sign a tree head over every entry, if the log grew since the last one.
 
     The last head's frontier stands for the entries it covers, so only newer entries are read:
@@ -305,6 +309,8 @@ def sign_tree_head(session: Session, *, key: SigningKey, now: datetime) -> Signe
     ProofInvalid if the entries read do not match themselves or the last head.
     """
     size = tree_size(session)
+    if high_water is not None:
+        check_not_behind(high_water, size)
     latest = _newest_head(session)
     if latest is not None and latest.tree_size >= size:
         return None
@@ -345,6 +351,8 @@ def sign_tree_head(session: Session, *, key: SigningKey, now: datetime) -> Signe
     except IntegrityError:
         session.rollback()  # another hub process signed this size at the same moment
         return None
+    if high_water is not None:
+        remember_signed(high_water, size)
     log.info("tree_head_signed", tree_size=size, root_hash=body.root_hash, key_id=_key_id(key))
     return SignedTreeHead(
         tree_size=size, root_hash=body.root_hash, timestamp=now, envelope=envelope

@@ -500,22 +500,29 @@ def verify_stored(
     )
 
 
-def sign_round(engine: Engine, *, key: SigningKey, now: datetime) -> None:
+def sign_round(
+    engine: Engine, *, key: SigningKey, now: datetime, high_water: Path | None = None
+) -> None:
     """The frequent job's work: sign a tree head over the entries added since the last one."""
     with Session(engine, expire_on_commit=False) as session:
         try:
-            audit.sign_tree_head(session, key=key, now=now)
+            audit.sign_tree_head(session, key=key, now=now, high_water=high_water)
         except ProofInvalid as exc:
             session.rollback()
             log.error("tree_head_refused", reason=str(exc))
 
 
 def audit_round(
-    engine: Engine, *, key: SigningKey, published: PublishedHubKeys, now: datetime
+    engine: Engine,
+    *,
+    key: SigningKey,
+    published: PublishedHubKeys,
+    now: datetime,
+    high_water: Path | None = None,
 ) -> AuditVerdict:
     """The full check's work: sign a tree head if the log grew, verify the whole log, and
     record the outcome (which the dashboard shows)."""
-    sign_round(engine, key=key, now=now)
+    sign_round(engine, key=key, now=now, high_water=high_water)
     with Session(engine, expire_on_commit=False) as session:
         verdict = verify_stored(session, published)
         audit.record_check(

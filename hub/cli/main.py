@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from hub.audit.records import record_hub_key
 from hub.audit.verify import audit_round
+from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
 from hub.cli.demo import format_outcomes, play_demo, provision_demo
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
 from hub.delivery.rotation import revoke
 from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
-from hub.errors import HubError, InvalidInput
+from hub.errors import ConfigurationError, HubError, InvalidInput
 from hub.files import private_file
 from hub.http.app import create_app
 from hub.http.server import serve, serving
@@ -36,7 +37,7 @@ from hub.network.keyring import (
 from hub.network.webhook_secrets import protect_stored
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
-from hub.store import make_engine, upgrade
+from hub.store import RecipientRow, ReportRow, SourceRow, TreeHeadRow, make_engine, upgrade
 from keys import (
     KeyFileError,
     create_passphrase_file,
@@ -64,9 +65,38 @@ DEFAULT_PORT = 8000
 
 def _init(settings: Settings) -> None:
     upgrade(settings.resolved_database_url)
+    _refuse_new_keys_for_a_used_database(settings)
     if create_hub_keys(settings):
         typer.echo(f"hub keys written under {settings.hub_key_file.parent}")
     _protect_secrets(settings)
+
+
+def _refuse_new_keys_for_a_used_database(settings: Settings) -> None:
+    """Refuse to make hub keys when the database already holds what older keys signed.
+
+    A restored database without its key files would otherwise get new keys that no member
+    and no coordinator trusts. Raises ConfigurationError.
+    """
+    if settings.hub_key_file.exists() or settings.legacy_hub_key_file.exists():
+        return
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            # Members pin the hub's key when they register; heads and acknowledgements carry it.
+            signed = sum(
+                session.exec(select(func.count()).select_from(table)).one()
+                for table in (TreeHeadRow, ReportRow, RecipientRow, SourceRow)
+            )
+    finally:
+        engine.dispose()
+    if signed:
+        raise ConfigurationError(
+            "the database already has members, tree heads or acknowledgements that trust "
+            f"the hub's keys, but "
+            f"{settings.hub_key_file} is missing: restore the hub's key folder "
+            f"({settings.hub_key_file.parent}) from its backup before `hub init`; "
+            "no new keys were made"
+        )
 
 
 def _protect_secrets(settings: Settings) -> None:
@@ -109,6 +139,24 @@ def db_upgrade() -> None:
     settings = Settings()
     upgrade(settings.resolved_database_url)
     typer.echo(f"database at newest schema: {settings.resolved_database_url}")
+
+
+@db_app.command("backup")
+def db_backup(
+    out: Annotated[Path, typer.Option(help="The new backup file (SQLite; mode 0600).")],
+) -> None:
+    """Back up the embedded SQLite database while the hub runs (SQLite's online backup)."""
+    backup_sqlite(Settings().resolved_database_url, out)
+    typer.echo(f"database backed up to {out}; back up the hub's key folder apart from it")
+
+
+@db_app.command("restore")
+def db_restore(
+    backup: Annotated[Path, typer.Argument(help="A file written by `hub db backup`.")],
+) -> None:
+    """Replace the SQLite database by a backup (stop every hub process first)."""
+    restore_sqlite(Settings().resolved_database_url, backup)
+    typer.echo(f"database restored from {backup}; run `hub db upgrade`, then start the hub")
 
 
 @db_app.command("protect-secrets")

@@ -101,11 +101,19 @@ def start_jobs(
         secrets, published = load_hub_secrets(settings)
         full = timedelta(seconds=settings.audit_verify_interval_seconds)
         if claim_run(engine, "audit-verify", now=clock(), interval=full):
-            audit_round(engine, key=secrets.signing_key, published=published, now=clock())
+            audit_round(
+                engine,
+                key=secrets.signing_key,
+                published=published,
+                now=clock(),
+                high_water=settings.signed_head_file,
+            )
             return
         interval = timedelta(seconds=settings.audit_interval_seconds)
         if claim_run(engine, "audit", now=clock(), interval=interval):
-            sign_round(engine, key=secrets.signing_key, now=clock())
+            sign_round(
+                engine, key=secrets.signing_key, now=clock(), high_water=settings.signed_head_file
+            )
 
     jobs: list[tuple[str, Callable[[], Any], float]] = [
         (

@@ -27,7 +27,7 @@ from schemas.envelope import Envelope
 from tests.clock import real_now
 from tests.conftest import ROOT, Network, provision
 from tests.factories import report_body
-from tests.faults.harness import free_port, hub_process, running, wait_until
+from tests.faults.harness import Process, free_port, hub_process, running, wait_until
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -120,6 +120,7 @@ class Deployment:
     http_url: str
     trust: ssl.SSLContext
     network: Network
+    hubs: list[Process]
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def behind_nginx(settings: Settings, tmp_path: Path, nginx_binary: str) -> Itera
         )
         try:
             wait_until(lambda: _answers(tls_url, trust), 20, "nginx to start")
-            yield Deployment(tls_url, f"http://127.0.0.1:{http_port}", trust, network)
+            yield Deployment(tls_url, f"http://127.0.0.1:{http_port}", trust, network, hubs)
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -189,3 +190,24 @@ def test_nginx_redirects_plain_http_refuses_untrusted_tls_and_passes_the_hubs_41
     )
     assert answer.status_code == 413
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_reports_posted_while_one_hub_process_is_dead_are_all_accepted_by_the_other(
+    behind_nginx: Deployment,
+) -> None:
+    behind_nginx.hubs[0].kill()
+    for _ in range(4):  # least_conn sends some of them to the dead process first
+        answer = httpx.post(
+            f"{behind_nginx.tls_url}/v1/reports",
+            json=report_body(),
+            headers=behind_nginx.network.auth("portal-nl"),
+            verify=behind_nginx.trust,
+        )
+        assert answer.status_code == 202, answer.text
+
+
+def test_the_nginx_site_retries_a_reports_post_on_the_next_process() -> None:
+    site = (ROOT / "deploy" / "nginx" / "ctt-hub.conf").read_text(encoding="utf-8")
+    retry = next(line for line in site.splitlines() if "proxy_next_upstream " in line)
+    # Without non_idempotent nginx never resends a POST once it reached a process.
+    assert "non_idempotent" in retry.rstrip(";").split()
