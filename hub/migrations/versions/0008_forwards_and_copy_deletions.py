@@ -1,6 +1,6 @@
 """forwards between recipients, and the copies they deleted after forwarding
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03 06:00:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import hub.store
 
-revision: str = "0009"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

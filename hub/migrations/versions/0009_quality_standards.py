@@ -5,8 +5,8 @@ standard's id (Q1 police agreement to S5, Q3 form languages to S12, Q10 training
 figures to S4). The others (Q2 anonymity, not a rule of the network; Q9 feedback procedure, which
 S11 measures) expire, with the reason kept in `expired_reason` and shown with the scorecard.
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03 07:00:00.000000
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
