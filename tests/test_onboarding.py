@@ -134,3 +134,39 @@ def test_a_new_countrys_calendar_counts_its_own_holidays() -> None:
     profiles = load_profiles([EXAMPLE.parent.parent])
     assert working_days_between("FR", start, end, profiles=profiles) == pytest.approx(1.0)
     assert working_days_between("NL", start, end, profiles=profiles) == pytest.approx(2.0)
+
+
+def test_a_members_portal_in_its_registration_folder_is_registered_and_can_get_its_token(
+    live_hub: LiveHub, hub_env: None, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "profiles"
+    (profiles / "fr").mkdir(parents=True)
+    portal = (
+        '\n[[portals]]\nid = "portal-fr"\nname = "French reporting portal"\nmapping = "m.toml"\n'
+    )
+    (profiles / "fr" / "profile.toml").write_text(FRANCE + portal, encoding="utf-8")
+    member = tmp_path / "fr-member"
+    _run(
+        connector, "init", "--country", "FR", "--profiles", str(profiles), "--out", str(member),
+        "--hub-url", live_hub.url, "--hub-key", str(live_hub.settings.hub_public_key_file),
+    )  # fmt: skip
+    added = _run(
+        hub, "recipients", "add", str(member / "registration"),
+        "--credentials-out", str(tmp_path / "tokens"),
+    )  # fmt: skip
+    assert "portal-fr: source portal registered" in added
+    token = tmp_path / "portal-fr.token"
+    _run(hub, "credentials", "issue", "source", "portal-fr", "--out", str(token))
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+
+
+def test_hub_sources_add_registers_a_portal_that_can_then_get_its_token(
+    live_hub: LiveHub, hub_env: None, tmp_path: Path
+) -> None:
+    added = _run(
+        hub, "sources", "add", "portal-lu", "--name", "Luxembourg portal", "--country", "lu"
+    )
+    assert "portal-lu: registered" in added
+    _run(hub, "credentials", "issue", "source", "portal-lu", "--out", str(tmp_path / "lu.token"))
+    again = CliRunner().invoke(hub, ["sources", "add", "portal-lu", "--name", "again"])
+    assert again.exit_code != 0

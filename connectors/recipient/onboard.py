@@ -33,6 +33,7 @@ from hub.network.routing import RecipientKind
 from hub.onboarding.member import (
     REGISTRATION_FILE,
     REGISTRATION_FORMAT,
+    RegisteredPortal,
     RegisteredRecipient,
     Registration,
 )
@@ -167,6 +168,7 @@ def init_member(
         profile=profile.code,
         country=profile.country,
         recipients=entries,
+        portals=[RegisteredPortal(id=portal.id, name=portal.name) for portal in profile.portals],
     )
     (registration_dir / REGISTRATION_FILE).write_text(
         registration.model_dump_json(indent=2) + "\n", encoding="utf-8"
