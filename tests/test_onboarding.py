@@ -170,3 +170,33 @@ def test_hub_sources_add_registers_a_portal_that_can_then_get_its_token(
     _run(hub, "credentials", "issue", "source", "portal-lu", "--out", str(tmp_path / "lu.token"))
     again = CliRunner().invoke(hub, ["sources", "add", "portal-lu", "--name", "again"])
     assert again.exit_code != 0
+
+
+def test_a_pull_without_profiles_reads_in_the_countrys_languages_and_local_time(
+    live_hub: LiveHub, hub_env: None, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "profiles"
+    (profiles / "fr").mkdir(parents=True)
+    (profiles / "fr" / "profile.toml").write_text(FRANCE, encoding="utf-8")
+    member = tmp_path / "fr-member"
+    _run(
+        connector, "init", "--country", "FR", "--profiles", str(profiles), "--out", str(member),
+        "--hub-url", live_hub.url, "--hub-key", str(live_hub.settings.hub_public_key_file),
+    )  # fmt: skip
+    tokens = tmp_path / "tokens"
+    _run(hub, "recipients", "add", str(member / "registration"), "--credentials-out", str(tokens))
+    shutil.copyfile(tokens / "fr-police.credential.txt", member / "fr-police" / "credential.txt")
+    _run(hub, "recipients", "test", "fr-police")
+    config = member / "fr-police" / "connector.json"
+    choose_readable_files(config)
+    assert "1 new packet(s) stored" in _run(connector, "pull", "--config", str(config), "--no-pdf")
+    reports = load_config(config).store_dir / "reports"
+    (rendered,) = reports.glob("*.fr.html")
+    assert "Signalement CTT" in rendered.read_text(encoding="utf-8")
+    (text,) = reports.glob("*.txt")
+    (html,) = [p for p in reports.glob("*.html") if p.name.count(".") == 1]
+    for copy in (text, html):
+        content = copy.read_text(encoding="utf-8")
+        assert "Signalement CTT" in content, copy.name
+        assert "+01:00" in content or "Europe/Paris" in content, copy.name
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600

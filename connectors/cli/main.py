@@ -118,7 +118,7 @@ def pull(
     try:
         found = selected_profiles(profiles)
         if render and total.stored:
-            reading = reading_for(settings.recipient_id, found)
+            reading = reading_for(settings.recipient_id, found, settings)
             written = render_stored(settings, reading, total.stored, pdf=pdf)
             typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
         removed = _purge_readable(settings, found.recipient(settings.recipient_id))

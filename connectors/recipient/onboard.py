@@ -138,6 +138,9 @@ def init_member(
             "passphrase_file": os.path.relpath(passphrase_path.resolve(), folder.resolve()),
             "hub_public_key_file": "../hub.pub.json",
             "store_dir": "inbox",
+            # Readings in the recipient's languages and local time without --profiles.
+            "languages": list(recipient.languages),
+            "timezone": profile.timezone,
         }
         config_file = folder / "connector.json"
         config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
