@@ -5,6 +5,7 @@ HTTP, and from then on routing and the working-day calendar know France."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 from datetime import datetime
@@ -19,7 +20,7 @@ from connectors.config import load_config
 from connectors.countries.profiles import load_profiles
 from connectors.countries.workdays import working_days_between
 from hub.cli.main import app as hub
-from tests.conftest import LiveHub, choose_readable_files
+from tests.conftest import ROOT, LiveHub, choose_readable_files
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/profiles/fr/profile.toml"
 FRANCE = """\
@@ -200,3 +201,43 @@ def test_a_pull_without_profiles_reads_in_the_countrys_languages_and_local_time(
         assert "Signalement CTT" in content, copy.name
         assert "+01:00" in content or "Europe/Paris" in content, copy.name
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+
+def test_the_pull_unit_reads_the_config_where_connector_init_writes_it(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    unit = (ROOT / "deploy/systemd/ctt-connector-pull@.service").read_text(encoding="utf-8")
+    (start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    out = Path("/var/lib/ctt")
+    assert f"--config {out}/%i/connector.json" in start
+    assert f"ReadWritePaths={out}" in unit
+    member = tmp_path / "var-lib-ctt"  # the same layout, under a folder the test may write
+    _run(
+        connector, "init", "--country", "FR", "--profiles", str(EXAMPLE.parent.parent),
+        "--out", str(member), "--hub-url", live_hub.url,
+        "--hub-key", str(live_hub.settings.hub_public_key_file),
+    )  # fmt: skip
+    for recipient in ("fr-section", "fr-police"):
+        assert (member / recipient / "connector.json").is_file()
+
+
+def test_connector_open_out_writes_the_reading_owner_only(
+    live_hub: LiveHub, hub_env: None, tmp_path: Path
+) -> None:
+    member = tmp_path / "fr-member"
+    _run(
+        connector, "init", "--country", "FR", "--profiles", str(EXAMPLE.parent.parent),
+        "--out", str(member), "--hub-url", live_hub.url,
+        "--hub-key", str(live_hub.settings.hub_public_key_file),
+    )  # fmt: skip
+    tokens = tmp_path / "tokens"
+    _run(hub, "recipients", "add", str(member / "registration"), "--credentials-out", str(tokens))
+    shutil.copyfile(tokens / "fr-police.credential.txt", member / "fr-police" / "credential.txt")
+    tested = _run(hub, "recipients", "test", "fr-police")
+    packet = re.search(r"test packet ([0-9a-f-]{36})", tested).group(1)  # type: ignore[union-attr]
+    config = member / "fr-police" / "connector.json"
+    _run(connector, "pull", "--config", str(config))
+    for fmt in ("text", "html", "json"):
+        out = tmp_path / f"reading.{fmt}"
+        _run(connector, "open", "--config", str(config), packet, "--format", fmt, "--out", str(out))
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600, fmt
