@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +22,7 @@ from connectors.countries.profiles import load_profiles
 from connectors.countries.workdays import working_days_between
 from hub.cli.main import app as hub
 from tests.conftest import ROOT, LiveHub, choose_readable_files
+from tests.factories import report_body
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/profiles/fr/profile.toml"
 FRANCE = """\
@@ -159,6 +161,23 @@ def test_a_members_portal_in_its_registration_folder_is_registered_and_can_get_i
     token = tmp_path / "portal-fr.token"
     _run(hub, "credentials", "issue", "source", "portal-fr", "--out", str(token))
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
+
+    # The new portal's first report, over real HTTP: a French suspect, read by fr-police in French.
+    shutil.copyfile(
+        tmp_path / "tokens" / "fr-police.credential.txt", member / "fr-police" / "credential.txt"
+    )
+    body = report_body("portal-fr", nationalities=("FR",))
+    answer = httpx.post(
+        f"{live_hub.url}/v1/reports",
+        json=body,
+        headers={"Authorization": f"Bearer {token.read_text().strip()}"},
+    )
+    assert answer.status_code == 202, answer.text
+    config = member / "fr-police" / "connector.json"
+    assert "1 new packet(s) stored" in _run(connector, "pull", "--config", str(config))
+    (stored,) = (load_config(config).store_dir / "packets").glob("*.json")
+    reading = _run(connector, "open", "--config", str(config), stored.stem, "--locale", "fr")
+    assert "Signalement CTT" in reading
 
 
 def test_hub_sources_add_registers_a_portal_that_can_then_get_its_token(
