@@ -176,7 +176,7 @@ def test_a_members_portal_in_its_registration_folder_is_registered_and_can_get_i
     config = member / "fr-police" / "connector.json"
     assert "1 new packet(s) stored" in _run(connector, "pull", "--config", str(config))
     (stored,) = (load_config(config).store_dir / "packets").glob("*.json")
-    reading = _run(connector, "open", "--config", str(config), stored.stem, "--locale", "fr")
+    reading = _run(connector, "open", "--config", str(config), stored.stem)  # French by default
     assert "Signalement CTT" in reading
 
 

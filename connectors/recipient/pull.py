@@ -208,7 +208,7 @@ def accept_packet(
     return PullResult(stored=[packet_id], report_ids=[report_id]), receipt
 
 
-def _primary_locale(config: ConnectorConfig) -> str:
+def primary_locale(config: ConnectorConfig) -> str:
     """The first of the config's languages that has a catalogue; English otherwise."""
     usable = [code for code in config.languages if code in available_locales()]
     return usable[0] if usable else "en"
@@ -228,7 +228,7 @@ def pull_once(
     store = LocalStore(
         config.store_dir,
         readable=config.write_readable_reports,
-        locale=_primary_locale(config),
+        locale=primary_locale(config),
         timezone=config.timezone,
     )
     with HubClient(config.hub_url, token) as client:
