@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -12,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from connectors.errors import ConfigInvalid
 from keys import KeyFileError, credential_path, read_passphrase
 from schemas.envelope import RecipientId
+from schemas.report import LanguageCode
 
 
 class ConnectorConfig(BaseModel):
@@ -45,11 +47,29 @@ class ConnectorConfig(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         description="Or the name of the systemd credential (LoadCredential=) holding it.",
     )
+    languages: list[LanguageCode] = Field(
+        default_factory=list,
+        max_length=10,
+        description="The languages reports are read in, first is primary (connector init writes "
+        "the profile's); empty: the profile's if --profiles names it, else English.",
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone of the times in readings (the profile's)."
+    )
     write_readable_reports: bool = Field(
         default=False,
         description="Also write opened reports as JSON, text, HTML and PDF files (mode 0600, "
         "removed after the profile's readable_retention_days); off: only sealed packets are kept.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PydanticCustomError("timezone", "not an IANA time zone") from exc
+        return value
 
     @field_validator("hub_url")
     @classmethod

@@ -169,7 +169,7 @@ def render(
     """Render every stored report as HTML and PDF in the recipient's languages."""
     try:
         settings = load_config(config)
-        reading = reading_for(settings.recipient_id, selected_profiles(profiles))
+        reading = reading_for(settings.recipient_id, selected_profiles(profiles), settings)
         if locale:
             reading = Reading(locales=locale, timezone=reading.timezone)
         written = render_stored(settings, reading, pdf=pdf)

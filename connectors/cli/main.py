@@ -28,7 +28,13 @@ from connectors.errors import ConfigInvalid, ConnectorError
 from connectors.readings.pdf import render_pdf
 from connectors.readings.render import render_html, render_text
 from connectors.readings.translations import LocaleUnsupported
-from connectors.recipient.pull import PullResult, load_keys, open_with, pull_until_empty
+from connectors.recipient.pull import (
+    PullResult,
+    load_keys,
+    open_with,
+    primary_locale,
+    pull_until_empty,
+)
 from connectors.recipient.readable import reading_for, render_stored
 from connectors.recipient.receiver import create_receiver
 from connectors.recipient.store import LocalStore, packet_file, write_atomic
@@ -119,7 +125,7 @@ def pull(
     try:
         found = selected_profiles(profiles)
         if render and total.stored:
-            reading = reading_for(settings.recipient_id, found)
+            reading = reading_for(settings.recipient_id, found, settings)
             written = render_stored(settings, reading, total.stored, pdf=pdf)
             typer.echo(f"{len(written)} rendering(s) written in {', '.join(reading.locales)}")
         removed = _purge_readable(settings, found.recipient(settings.recipient_id))
@@ -217,11 +223,18 @@ def open_command(
         OutputFormat, typer.Option("--format", help="How to print the report.")
     ] = OutputFormat.text,
     locale: Annotated[
-        str, typer.Option("--locale", help="Language of the rendering: de, en, fr or nl.")
-    ] = "en",
+        str | None,
+        typer.Option(
+            "--locale",
+            help="Language of the rendering: de, en, fr or nl (default: the config's first).",
+        ),
+    ] = None,
     timezone: Annotated[
-        str, typer.Option("--timezone", help="IANA time zone for the times shown.")
-    ] = "UTC",
+        str | None,
+        typer.Option(
+            "--timezone", help="IANA time zone for the times shown (default: the config's, or UTC)."
+        ),
+    ] = None,
     receipt: Annotated[
         Path | None,
         typer.Option(
@@ -240,6 +253,9 @@ def open_command(
     try:
         if config is not None:
             opened, envelope, receipt_envelope = _open_stored(config, packet)
+            settings = load_config(config)
+            locale = locale or primary_locale(settings)
+            timezone = timezone or settings.timezone
         elif keys is None or hub_key is None:
             raise _fail("connector: give --config, or both --keys and --hub-key")
         else:
@@ -250,6 +266,7 @@ def open_command(
         raise _fail(f"connector: {exc}") from None
     except (PacketInvalid, OSError, ValidationError):
         raise _fail(REJECTED) from None
+    locale, timezone = locale or "en", timezone or "UTC"
     report, body, digest = opened.report, opened.body, opened.sealed_sha256
     if output is OutputFormat.json:
         _emit(report.model_dump_json(indent=2), out)

@@ -33,6 +33,7 @@ from hub.network.routing import RecipientKind
 from hub.onboarding.member import (
     REGISTRATION_FILE,
     REGISTRATION_FORMAT,
+    RegisteredPortal,
     RegisteredRecipient,
     Registration,
 )
@@ -137,6 +138,9 @@ def init_member(
             "passphrase_file": os.path.relpath(passphrase_path.resolve(), folder.resolve()),
             "hub_public_key_file": "../hub.pub.json",
             "store_dir": "inbox",
+            # Readings in the recipient's languages and local time without --profiles.
+            "languages": list(recipient.languages),
+            "timezone": profile.timezone,
         }
         config_file = folder / "connector.json"
         config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -167,6 +171,7 @@ def init_member(
         profile=profile.code,
         country=profile.country,
         recipients=entries,
+        portals=[RegisteredPortal(id=portal.id, name=portal.name) for portal in profile.portals],
     )
     (registration_dir / REGISTRATION_FILE).write_text(
         registration.model_dump_json(indent=2) + "\n", encoding="utf-8"

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from connectors.client import MAX_RECEIPTS_PER_BATCH, HubClient
 from connectors.config import ConnectorConfig, key_passphrase, read_token
 from connectors.errors import ConfigInvalid, HubRefused
+from connectors.readings.translations import available_locales
 from connectors.recipient.forwarded import is_forward, open_forward
 from connectors.recipient.store import LocalStore
 from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
@@ -229,6 +230,12 @@ def accept_packet(
     return PullResult(stored=[packet_id], report_ids=[report_id]), receipt
 
 
+def primary_locale(config: ConnectorConfig) -> str:
+    """The first of the config's languages that has a catalogue; English otherwise."""
+    usable = [code for code in config.languages if code in available_locales()]
+    return usable[0] if usable else "en"
+
+
 def pull_once(
     config: ConnectorConfig, *, now: Clock | None = None, limit: int | None = None
 ) -> PullResult:
@@ -240,7 +247,12 @@ def pull_once(
     # 1. Our keys, and the hub's public key from our own configuration.
     keys = load_keys(config)
     token = read_token(config.credential_file)
-    store = LocalStore(config.store_dir, readable=config.write_readable_reports)
+    store = LocalStore(
+        config.store_dir,
+        readable=config.write_readable_reports,
+        locale=primary_locale(config),
+        timezone=config.timezone,
+    )
     with HubClient(config.hub_url, token) as client:
         # 2. Lease what the inbox holds for us; a signer we do not know yet may be the hub's
         # rotated key, endorsed by one we trust.

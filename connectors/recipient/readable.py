@@ -43,18 +43,23 @@ class Reading:
     timezone: str
 
 
-def reading_for(recipient_id: str, profiles: Profiles) -> Reading:
-    """The recipient's languages that have a catalogue, and its time zone; English and UTC for a
-    recipient no profile lists."""
+def reading_for(
+    recipient_id: str, profiles: Profiles, config: ConnectorConfig | None = None
+) -> Reading:
+    """The recipient's languages that have a catalogue, and its time zone: from the profile that
+    lists it, else from its config (what `connector init` wrote), else English and UTC."""
     found = profiles.recipient(recipient_id)
     if found is None:
-        return Reading(locales=["en"], timezone="UTC")
-    profile, recipient = found
-    usable = [code for code in recipient.languages if code in available_locales()]
-    skipped = [code for code in recipient.languages if code not in usable]
+        if config is None or not config.languages:
+            return Reading(locales=["en"], timezone=config.timezone if config else "UTC")
+        languages, timezone = list(config.languages), config.timezone
+    else:
+        languages, timezone = found[1].languages, found[0].timezone
+    usable = [code for code in languages if code in available_locales()]
+    skipped = [code for code in languages if code not in usable]
     if skipped:
         log.warning("rendering_languages_without_catalogue", languages=skipped)
-    return Reading(locales=usable or ["en"], timezone=profile.timezone)
+    return Reading(locales=usable or ["en"], timezone=timezone)
 
 
 def _open_stored(

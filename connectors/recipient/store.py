@@ -22,6 +22,7 @@ import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -29,7 +30,7 @@ from pydantic import ValidationError
 from connectors.errors import StoreFailed
 from connectors.readings.render import render_html, render_text
 from hub.crypto import OpenedPacket
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, PacketBody
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -77,9 +78,14 @@ def packet_file(store: LocalStore, packet_id: str) -> Path:
 class LocalStore:
     """Reports, packets and receipts in one folder tree on the recipient's machine."""
 
-    def __init__(self, root: Path, *, readable: bool = False) -> None:
+    def __init__(
+        self, root: Path, *, readable: bool = False, locale: str = "en", timezone: str = "UTC"
+    ) -> None:
         self.root = root
         self.readable = readable
+        # The .txt and .html copies beside each report: the reader's language and local time.
+        self.locale = locale
+        self.timezone = timezone
         self.packets = root / "packets"
         self.reports = root / "reports"
         self.receipts = root / "receipts"
@@ -120,15 +126,11 @@ class LocalStore:
             (self.reports / f"{report_id}.json", report.model_dump_json(indent=2) + "\n"),
             (
                 self.reports / f"{report_id}.txt",
-                render_text(
-                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
-                ),
+                render_text(report, **self._rendering(body, digest, envelope, receipt)),
             ),
             (
                 self.reports / f"{report_id}.html",
-                render_html(
-                    report, packet=body, sealed_sha256=digest, envelope=envelope, receipt=receipt
-                ),
+                render_html(report, **self._rendering(body, digest, envelope, receipt)),
             ),
         ]
         if self.readable:
@@ -180,6 +182,18 @@ class LocalStore:
         except OSError as exc:
             raise StoreFailed(f"cannot delete under {self.root}: {exc.strerror}") from exc
         return removed
+
+    def _rendering(
+        self, body: PacketBody, digest: str, envelope: Envelope, receipt: Envelope
+    ) -> dict[str, Any]:
+        return {
+            "packet": body,
+            "sealed_sha256": digest,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "envelope": envelope,
+            "receipt": receipt,
+        }
 
     def purge_readable(self, *, now: datetime, keep: timedelta) -> list[Path]:
         """Remove readable report files written more than `keep` before `now`; return them.

@@ -19,6 +19,7 @@ from hub.cli.credentials import credentials_app
 from hub.cli.demo import format_outcomes, play_demo, provision_demo
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
+from hub.cli.sources import sources_app
 from hub.delivery.rotation import revoke
 from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
 from hub.errors import ConfigurationError, HubError, InvalidInput
@@ -55,6 +56,7 @@ app.add_typer(keys_app, name="keys")
 deliveries_app = typer.Typer(help="Deliveries: dead letters and re-drives.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(recipients_app, name="recipients")
+app.add_typer(sources_app, name="sources")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(audit_app, name="audit")
 app.add_typer(compliance_app, name="compliance")

@@ -81,6 +81,9 @@ def add(
         typer.echo(f"  sealing key id: {entry.sealing_key_id}")
         typer.echo(f"  receipt key id: {entry.receipt_key_id}")
         typer.echo(f"  token: {path} (mode 0600; its credential.txt on the member's side)")
+    for portal in document.portals:
+        typer.echo(f"{portal.id}: source portal registered")
+        typer.echo(f"  its token: hub credentials issue source {portal.id} --out FILE")
     typer.echo("confirm the key ids with the member by another channel before sending tokens")
 
 

@@ -1,4 +1,5 @@
-"""The administrators' routes: credentials issued, listed, revoked and rotated; the recipients."""
+"""The administrators' routes: credentials issued, listed, revoked and rotated; the recipients;
+source portals registered."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ from hub.network.credentials import (
     revoke_credential,
     rotate_credential,
 )
-from hub.network.directory import RecipientInfo, recipient_directory
+from hub.network.directory import RecipientInfo, add_source, recipient_directory
 from schemas.envelope import RecipientId
+from schemas.report import CountryCode, SourceId
 
 _MAX_LIFETIME_SECONDS = 5 * 366 * 86400  # the longest a credential issued over the API lives
 
-__all__ = ["CredentialRequest", "RotationRequest", "router"]
+__all__ = ["CredentialRequest", "RotationRequest", "SourceInfo", "SourceRequest", "router"]
 
 # Each route is the administrators'; one prefix and one tag for all of them.
 router = APIRouter(prefix="/v1/admin", tags=["administrators"])
@@ -136,3 +138,41 @@ def rotate(
 def recipients(session: SessionDep, _caller: Administrator) -> list[RecipientInfo]:
     """Every recipient with its delivery mode and public keys; never a webhook secret."""
     return recipient_directory(session)
+
+
+class SourceRequest(BaseModel):
+    """A source portal to register, as `hub sources add` does; its token is issued next."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: SourceId
+    name: str = Field(min_length=1, max_length=200)
+    country: CountryCode | None = None
+
+
+class SourceInfo(BaseModel):
+    """A registered source portal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    country: str | None
+    created_at: datetime
+
+
+@router.post(
+    "/sources",
+    status_code=201,
+    response_model=SourceInfo,
+    responses={422: {"model": Problem, "description": "The id is taken or a field is invalid"}},
+)
+def register_source(
+    request: SourceRequest, session: SessionDep, state: StateDep, _caller: Administrator
+) -> SourceInfo:
+    """Register a source portal (the audit log records it); then issue its token."""
+    row = add_source(
+        session, source_id=request.id, name=request.name, country=request.country, now=state.clock()
+    )
+    session.commit()
+    return SourceInfo(id=row.id, name=row.name, country=row.country, created_at=row.created_at)

@@ -164,6 +164,7 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/admin/credentials/{credential_id}/revoke", _ADMINISTRATOR, writes=True),
     Endpoint("POST", "/v1/admin/credentials/{credential_id}/rotate", _ADMINISTRATOR, writes=True),
     Endpoint("GET", "/v1/admin/recipients", _ADMINISTRATOR),
+    Endpoint("POST", "/v1/admin/sources", _ADMINISTRATOR, writes=True),
     # Anyone: the hub's public keys, liveness, readiness, metrics (counts by state and
     # recipient id; restrict at the proxy if those counts are sensitive) and the API's docs.
     Endpoint("GET", "/v1/hub/keys", public=True),

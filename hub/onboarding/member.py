@@ -38,7 +38,7 @@ from hub.network.routing import FallbackRule, Member, RecipientKind, RoutingPoli
 from hub.store import DeliveryRow, RecipientRow, ReportRow, SourceRow
 from keys import KeyFileError, PublicKeySet, load_public_keyset
 from schemas.envelope import KeyId, RecipientId, RoutedRecipient
-from schemas.report import CountryCode, Report
+from schemas.report import CountryCode, Report, SourceId
 
 __all__ = [
     "ONBOARDING_SOURCE",
@@ -47,6 +47,7 @@ __all__ = [
     "TEST_RULE",
     "Issued",
     "OnboardingPacket",
+    "RegisteredPortal",
     "RegisteredRecipient",
     "Registration",
     "onboarding_deliveries",
@@ -82,6 +83,13 @@ class RegisteredRecipient(_Strict):
     receipt_key_id: KeyId
 
 
+class RegisteredPortal(_Strict):
+    """A source portal a member asks to register: it submits reports with a source token."""
+
+    id: SourceId
+    name: str = Field(min_length=1, max_length=200)
+
+
 class Registration(_Strict):
     """What `connector init` writes for the hub operator: public material only."""
 
@@ -89,6 +97,7 @@ class Registration(_Strict):
     profile: str = Field(pattern=r"^[A-Z]{2,3}$")
     country: CountryCode | None
     recipients: list[RegisteredRecipient] = Field(min_length=1, max_length=20)
+    portals: list[RegisteredPortal] = Field(default_factory=list, max_length=20)
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,8 @@ def read_registration(path: Path) -> tuple[Registration, dict[str, PublicKeySet]
 def register_recipients(
     session: Session, registration: Registration, keys: dict[str, PublicKeySet], *, now: datetime
 ) -> list[Issued]:
-    """Register every recipient with its public keys and issue its credential, all or none.
+    """Register every recipient with its public keys and issue its credential, and register
+    the member's portals as sources (their tokens: `hub credentials issue source ID`); all or none.
 
     Raises InvalidInput if an id is taken or a key is already registered.
     """
@@ -161,6 +171,10 @@ def register_recipients(
         )
         token = issue_credential(session, Role.recipient, entry.id, now)
         issued.append(Issued(entry.id, token, entry.sealing_key_id, entry.receipt_key_id))
+    for portal in registration.portals:
+        add_source(
+            session, source_id=portal.id, name=portal.name, country=registration.country, now=now
+        )
     session.commit()
     return issued
 

@@ -35,8 +35,9 @@ SURFACES = {
     ],
     "hub.onboarding.member": [
         "ONBOARDING_SOURCE", "REGISTRATION_FILE", "REGISTRATION_FORMAT", "TEST_RULE", "Issued",
-        "OnboardingPacket", "RegisteredRecipient", "Registration", "onboarding_deliveries",
-        "read_registration", "register_recipients", "send_onboarding_packet",
+        "OnboardingPacket", "RegisteredPortal", "RegisteredRecipient", "Registration",
+        "onboarding_deliveries", "read_registration", "register_recipients",
+        "send_onboarding_packet",
     ],
     "hub.cli.onboarding": ["recipients_app"],
 }  # fmt: skip

@@ -255,7 +255,7 @@ def test_connector_keys_protect_converts_an_old_json_key_file(tmp_path: Path) ->
 
 
 def test_the_deploy_units_pass_the_passphrase_as_a_credential() -> None:
-    for unit in ("ctt-connector-pull.service", "ctt-connector-receiver.service"):
+    for unit in ("ctt-connector-pull@.service", "ctt-connector-receiver.service"):
         text = (ROOT / "deploy" / "systemd" / unit).read_text()
         assert "LoadCredential=connector-passphrase:" in text, unit
         environment = [line for line in text.splitlines() if line.startswith("Environment")]

@@ -468,6 +468,12 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         "POST", f"/v1/admin/credentials/{_victim_credential(w)}/rotate", ok=201, json={}
     ),
     ("GET", "/v1/admin/recipients"): lambda w, p: Call("GET", "/v1/admin/recipients"),
+    ("POST", "/v1/admin/sources"): lambda w, p: Call(
+        "POST",
+        "/v1/admin/sources",
+        ok=201,
+        json={"id": f"portal-{uuid4().hex[:8]}", "name": "A new portal", "country": "FR"},
+    ),
     **OVERSIGHT,
     **{
         ("GET", path): _public(path)
