@@ -20,16 +20,20 @@ from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets, rotate_hub_key
 from hub.onboarding.member import read_registration, register_recipients, send_onboarding_packet
 from hub.settings import Settings
+from keys import generate_keyset, write_public_keyset
 from tests.conftest import ROOT, Network
 from tests.faults.harness import free_port
 
 EXAMPLES = ROOT / "docs" / "examples" / "profiles"
 
 
-def _france(settings: Settings, engine: Engine, out: Path, url: str) -> MemberSetup:
+def _france(
+    settings: Settings, engine: Engine, out: Path, url: str, pinned: Path | None = None
+) -> MemberSetup:
     """France onboarded as the documents say: `connector init`, then `hub recipients add`."""
     france = load_profiles([EXAMPLES]).get("FR")
-    setup = init_member(france, out=out, hub_url=url, hub_key_file=settings.hub_public_key_file)
+    hub_key = pinned or settings.hub_public_key_file
+    setup = init_member(france, out=out, hub_url=url, hub_key_file=hub_key)
     document, keys = read_registration(setup.registration_dir)
     with Session(engine) as session:
         issued = register_recipients(session, document, keys, now=datetime.now(UTC))
@@ -70,3 +74,21 @@ def test_connectors_made_by_init_accept_packets_signed_before_and_after_a_rotati
     opened = CliRunner().invoke(connector_app, ["open", "--config", str(config_file), after])
     assert opened.exit_code == 0, opened.output
     assert again.stored == []
+
+
+def test_a_connector_given_packets_signed_by_a_key_not_chained_from_its_pin_exits_non_zero(
+    settings: Settings, engine: Engine, network: Network, tmp_path: Path
+) -> None:
+    # The member pinned a key the hub never endorsed: no published key chains from it.
+    stranger = tmp_path / "stranger.pub.json"
+    write_public_keyset(generate_keyset(sealing=False).public, stranger, name="hub")
+    port = free_port()
+    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}", stranger)
+    _send_test_packet(settings, engine, "fr-police")
+    rotate_hub_key(settings, datetime.now(UTC))
+    config_file = setup.recipients[1].config_file
+    with serving(create_app(settings), port=port):
+        result = CliRunner().invoke(connector_app, ["pull", "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "not signed by a hub key this connector trusts" in result.output
+    assert not any((config_file.parent / "inbox" / "packets").glob("*"))
