@@ -82,6 +82,10 @@ def add(
         typer.echo(f"  receipt key id: {entry.receipt_key_id}")
         typer.echo(f"  token: {path} (mode 0600; its credential.txt on the member's side)")
     typer.echo("confirm the key ids with the member by another channel before sending tokens")
+    typer.echo(
+        f"the tokens are on this server in {credentials_out}: move each to the member's "
+        "credential.txt by a secure channel, then delete them here"
+    )
 
 
 @recipients_app.command("test")
