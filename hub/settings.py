@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
         if self.database_url_file is not None:
             return self.database_url_file.read_text(encoding="utf-8").strip()
         return f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database URL fit to print or log: its password hidden, its query left off."""
+        url = make_url(self.resolved_database_url)
+        return url.set(query={}).render_as_string(hide_password=True)
 
     @property
     def hub_key_file(self) -> Path:

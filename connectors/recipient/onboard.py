@@ -4,12 +4,15 @@ From its country profile, for each of its recipients (section, police liaison), 
 keys, writes the connector's configuration, and puts the public halves in a registration
 folder for the hub operator:
 
-    <out>/hub.pub.json                       the hub's public key, as given (checked by its id)
+    <out>/hub.pub.json                       the hub's public key, as given (checked by its id):
+                                             the pinned key every later hub key must chain from
     <out>/passphrase.txt                     the key files' passphrase, mode 0600, made if missing
                                              (--passphrase-file elsewhere, or a systemd credential)
     <out>/<recipient>/<recipient>.keys.pem   encrypted PKCS#8 private keys: stay here
     <out>/<recipient>/<recipient>.pub.json
     <out>/<recipient>/connector.json         for `connector pull` once credential.txt is there
+    <out>/<recipient>/hub-trust.json         (written by pull) hub keys endorsed in a chain from
+                                             the pinned one: how the connector survives a rotation
     <out>/registration/registration.json     public keys and their ids: send this folder
     <out>/registration/<recipient>.pub.json
 
@@ -46,10 +49,18 @@ from keys import (
     write_public_keyset,
 )
 
-__all__ = ["CREDENTIAL_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup", "init_member"]
+__all__ = [
+    "CREDENTIAL_FILE",
+    "HUB_TRUST_FILE",
+    "PASSPHRASE_FILE",
+    "MemberSetup",
+    "RecipientSetup",
+    "init_member",
+]
 
 CREDENTIAL_FILE = "credential.txt"
 PASSPHRASE_FILE = "passphrase.txt"  # noqa: S105 - a file name, not a passphrase
+HUB_TRUST_FILE = "hub-trust.json"
 _DIR_MODE = 0o700
 
 
@@ -137,6 +148,8 @@ def init_member(
             "keys_file": f"{recipient.id}.keys.pem",
             "passphrase_file": os.path.relpath(passphrase_path.resolve(), folder.resolve()),
             "hub_public_key_file": "../hub.pub.json",
+            # Without it a hub key rotation stops delivery: see connectors.recipient.trust.
+            "hub_trust_file": HUB_TRUST_FILE,
             "store_dir": "inbox",
             # Readings in the recipient's languages and local time without --profiles.
             "languages": list(recipient.languages),

@@ -80,7 +80,10 @@ def _days(days: float | None) -> timedelta | None:
 def _report(issued: IssuedCredential, out: Path) -> None:
     _write_token(out, issued.token)
     typer.echo(_line(issued.credential))
-    typer.echo(f"token written to {out} (mode 0600): hand it to its holder by a secure channel")
+    typer.echo(
+        f"token written to {out} (mode 0600): move it to its holder by a secure channel, "
+        "then delete it from this server"
+    )
 
 
 @credentials_app.command("issue")

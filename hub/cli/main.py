@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from hub.audit.records import record_hub_key
@@ -128,7 +129,7 @@ def init(
     """Create the database and the hub's keys (and with --demo, the demo network)."""
     settings = Settings()
     _init(settings)
-    typer.echo(f"database ready at {settings.resolved_database_url}")
+    typer.echo(f"database ready at {settings.shown_database_url}")
     if demo:
         listing = provision_demo(settings, _demo_dir(settings), hub_url=hub_url)
         _declare_demo_criteria()
@@ -140,7 +141,7 @@ def db_upgrade() -> None:
     """Apply every database migration that is not applied yet."""
     settings = Settings()
     upgrade(settings.resolved_database_url)
-    typer.echo(f"database at newest schema: {settings.resolved_database_url}")
+    typer.echo(f"database at newest schema: {settings.shown_database_url}")
 
 
 @db_app.command("backup")
@@ -435,3 +436,19 @@ def main() -> None:
     except HubError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from exc
+    except OperationalError as exc:
+        # One line, never the traceback: it would name the URL with its password.
+        tried = _shown_database()
+        typer.echo(
+            f"error: cannot use the database at {tried}: point the hub at the right one with "
+            "HUB_DATABASE_URL or HUB_DATABASE_URL_FILE (or HUB_DATA_DIR for the SQLite default)",
+            err=True,
+        )
+        raise SystemExit(1) from exc
+
+
+def _shown_database() -> str:
+    try:
+        return Settings().shown_database_url
+    except (ValueError, OSError):
+        return "(unreadable database settings)"

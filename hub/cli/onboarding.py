@@ -85,6 +85,10 @@ def add(
         typer.echo(f"{portal.id}: source portal registered")
         typer.echo(f"  its token: hub credentials issue source {portal.id} --out FILE")
     typer.echo("confirm the key ids with the member by another channel before sending tokens")
+    typer.echo(
+        f"the tokens are on this server in {credentials_out}: move each to the member's "
+        "credential.txt by a secure channel, then delete them here"
+    )
 
 
 @recipients_app.command("test")

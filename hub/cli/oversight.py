@@ -126,7 +126,7 @@ def verify(
                     problems=verdict.problems,
                 ),
             )
-        source = settings.resolved_database_url.split("?")[0]
+        source = settings.shown_database_url
     if pinned is None and (url is not None or export is not None):
         verdict.warnings.append("no --hub-key given: trusted the hub keys the log itself names")
     typer.echo(format_verdict(verdict, source=source))

@@ -64,3 +64,16 @@ def test_a_recipient_reads_in_its_profiles_languages_that_have_a_catalogue(tmp_p
     assert reading_for("it-police", profiles).timezone == "Europe/Rome"
     assert reading_for("be-police", profiles).locales == ["nl", "fr"]
     assert reading_for("somebody-else", profiles).locales == ["en"]
+
+
+def test_init_writes_a_hub_trust_setting_beside_the_pinned_hub_key(
+    tmp_path: Path, hub_key: Path
+) -> None:
+    france = load_profiles([EXAMPLES]).get("FR")
+    setup = init_member(
+        france, out=tmp_path / "m", hub_url="https://hub.example.org", hub_key_file=hub_key
+    )
+    for made in setup.recipients:
+        config = load_config(made.config_file)
+        assert config.hub_trust_file == made.config_file.parent / "hub-trust.json"
+        assert config.hub_public_key_file.resolve() == (tmp_path / "m" / "hub.pub.json").resolve()

@@ -246,6 +246,7 @@ def test_hub_credentials_issue_list_rotate_and_revoke(
     token = token_file.read_text().strip()
     assert token.startswith("hubadm_")
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert "then delete it from this server" in issued.output
     assert token not in issued.output
     credential_id = f"cred-{hashlib.sha256(token.encode()).hexdigest()[:16]}"
     assert credential_id in issued.output
