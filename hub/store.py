@@ -205,6 +205,27 @@ class CopyDeletionRow(SQLModel, table=True):
     recorded_at: datetime = _instant()
 
 
+class TriageDecisionRow(SQLModel, table=True):
+    """A recipient's triage decision on a report it holds a verified receipt for: codes and times.
+
+    Metadata only, never content: what was decided (`forward`, `needs_information`, `close`), the
+    report's classification in the network's common codes, a reason code for a close, and when.
+    A recipient may decide more than once (needs information, then forward); the first decision of
+    a report's first receiver ends its processing time (standard S2).
+    """
+
+    __tablename__ = "triage_decisions"
+
+    decision_id: str = Field(primary_key=True, max_length=36)
+    report_id: str = Field(foreign_key="reports.id", index=True, max_length=36)
+    recipient_id: str = Field(foreign_key="recipients.id", max_length=63)
+    decision: str = Field(max_length=20)
+    classification: str = Field(max_length=40)
+    reason_code: str | None = Field(default=None, max_length=40)
+    decided_at: datetime = _instant()
+    recorded_at: datetime = _instant()
+
+
 class JobRunRow(SQLModel, table=True):
     """When a scheduled job last started anywhere in the fleet: one run per interval overall."""
 
