@@ -112,6 +112,10 @@ class LineView:
     charts: list[BarChart]
     histogram: Histogram
 
+    @property
+    def facts(self) -> list[tuple[str, str, str]]:
+        return line_facts(self)
+
 
 def _chart(
     key: str, title: str, counts: dict[str, int], label: Callable[[str], str], note: str = ""
@@ -177,7 +181,13 @@ def _line_view(figures: LineFigures) -> LineView:
                 str,
                 "a report chosen by two rules counts under each",
             ),
-            _chart("decision", "Processing decision", figures.decisions, _label, "the latest"),
+            _chart(
+                "decision",
+                "Processing decision",
+                figures.decisions,
+                _label,
+                "the latest of each report",
+            ),
             _chart(
                 "outcome",
                 "Outcome",
@@ -229,7 +239,10 @@ def render_html(report: AnnualReport) -> str:
 _FONT = "NotoSans"
 _FONT_FILE = "NotoSans[wdth,wght].ttf"
 _WIDTH = 180.0  # A4 less 15 mm margins
-_ROW = 5.2
+_GAP = 6.0
+_COLUMN = (_WIDTH - _GAP) / 2
+_ROW = 4.4
+_MOST_BARS = 12  # a longer list ends in one bar for the rest, so a chart fits its column
 
 
 class _Document(FPDF):
@@ -239,6 +252,10 @@ class _Document(FPDF):
         self.add_font(_FONT, fname=font_path)
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=18)
+
+    @property
+    def bottom(self) -> float:
+        return self.h - 18
 
     def footer(self) -> None:
         self.set_y(-12)
@@ -253,81 +270,110 @@ class _Document(FPDF):
         self.set_text_color(0)
 
 
-def _heading(pdf: _Document, text: str, size: float, *, new_page: bool = False) -> None:
-    if new_page or pdf.will_page_break(size * 0.5 + 30):
-        pdf.add_page()
+def _heading(pdf: _Document, text: str, size: float) -> None:
     pdf.set_font(_FONT, size=size)
     pdf.cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_draw_color(0)
+    pdf.set_line_width(0.3)
     pdf.line(pdf.l_margin, pdf.get_y() + 0.5, pdf.l_margin + _WIDTH, pdf.get_y() + 0.5)
-    pdf.ln(2.5)
-
-
-def _facts(pdf: _Document, rows: list[tuple[str, str]]) -> None:
-    pdf.set_font(_FONT, size=9)
-    for label, value in rows:
-        pdf.cell(70, _ROW, label)
-        pdf.cell(0, _ROW, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.ln(2)
-
-
-def _bars(pdf: _Document, chart: BarChart) -> None:
-    height = 5.5 + _ROW * max(len(chart.bars), 1) + 3
-    if pdf.will_page_break(height):
-        pdf.add_page()
-    pdf.set_font(_FONT, size=9.5)
-    title = chart.title + (f" ({chart.note})" if chart.note else "")
-    pdf.cell(0, 5.5, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, size=8.5)
-    label_width, bar_width = 62.0, 98.0
-    if not chart.bars:
-        pdf.cell(0, _ROW, "none", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    for bar in chart.bars:
-        y = pdf.get_y()
-        pdf.cell(label_width, _ROW, bar.label)
-        pdf.set_fill_color(150)
-        if bar.value:
-            pdf.rect(pdf.l_margin + label_width, y + 1, max(bar_width * bar.share, 0.4), 3.2, "F")
-        pdf.set_x(pdf.l_margin + label_width + bar_width + 2)
-        pdf.cell(0, _ROW, str(bar.value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_line_width(0.2)
     pdf.ln(3)
 
 
-def _histogram_pdf(pdf: _Document, histogram: Histogram, processing_note: str) -> None:
-    plot = 38.0
-    if pdf.will_page_break(plot + 24):
-        pdf.add_page()
-    pdf.set_font(_FONT, size=9.5)
-    title = "Hours from intake to the first decision"
-    pdf.cell(0, 5.5, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+def _facts(
+    pdf: _Document, rows: list[tuple[str, str, str]], x: float, y: float, width: float
+) -> float:
+    pdf.set_font(_FONT, size=8.5)
+    for n, (_key, label, value) in enumerate(rows):
+        pdf.set_xy(x, y + n * _ROW * 1.1)
+        indented = label[0].islower()
+        pdf.cell(width * 0.62, _ROW, ("   " if indented else "") + label)
+        pdf.cell(width * 0.38, _ROW, value)
+    return len(rows) * _ROW * 1.1
+
+
+def _shown_bars(chart: BarChart) -> list[Bar]:
+    if len(chart.bars) <= _MOST_BARS:
+        return chart.bars
+    kept, rest = chart.bars[: _MOST_BARS - 1], chart.bars[_MOST_BARS - 1 :]
+    others = sum(b.value for b in rest)
+    top = max(b.value for b in chart.bars) or 1
+    return [*kept, Bar("", f"{len(rest)} others", others, min(others / top, 1.0))]
+
+
+def _bars_height(chart: BarChart) -> float:
+    return 5.0 + _ROW * max(len(_shown_bars(chart)), 1) + 3.5
+
+
+def _bars(pdf: _Document, chart: BarChart, x: float, y: float, width: float) -> None:
+    """A chart of horizontal bars at (x, y), `width` wide: label, bar, count."""
+    pdf.set_xy(x, y)
+    pdf.set_font(_FONT, size=9)
+    pdf.cell(width, 5, chart.title)
+    if chart.note:
+        pdf.set_font(_FONT, size=7)
+        pdf.set_text_color(80)
+        pdf.set_xy(x, y + 4.6)
+        pdf.cell(width, 3, chart.note)
+        pdf.set_text_color(0)
+    top = y + 5 + (3.2 if chart.note else 0)
+    label_width, value_width = width * 0.42, 10.0
+    bar_width = width - label_width - value_width - 2
     pdf.set_font(_FONT, size=8)
-    pdf.multi_cell(0, 4, processing_note, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    top = pdf.get_y() + 5
-    count = max(len(histogram.columns), 1)
-    slot = _WIDTH / count
+    bars = _shown_bars(chart)
+    if not bars:
+        pdf.set_xy(x, top)
+        pdf.cell(width, _ROW, "none")
+    pdf.set_fill_color(140)
+    for n, bar in enumerate(bars):
+        row = top + n * _ROW
+        pdf.set_xy(x, row)
+        pdf.cell(label_width - 1.5, _ROW, bar.label, align="R")
+        if bar.value:
+            length = max(bar_width * bar.share, 0.5)
+            pdf.rect(x + label_width, row + 0.7, length, _ROW - 1.4, "F")
+        pdf.set_xy(x + width - value_width, row)
+        pdf.cell(value_width, _ROW, str(bar.value), align="R")
+
+
+def _histogram_pdf(pdf: _Document, view: LineView, x: float, y: float, width: float) -> float:
+    """The processing-time histogram at (x, y); returns its height."""
+    histogram, p = view.histogram, view.figures.processing
+    pdf.set_xy(x, y)
+    pdf.set_font(_FONT, size=9)
+    pdf.cell(width, 5, "Hours from intake to the first decision")
+    pdf.set_font(_FONT, size=7)
+    pdf.set_text_color(80)
+    pdf.set_xy(x, y + 4.2)
+    note = f"clock hours; darker: over {p.limit_hours:g} h; {p.undecided} undecided not shown"
+    pdf.cell(width, 3, note)
+    pdf.set_text_color(0)
+    plot = 30.0
+    top = y + 13
     base = top + plot
+    slot = width / max(len(histogram.columns), 1)
     pdf.set_draw_color(0)
-    pdf.line(pdf.l_margin, base, pdf.l_margin + _WIDTH, base)
+    pdf.line(x, base, x + width, base)
+    pdf.set_font(_FONT, size=7)
     for i, column in enumerate(histogram.columns):
-        x = pdf.l_margin + i * slot
+        left = x + i * slot
         height = plot * column.share
-        pdf.set_fill_color(70 if column.over_limit else 165)
+        pdf.set_fill_color(60 if column.over_limit else 170)
         if column.value:
-            pdf.rect(x + slot * 0.15, base - height, slot * 0.7, height, "F")
-        pdf.set_xy(x, base - height - 4.5)
-        pdf.cell(slot, 4, str(column.value), align="C")
-        pdf.set_xy(x, base + 0.8)
-        pdf.cell(slot, 4, column.label, align="C")
-    marker = pdf.l_margin + histogram.limit_after * slot
-    pdf.set_line_width(0.6)
-    pdf.set_dash_pattern(dash=1.5, gap=1)
+            pdf.rect(left + slot * 0.15, base - height, slot * 0.7, height, "F")
+        pdf.set_xy(left, base - height - 3.6)
+        pdf.cell(slot, 3.4, str(column.value), align="C")
+        pdf.set_xy(left, base + 0.6)
+        pdf.cell(slot, 3.4, column.label, align="C")
+    marker = x + histogram.limit_after * slot
+    pdf.set_line_width(0.5)
+    pdf.set_dash_pattern(dash=1.2, gap=0.9)
     pdf.line(marker, top - 3, marker, base)
     pdf.set_dash_pattern()
     pdf.set_line_width(0.2)
-    pdf.set_xy(marker + 1, top - 4)
-    pdf.cell(40, 4, f"limit {histogram.limit_hours:g} h")
-    pdf.set_xy(pdf.l_margin, base + 7)
-    pdf.ln(2)
+    pdf.set_xy(marker + 0.8, top - 3.6)
+    pdf.cell(24, 3.4, f"limit {histogram.limit_hours:g} h")
+    return base + 5 - y
 
 
 def _pct(share: float | None) -> str:
@@ -338,30 +384,59 @@ def _hours_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} h"
 
 
-def line_facts(view: LineView) -> list[tuple[str, str]]:
-    """The headline figures of a line, as label and value."""
+def line_facts(view: LineView) -> list[tuple[str, str, str]]:
+    """The headline figures of a line: key, label (lower case: a detail of the row above) and
+    value."""
     f = view.figures
     p, d = f.processing, f.deliveries
-    rows = [("Reports received", str(f.reports))]
+    rows = [("reports", "Reports received", str(f.reports))]
     if f.from_line_portal is not None:
-        rows.append(("of them from the line's own portal", str(f.from_line_portal)))
+        rows.append(("from_line_portal", "from the line's own portal", str(f.from_line_portal)))
     rows += [
         (
+            "within_limit",
             f"Decided within {p.limit_hours:g} hours",
-            f"{p.within_limit} of {p.decided} decided ({_pct(p.share_within_limit)})",
+            f"{p.within_limit} of {p.decided}",
         ),
-        ("Median, 95th percentile", f"{_hours_text(p.median_hours)}, {_hours_text(p.p95_hours)}"),
-        ("Not decided yet", f"{p.undecided} ({p.undecided_over_limit} over the limit)"),
-        ("Packets to the line's recipients", str(d.packets)),
-        ("with a verified receipt", str(d.receipts)),
-        ("dead letters", str(d.dead_letters)),
-        ("in transit", str(d.in_transit)),
+        ("share_within_limit", "share", _pct(p.share_within_limit)),
+        (
+            "times",
+            "median, 95th percentile",
+            f"{_hours_text(p.median_hours)}, {_hours_text(p.p95_hours)}",
+        ),
+        ("undecided", "Not decided yet", str(p.undecided)),
+        ("undecided_over_limit", "of them over the limit", str(p.undecided_over_limit)),
+        ("packets", "Packets to the recipients", str(d.packets)),
+        ("receipts", "with a verified receipt", str(d.receipts)),
+        ("dead_letters", "dead letters", str(d.dead_letters)),
+        ("in_transit", "in transit", str(d.in_transit)),
     ]
     return rows
 
 
+def _scope(pdf: _Document, view: LineView) -> None:
+    """One line's (or the network's) figures: facts beside the histogram, then the charts in
+    pairs, a pair moving to the next page whole."""
+    _heading(pdf, view.title, 13)
+    y = pdf.get_y()
+    used = _facts(pdf, line_facts(view), pdf.l_margin, y, 72)
+    used = max(used, _histogram_pdf(pdf, view, pdf.l_margin + 80, y, _WIDTH - 80))
+    y += used + 3
+    for left, right in zip(view.charts[0::2], view.charts[1::2], strict=True):
+        height = max(_bars_height(left), _bars_height(right)) + (
+            2.6 if left.note or right.note else 0
+        )
+        if y + height > pdf.bottom:
+            pdf.add_page()
+            y = pdf.t_margin
+        _bars(pdf, left, pdf.l_margin, y, _COLUMN)
+        _bars(pdf, right, pdf.l_margin + _COLUMN + _GAP, y, _COLUMN)
+        y += height
+    pdf.set_y(y)
+
+
 def render_pdf(report: AnnualReport) -> bytes:
-    """The annual report as an A4 PDF: a summary page, then a section per scope."""
+    """The annual report as an A4 PDF: the lines side by side, then a page per scope."""
     views = annual_views(report)
     with as_file(files("fontpkg_noto_sans") / "files" / _FONT_FILE) as font_path:
         pdf = _Document(report, font_path)
@@ -369,11 +444,14 @@ def render_pdf(report: AnnualReport) -> bytes:
         pdf.set_lang("en")
         pdf.add_page()
         pdf.set_font(_FONT, size=17)
-        pdf.cell(0, 9, f"Annual report {report.year}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_font(_FONT, size=9)
+        title = f"Annual report {report.year}"
+        if report.network is None and views:
+            title += f" · {views[0].title}"
+        pdf.cell(0, 9, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(_FONT, size=8.5)
         pdf.multi_cell(
             0,
-            4.4,
+            4,
             f"{report.start:%Y-%m-%d} to {report.end:%Y-%m-%d} (UTC, end excluded); made "
             f"{report.generated_at:%Y-%m-%d %H:%M} UTC by the hub from its metadata: the coded "
             "facts intake keeps (country of the incident, category), the recipients' coded "
@@ -386,17 +464,11 @@ def render_pdf(report: AnnualReport) -> bytes:
         )
         pdf.ln(3)
         if len(report.lines) > 1:
-            _bars(pdf, lines_chart(report))
+            chart, y = lines_chart(report), pdf.get_y()
+            _bars(pdf, chart, pdf.l_margin, y, _COLUMN)
+            pdf.set_y(y + _bars_height(chart))
         for n, view in enumerate(views):
-            _heading(pdf, view.title, 14, new_page=n > 0 or len(report.lines) > 1)
-            _facts(pdf, line_facts(view))
-            p = view.figures.processing
-            _histogram_pdf(
-                pdf,
-                view.histogram,
-                f"{p.decided} reports decided; darker bars are over the limit of "
-                f"{p.limit_hours:g} hours; {p.undecided} not decided yet are not in the chart.",
-            )
-            for chart in view.charts:
-                _bars(pdf, chart)
+            if n > 0:
+                pdf.add_page()
+            _scope(pdf, view)
         return bytes(pdf.output())
