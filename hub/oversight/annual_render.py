@@ -357,7 +357,7 @@ def _histogram_pdf(pdf: _Document, view: LineView, x: float, y: float, width: fl
     pdf.set_font(_FONT, size=7)
     for i, column in enumerate(histogram.columns):
         left = x + i * slot
-        height = plot * column.share
+        height = (plot - 5) * column.share  # room above the tallest for the limit's label
         pdf.set_fill_color(60 if column.over_limit else 170)
         if column.value:
             pdf.rect(left + slot * 0.15, base - height, slot * 0.7, height, "F")
