@@ -325,7 +325,7 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
         scopes = [annual["network"], *annual["lines"]]
         assert annual["network"]["reports"] > 0
         for figures in scopes:
-            section = page.locator(f"#line-{figures['scope']}")
+            scope_card = page.locator(f"#line-{figures['scope']}")
             for key, value in (
                 ("reports", figures["reports"]),
                 ("undecided", figures["processing"]["undecided"]),
@@ -333,17 +333,17 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
                 ("receipts", figures["deliveries"]["receipts"]),
                 ("dead_letters", figures["deliveries"]["dead_letters"]),
             ):
-                assert section.locator(f"dd[data-figure='{key}']").inner_text() == str(value)
-            for chart, breakdown in CHARTS.items():
+                assert scope_card.locator(f"dd[data-figure='{key}']").inner_text() == str(value)
+            for chart_key, breakdown in CHARTS.items():
                 for code, count in figures[breakdown].items():
-                    bar = section.locator(
-                        f"figure[data-chart='{chart}'] g.hbar[data-code='{code}']"
+                    hbar = scope_card.locator(
+                        f"figure[data-chart='{chart_key}'] g.hbar[data-code='{code}']"
                     )
-                    shown = bar.locator("text.value").text_content()  # SVG: no inner text
-                    assert shown == str(count), (chart, code)
-            columns = section.locator("svg.histogram g.column text.value")
+                    value_shown = hbar.locator("text.value").text_content()  # SVG: no inner text
+                    assert value_shown == str(count), (chart_key, code)
+            columns = scope_card.locator("svg.histogram g.column text.value")
             assert columns.all_text_contents() == [
-                str(bar["reports"]) for bar in figures["processing"]["histogram"]
+                str(band["reports"]) for band in figures["processing"]["histogram"]
             ]
         shoot(page, tmp_path, "8-annual")
         page.select_option("#country-choice", "BE")
