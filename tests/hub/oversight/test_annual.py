@@ -24,7 +24,7 @@ from hub.cli.main import app
 from hub.oversight.annual import annual_report
 from hub.oversight.annual_render import render_html, render_pdf
 from hub.settings import Settings
-from hub.store import OutcomeRow, ReportFactRow, TriageDecisionRow
+from hub.store import OutcomeRow, ReportFactRow, ReportFeedbackRow, TriageDecisionRow
 from schemas.report import Category
 from tests.conftest import Clock, Network
 from tests.factories import report_body
@@ -130,6 +130,19 @@ def test_intake_keeps_the_incident_country_and_category_and_nothing_else_of_the_
             "category": "online",
         }
     assert set(ReportFactRow.model_fields) == {"report_id", "incident_country", "category"}
+
+
+def test_the_coded_fields_the_hub_keeps_are_exactly_those_the_threat_model_lists() -> None:
+    """docs/threat-model.md (P58) names each: a new column here is a decision to write there."""
+    ids_and_times = {"report_id", "recipient_id", "decision_id", "decided_at", "recorded_at"}
+    coded = {
+        ReportFactRow: {"incident_country", "category"},
+        ReportFeedbackRow: {"contact_consent", "status_seen_at", "last_status_at"},
+        TriageDecisionRow: {"decision", "classification", "reason_code"},
+        OutcomeRow: {"outcome"},
+    }
+    for row, fields in coded.items():
+        assert set(row.model_fields) - ids_and_times == fields, row.__name__
 
 
 def test_each_line_counts_the_reports_routed_to_it_its_decisions_outcomes_and_times(
