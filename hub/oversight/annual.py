@@ -189,7 +189,6 @@ class AnnualReport(BaseModel):
 
 @dataclass
 class _Report:
-    report_id: str
     accepted_at: datetime
     source_country: str | None
     incident_country: str
@@ -209,6 +208,8 @@ class _Packet:
 def _load(
     session: Session, start: datetime, end: datetime
 ) -> tuple[dict[str, _Report], list[_Packet]]:
+    """The year's reports by id, with their facts, routing, decisions and outcomes, and every
+    packet for them (by its recipient's country)."""
     reports: dict[str, _Report] = {}
     for row, source_country, facts in session.exec(
         select(ReportRow, SourceRow.country, ReportFactRow)
@@ -219,7 +220,6 @@ def _load(
         .where(ReportRow.accepted_at < end)
     ).all():
         reports[row.id] = _Report(
-            report_id=row.id,
             accepted_at=row.accepted_at,
             source_country=source_country,
             incident_country=facts.incident_country if facts else UNKNOWN,
