@@ -331,6 +331,21 @@ class ReportFeedbackRow(SQLModel, table=True):
     last_status_at: datetime | None = _instant(default=None)
 
 
+class ReportFactRow(SQLModel, table=True):
+    """The two coded facts of a report's content the annual report counts (standard S4).
+
+    Taken at intake, in memory, from the report: the country where the incident happened (ISO
+    3166-1 alpha-2) and the schema's category code. Nothing else of the content:
+    docs/threat-model.md (P58) lists every coded field the hub keeps and why.
+    """
+
+    __tablename__ = "report_facts"
+
+    report_id: str = Field(primary_key=True, foreign_key="reports.id", max_length=36)
+    incident_country: str = Field(max_length=2)
+    category: str = Field(max_length=40)
+
+
 class OutcomeRow(SQLModel, table=True):
     """A recipient's coded outcome for a report it holds a verified receipt for."""
 

@@ -131,6 +131,7 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/deliveries/summary", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries/open", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries/latency", _COORDINATOR),
+    Endpoint("GET", "/v1/reports/annual", _COORDINATOR),  # counts per line and year (S4)
     # Coordinators: the audit log (ids, kinds, times, states, key ids, receipts) and its proofs,
     # and the quality criteria judged per country. Sections declare their own country's criteria.
     Endpoint("GET", "/v1/audit/tree-head", _COORDINATOR),
@@ -158,6 +159,7 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/dashboard/latency", _COORDINATOR),
     Endpoint("GET", "/dashboard/quality", _COORDINATOR),
     Endpoint("GET", "/dashboard/audit", _COORDINATOR),
+    Endpoint("GET", "/dashboard/annual", _COORDINATOR),
     # Administrators: credentials and the recipient directory, never content.
     Endpoint("GET", "/v1/admin/credentials", _ADMINISTRATOR),
     Endpoint("POST", "/v1/admin/credentials", _ADMINISTRATOR, writes=True),

@@ -10,7 +10,8 @@ the session's CSRF token as well. Charts are SVG drawn here; no script runs.
 
 Pages: the overview (deliveries per country and state, the audit log's signed tree head and last
 verification), the late and dead deliveries with a re-drive button, latency charts per country,
-the quality scorecard per country with its evidence, and the audit log.
+the quality scorecard per country with its evidence, the audit log, and the annual report per
+line and for the network (hub/oversight/annual.py), its charts drawn by the hub.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from hub.http.deps import Caller, SessionDep, StateDep
 from hub.http.sessions import COOKIE, PREFIX, LoginRequired, digest, session_caller
 from hub.network.credentials import Principal, authenticate
 from hub.network.routing import RecipientKind
+from hub.oversight.annual import annual_report, member_countries, processing_limit
+from hub.oversight.annual_render import annual_views, lines_chart
 from hub.oversight.compliance import compliance_report, judge_for, late_after
 from hub.oversight.figures import (
     CountryLatency,
@@ -323,6 +326,36 @@ def audit_page(
         check=audit.last_check(session),
         size=audit.tree_size(session),
         entries=audit.entries(session, limit=50, newest_first=True),
+    )
+
+
+@router.get("/annual")
+def annual(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    caller: Caller,
+    year: int | None = None,
+    country: Annotated[str | None, Query(max_length=2)] = None,
+) -> Response:
+    """The annual report (standard S4): every line and the network, or one line, with charts."""
+    now = state.clock()
+    report = annual_report(
+        session,
+        year=now.year if year is None else year,
+        now=now,
+        limit_hours=processing_limit(state.settings),
+        country=country or None,
+    )
+    return _PAGES.render(
+        "dashboard_annual.html",
+        **_base(request, caller, "annual"),
+        report=report,
+        views=annual_views(report),
+        lines=lines_chart(report),
+        members=member_countries(session),
+        chosen=country or "",
+        this_year=now.year,
     )
 
 

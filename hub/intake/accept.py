@@ -39,7 +39,14 @@ from hub.network.credentials import Principal
 from hub.network.directory import Recipient, recipients, sealing_key_of
 from hub.network.keyring import HubSecrets
 from hub.network.routing import RoutingPolicy
-from hub.store import DeliveryRow, ReportFeedbackRow, ReportRow, SourceRow, one_writer
+from hub.store import (
+    DeliveryRow,
+    ReportFactRow,
+    ReportFeedbackRow,
+    ReportRow,
+    SourceRow,
+    one_writer,
+)
 from schemas.envelope import AcknowledgementBody, Envelope, RecipientId, RoutedRecipient
 from schemas.report import Report
 
@@ -56,6 +63,7 @@ _COUNTRY = core_select(_SOURCES.c.country).where(_SOURCES.c.id == bindparam("sou
 _NEW_REPORT = insert(_REPORTS)
 _NEW_DELIVERIES = insert(_DELIVERIES)
 _NEW_FEEDBACK = insert(ReportFeedbackRow.__table__)  # type: ignore[attr-defined]
+_NEW_FACTS = insert(ReportFactRow.__table__)  # type: ignore[attr-defined]
 
 
 class IntakeAnswer(BaseModel):
@@ -230,11 +238,23 @@ def accept_report(
 
 
 def note_report(session: Session, report: Report) -> None:
-    """Keep whether the reporter consented to contact: the one fact S11 needs from the content
-    (hub/oversight/feedback.py). Intake is the only step that sees the report, so it keeps it."""
-    session.connection().execute(
+    """Keep the coded facts the oversight needs from the content, and nothing else of it: whether
+    the reporter consented to contact (S11, hub/oversight/feedback.py), and the incident's country
+    and the report's category (the annual report, hub/oversight/annual.py). Intake is the only
+    step that sees the report, so it keeps them (docs/threat-model.md, P58)."""
+    report_id = str(report.report_id)
+    connection = session.connection()
+    connection.execute(
         _NEW_FEEDBACK,
-        {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},
+        {"report_id": report_id, "contact_consent": report.reporter.kind == "contact"},
+    )
+    connection.execute(
+        _NEW_FACTS,
+        {
+            "report_id": report_id,
+            "incident_country": report.incident.country,
+            "category": report.category.value,
+        },
     )
 
 

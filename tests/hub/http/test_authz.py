@@ -387,6 +387,7 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
     ("GET", "/v1/deliveries/summary"): _dashboard("/v1/deliveries/summary"),
     ("GET", "/v1/deliveries/open"): _dashboard("/v1/deliveries/open"),
     ("GET", "/v1/deliveries/latency"): _dashboard("/v1/deliveries/latency"),
+    ("GET", "/v1/reports/annual"): _dashboard("/v1/reports/annual"),
     ("GET", "/v1/audit/tree-head"): lambda w, p: _signed_log(w, "/v1/audit/tree-head"),
     ("GET", "/v1/audit/tree-heads"): _dashboard("/v1/audit/tree-heads"),
     ("GET", "/v1/audit/entries"): _dashboard("/v1/audit/entries?start=0&limit=5"),
@@ -426,6 +427,7 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
     ("GET", "/dashboard/latency"): _dashboard("/dashboard/latency"),
     ("GET", "/dashboard/quality"): _dashboard("/dashboard/quality"),
     ("GET", "/dashboard/audit"): _dashboard("/dashboard/audit"),
+    ("GET", "/dashboard/annual"): _dashboard("/dashboard/annual"),
 }
 
 
