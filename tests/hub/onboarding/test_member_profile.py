@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from connectors.countries.profiles import load_profiles
 from connectors.recipient.onboard import init_member
+from hub.cli.oversight import render_html
 from hub.errors import InvalidInput
 from hub.intake.accept import accept_report
 from hub.network.credentials import Principal, Role
@@ -103,6 +104,8 @@ def test_the_compliance_report_shows_frances_calendar_and_languages_from_its_pro
     (s12,) = [v for v in france.verdicts if v.criterion == "S12"]
     assert s12.evidence.figures["required_languages"] == "en, fr"
     assert "no profile" not in s12.evidence.summary
+    page = render_html(report)  # `hub compliance report --format html`
+    assert "Profile FR: languages fr, en; working-day calendar FR; time zone Europe/Paris" in page
 
 
 def test_late_deliveries_of_a_registered_country_count_its_own_holidays(
