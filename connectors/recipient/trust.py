@@ -63,6 +63,8 @@ class Chain:
 
     trusted: dict[str, VerifyKey]
     untrusted: dict[str, str] = field(default_factory=dict)  # key id -> why
+    followed: bool = False  # a published list was read
+    pin_published: bool = False  # and it holds a trusted key to start the chain from
 
     def first_break(self) -> str | None:
         """The oldest published key left untrusted, with the reason: where the chain breaks."""
@@ -118,7 +120,7 @@ def follow_chain(trusted: Mapping[str, VerifyKey], published: PublishedHubKeys) 
             continue
         result[entry.key_id] = _verify_key(entry)
         log.info("hub_key_trusted", key_id=entry.key_id)
-    return Chain(trusted=result, untrusted=untrusted)
+    return Chain(trusted=result, untrusted=untrusted, followed=True, pin_published=bool(pins))
 
 
 def extend_trust(
@@ -131,14 +133,27 @@ def extend_trust(
 def untrusted_signer(envelope: Envelope, pinned: Mapping[str, VerifyKey], chain: Chain) -> str:
     """Why the hub signature of `envelope` is not trusted: its key ids and the broken link."""
     signers = [s.keyid for s in envelope.signatures]
+    said = (
+        f"signed by hub key {', '.join(signers) or 'none'}, which is not chained from the pinned "
+        f"key {', '.join(pinned)}"
+    )
+    if not chain.followed:
+        return said + " (this connector holds no published key history that chains to it)"
+    if not chain.pin_published:
+        return said + (
+            ": the pinned key is not in the hub's published key history; check hub.pub.json "
+            "with the hub operator by phone"
+        )
     reasons = [f"{k} {chain.untrusted[k]}" for k in signers if k in chain.untrusted]
     where = chain.first_break()
     return (
-        f"signed by hub key {', '.join(signers) or 'none'}, which is not chained from the pinned "
-        f"key {', '.join(pinned)}"
-        + (f": {'; '.join(reasons)}" if reasons else "")
+        said
+        + (
+            f": {'; '.join(reasons)}"
+            if reasons
+            else ": it is not in the hub's published key history"
+        )
         + (f"; the chain breaks where {where}" if where and where not in reasons else "")
-        + ("" if chain.untrusted else " (not in the hub's published key history)")
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 from sqlalchemy import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from connectors.cli.main import app as connector
 from connectors.countries.profiles import load_profiles
 from connectors.recipient.onboard import MemberSetup, init_member
 from connectors.recipient.trust import follow_chain
+from connectors.recipient.trust import load_published_keys as published_keys_of
 from hub.cli.main import app as hub
 from hub.crypto import sign_envelope
 from hub.http.app import create_app
@@ -57,9 +59,8 @@ def _test_packet(settings: Settings, engine: Engine) -> str:
         ).packet_id
 
 
-def _thiefs_key_endorsed_by(settings: Settings, thief: KeySet) -> PublishedHubKeys:
-    """The hub's history with a key of the thief's, endorsed by the stolen key."""
-    stolen = load_hub_secrets(settings)[0].signing_key
+def _thiefs_key_endorsed_by(stolen: SigningKey, history: Path, thief: KeySet) -> None:
+    """The hub's published history, and a key of the thief's endorsed by the stolen key."""
     now = datetime.now(UTC)
     public = base64.b64encode(bytes(thief.public.signing)).decode("ascii")
     key_id = thief.public.signing_key_id
@@ -69,7 +70,9 @@ def _thiefs_key_endorsed_by(settings: Settings, thief: KeySet) -> PublishedHubKe
     forged = PublishedHubKey(
         key_id=key_id, public_key=public, valid_from=now, endorsement=endorsement
     )
-    return PublishedHubKeys(keys=[*published_keys(settings).keys, forged])
+    real = published_keys_of(history)
+    forged_history = PublishedHubKeys(keys=[*real.keys, forged])
+    history.write_text(forged_history.model_dump_json(), encoding="utf-8")
 
 
 def _invoke(app: object, *args: str) -> tuple[int, str]:
@@ -102,11 +105,14 @@ def test_the_stolen_hub_key_runbook_keeps_members_from_trusting_the_thief(
     # Why the chain cannot save trust: the thief endorses a key of its own with the stolen key,
     # and a connector following the chain from the old pin would trust it.
     thief = generate_keyset(sealing=False)
-    forged_history = _thiefs_key_endorsed_by(settings, thief)
+    stolen = load_hub_secrets(settings)[0].signing_key
+    history_file = tmp_path / "forged-hub-keys.json"  # what a thief's hub would publish
+    history_file.write_text(published_keys(settings).model_dump_json(), encoding="utf-8")
+    _thiefs_key_endorsed_by(stolen, history_file, thief)
     pinned = {stolen_id: load_public_keyset(member / "hub.pub.json").signing}
-    assert thief.public.signing_key_id in follow_chain(pinned, forged_history).trusted
-    history_file = tmp_path / "forged-hub-keys.json"
-    history_file.write_text(forged_history.model_dump_json(), encoding="utf-8")
+    assert (
+        thief.public.signing_key_id in follow_chain(pinned, published_keys_of(history_file)).trusted
+    )
     forged_packet = tmp_path / "forged.json"
     forged = seal(make_report(), police_keys, thief, recipient_id="fr-police").envelope
     forged_packet.write_text(forged.model_dump_json(), encoding="utf-8")
@@ -143,6 +149,9 @@ def test_the_stolen_hub_key_runbook_keeps_members_from_trusting_the_thief(
     )
     stored = {p.stem for p in (config.parent / "inbox" / "packets").glob("*.json")}
     assert stored == {before, after}
+    # The thief's hub publishes the real history (the new key too) and its own key after it.
+    history_file.write_text(published_keys(settings).model_dump_json(), encoding="utf-8")
+    _thiefs_key_endorsed_by(stolen, history_file, thief)
     code, said = _invoke(connector, *by_hand, "--hub-key", str(member / "hub.pub.json"))
     assert code == 1
     assert f"{thief.public.signing_key_id} is endorsed by {stolen_id}, which is not trusted" in said
