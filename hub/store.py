@@ -79,6 +79,22 @@ class RecipientRow(SQLModel, table=True):
     created_at: datetime = _instant()
 
 
+class CountryProfileRow(SQLModel, table=True):
+    """A member's country profile as it registered it: the profile.toml text, as sent.
+
+    Public data (languages, time zone, working-day calendar, recipients and portals by id): the
+    hub judges and counts working days by it. Written by hub/network/profiles.py.
+    """
+
+    __tablename__ = "country_profiles"
+
+    code: str = Field(primary_key=True, max_length=3)
+    country: str | None = Field(default=None, max_length=2)
+    profile: str = Field(description="The profile.toml text, exactly as registered.")
+    profile_sha256: str = Field(max_length=64)
+    registered_at: datetime = _instant()
+
+
 class RecipientKeyRow(SQLModel, table=True):
     """A public key of a recipient: `sealing` (X25519) or `receipt` (Ed25519)."""
 

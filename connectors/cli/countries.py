@@ -20,6 +20,7 @@ from connectors.portal.mapping import map_form, mapping_for
 from connectors.portal.submit import submit_report
 from connectors.recipient.onboard import init_member
 from connectors.recipient.readable import Reading, reading_for, render_stored
+from connectors.recipient.trust import HubKeyNotTrusted
 from hub.errors import PacketInvalid
 from keys import KeyFileError, load_public_keyset
 
@@ -141,7 +142,9 @@ def init(
         )
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None
-    typer.echo(f"hub key id (compare with the hub's published key): {setup.hub_key_id}")
+    typer.echo(
+        f"hub key id (read it to the hub operator by phone, and compare): {setup.hub_key_id}"
+    )
     typer.echo(
         f"private keys encrypted with the passphrase in {setup.passphrase_file}: keep it apart "
         "from backups of the keys (a systemd credential, see deploy/README.md)"
@@ -173,6 +176,8 @@ def render(
         if locale:
             reading = Reading(locales=locale, timezone=reading.timezone)
         written = render_stored(settings, reading, pdf=pdf)
+    except HubKeyNotTrusted as exc:
+        raise _fail(f"connector: a stored packet no longer verifies: {exc}") from None
     except PacketInvalid:
         raise _fail("connector: a stored packet no longer verifies") from None
     except ConnectorError as exc:

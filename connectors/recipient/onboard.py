@@ -15,6 +15,8 @@ folder for the hub operator:
                                              the pinned one: how the connector survives a rotation
     <out>/registration/registration.json     public keys and their ids: send this folder
     <out>/registration/<recipient>.pub.json
+    <out>/registration/profile.toml          the country profile, as given: the hub judges the
+                                             member and counts its working days by it
 
 The hub operator registers the folder (`hub recipients add`) and sends back one API token per
 recipient, which goes into `<out>/<recipient>/credential.txt`.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.config import load_config
-from connectors.countries.profiles import Profile
+from connectors.countries.profiles import PROFILE_FILE, Profile
 from connectors.errors import ConfigInvalid
 from hub.network.directory import DeliveryMode
 from hub.network.routing import RecipientKind
@@ -96,6 +98,16 @@ def _hub_key(hub_key_file: Path, out: Path) -> str:
     if not target.exists():
         shutil.copyfile(hub_key_file, target)
     return hub.signing_key_id
+
+
+def _copy_profile(profile: Profile, target: Path) -> None:
+    """The profile file as the member wrote it, for the hub. Raises ConfigInvalid."""
+    try:
+        shutil.copyfile(profile.path(PROFILE_FILE), target)
+    except OSError as exc:
+        raise ConfigInvalid(
+            f"cannot copy the profile into {target.parent}: {exc.strerror}"
+        ) from exc
 
 
 def init_member(
@@ -185,7 +197,9 @@ def init_member(
         country=profile.country,
         recipients=entries,
         portals=[RegisteredPortal(id=portal.id, name=portal.name) for portal in profile.portals],
+        profile_file=PROFILE_FILE,
     )
+    _copy_profile(profile, registration_dir / PROFILE_FILE)
     (registration_dir / REGISTRATION_FILE).write_text(
         registration.model_dump_json(indent=2) + "\n", encoding="utf-8"
     )

@@ -36,6 +36,7 @@ __all__ = [
     "PacketPushed",
     "PacketSealed",
     "PacketSuperseded",
+    "ProfileRegistered",
     "PushRetry",
     "ReceiptRejected",
     "ReceiptVerified",
@@ -81,6 +82,20 @@ class SourceRegistered(AuditEvent):
     kind: ClassVar[str] = "source_registered"
     source_id: Id
     country: Country | None
+
+
+class ProfileRegistered(AuditEvent):
+    """A member's country profile registered (or replaced): what the hub judges it by."""
+
+    kind: ClassVar[str] = "profile_registered"
+    profile_code: Annotated[str, Field(pattern=r"^[A-Z]{2,3}$")]
+    country: Country | None
+    profile_sha256: Sha256Hex = Field(description="SHA-256 of the profile.toml bytes.")
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]]
+    timezone: Annotated[str, Field(max_length=60)]
+    calendar: Annotated[str, Field(max_length=60)] | None = Field(
+        description="The holidays calendar, e.g. FR or DE-HE; none: weekends only."
+    )
 
 
 class RecipientRegistered(AuditEvent):
@@ -328,6 +343,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
     cls.kind: cls
     for cls in (
         SourceRegistered,
+        ProfileRegistered,
         RecipientRegistered,
         DeliveryModeChanged,
         KeyRegistered,

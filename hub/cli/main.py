@@ -35,6 +35,7 @@ from hub.network.keyring import (
     load_hub_secrets,
     load_webhook_key,
     published_keys,
+    replace_stolen_hub_key,
     rotate_hub_key,
 )
 from hub.network.webhook_secrets import protect_stored
@@ -287,6 +288,23 @@ def keys_rotate_hub() -> None:
         session.commit()
     typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
     typer.echo("restart the hub to sign with it; connectors trust it through its endorsement")
+
+
+@keys_app.command("replace-stolen-hub")
+def keys_replace_stolen_hub() -> None:
+    """After the hub's signing key was stolen: a new key NOT endorsed by it; every member and
+    coordinator must pin the new key again (docs/hub-key-rotation.md, "Stolen hub key")."""
+    previous = published_keys(Settings()).keys[-1].key_id
+    entry = replace_stolen_hub_key(Settings(), datetime.now(UTC))
+    with _session() as session:
+        record_hub_key(session, entry, previous)
+        session.commit()
+    typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
+    typer.echo(f"it is NOT endorsed by {previous}: no connector trusts it until its member pins it")
+    typer.echo(
+        f"read {entry.key_id} to every member and coordinator out of band and send them "
+        f"{Settings().hub_public_key_file.name}; then restart the hub"
+    )
 
 
 @keys_app.command("revoke")
