@@ -11,7 +11,7 @@
 4. At a fixed interval one hub process of the fleet signs a tree head (size, root, time) with
    the hub's Ed25519 key (`sign_tree_head`), after checking every stored leaf hash against its
    entry, and then verifies the whole log (`hub.audit.verify`) and records the outcome.
-Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.audit.merkle`).
+Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.merkle`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
-from hub.audit import merkle
+from hub import merkle
 from hub.audit.events import AuditEvent
 from hub.audit.high_water import check_not_behind, remember_signed
 from hub.crypto import canonical_json, sign_envelope
