@@ -53,6 +53,7 @@ __all__ = [
     "entries",
     "entry_bytes",
     "inclusion_proof",
+    "inclusion_proofs",
     "last_check",
     "latest_tree_head",
     "record",
@@ -417,6 +418,22 @@ def inclusion_proof(
         root_hash=merkle.root(hashes).hex(),
         audit_path=[h.hex() for h in merkle.inclusion_proof(leaf_index, hashes)],
     )
+
+
+def inclusion_proofs(
+    session: Session, *, leaf_indices: list[int], size: int
+) -> dict[int, list[str]]:
+    """The audit paths (hex) of several entries in the tree of `size` entries, reading the leaf
+    hashes once. Raises NotFound for an entry outside that tree, ProofInvalid if the log is
+    damaged."""
+    size = _proof_size(session, size)
+    outside = [index for index in leaf_indices if not 0 <= index < size]
+    if outside:
+        raise NotFound(f"no entry {outside[0]} in a tree of {size}")
+    hashes = _leaf_hashes(session, size)
+    return {
+        index: [h.hex() for h in merkle.inclusion_proof(index, hashes)] for index in leaf_indices
+    }
 
 
 def consistency_proof(
