@@ -528,6 +528,18 @@ def verify_bundle(
 ) -> EvidenceSummary:
     """Verify the bundle as the module docstring says, offline. Without `pinned`, the first key
     of the bundle's own history is trusted (and the summary warns). Raises EvidenceInvalid."""
+    try:
+        return _verify(bundle, pinned, config)
+    except (KeyError, TypeError, ValueError) as exc:
+        # A member of a signed or proven object that is not of its documented shape.
+        raise EvidenceInvalid(f"a part of the bundle is malformed ({type(exc).__name__})") from exc
+
+
+def _verify(
+    bundle: EvidenceBundle,
+    pinned: Mapping[str, VerifyKey] | None,
+    config: ConnectorConfig | None,
+) -> EvidenceSummary:
     warnings: list[str] = []
     # 1.
     if pinned is None:

@@ -1,0 +1,316 @@
+"""A report's evidence bundle, over real HTTP on loopback: a Belgian report reaches be-section and
+be-police, be-section forwards it to nl-police and deletes its copy, the hub exports the bundle
+(`hub evidence export`), and `connector evidence verify` checks it offline. It passes as made and
+fails, each with its own reason, on a flipped byte, a missing receipt, a proof against another
+tree head and a key outside its validity."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nacl.signing import SigningKey
+from typer.testing import CliRunner
+
+from connectors.cli.main import app as connector
+from connectors.config import ConnectorConfig, load_config
+from connectors.recipient.forward import forward_report
+from connectors.recipient.pull import load_keys, pull_until_empty
+from hub.cli.main import app as hub_cli
+from hub.crypto import sign_envelope, verify_envelope
+from hub.network.keyring import load_hub_secrets, rotate_hub_key
+from keys import fingerprint
+from schemas.envelope import (
+    HUB_KEY_TYPE,
+    PACKET_TYPE,
+    AcknowledgementBody,
+    Envelope,
+    HubKeyEndorsement,
+    PacketBody,
+    PublishedHubKey,
+)
+from tests.conftest import LiveHub
+from tests.factories import report_body
+
+MARKER = "EVIDENCE-MARKER-2b9d-never-in-a-bundle"
+
+
+@dataclass
+class Exported:
+    """A report's way through the demo network, and its bundle as the hub exported it."""
+
+    hub: LiveHub
+    report_id: str
+    bundle: Path
+    hub_key: Path  # the hub's public key file the members pinned
+    folder: Path
+
+    def config(self, recipient: str) -> ConnectorConfig:
+        return load_config(self.hub.network.connector_config(recipient))
+
+    def config_file(self, recipient: str) -> Path:
+        return self.hub.network.connector_config(recipient)
+
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.bundle.read_text(encoding="utf-8"))
+        return data
+
+    def export(self, name: str) -> Path:
+        out = self.folder / name
+        result = CliRunner().invoke(
+            hub_cli, ["evidence", "export", self.report_id, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        return out
+
+    def write(self, document: dict[str, Any], name: str = "changed.json") -> Path:
+        path = self.folder / name
+        path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        return path
+
+
+def verify(path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(connector, ["evidence", "verify", str(path), *args])
+    return result.exit_code, result.output
+
+
+def _stored_copy(config: ConnectorConfig, report_id: str) -> str:
+    """The packet id of the copy from intake a connector holds of a report."""
+    keys = load_keys(config)
+    for path in sorted((config.store_dir / "packets").glob("*.json")):
+        envelope = Envelope.model_validate_json(path.read_bytes())
+        body = PacketBody.model_validate_json(verify_envelope(envelope, PACKET_TYPE, keys.hub))
+        if str(body.report_id) == report_id and not body.forwarded:
+            return str(body.packet_id)
+    raise AssertionError("no stored copy")
+
+
+@pytest.fixture
+def exported(live_hub: LiveHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Exported:
+    body = report_body("portal-be", nationalities=("BE",), free_text=MARKER)
+    answer = httpx.post(
+        f"{live_hub.url}/v1/reports",
+        json=body,
+        headers=live_hub.network.auth("portal-be"),
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    report_id = answer.json()["report_id"]
+    configs = {
+        r: load_config(live_hub.network.connector_config(r))
+        for r in ("be-section", "be-police", "nl-police")
+    }
+    for recipient in ("be-section", "be-police"):
+        assert not pull_until_empty(configs[recipient]).failed
+    forward_report(
+        configs["be-section"],
+        _stored_copy(configs["be-section"], report_id),
+        to_recipient_id="nl-police",
+        classification="sexual_exploitation.travel_and_tourism",
+        delete_copy=True,
+    )
+    assert not pull_until_empty(configs["nl-police"]).failed
+    monkeypatch.setenv("HUB_DATA_DIR", str(live_hub.settings.data_dir))
+    monkeypatch.setenv("HUB_DATABASE_URL", live_hub.settings.resolved_database_url)
+    made = Exported(
+        hub=live_hub,
+        report_id=report_id,
+        bundle=tmp_path / "unused",
+        hub_key=live_hub.network.listing_path.parent / "hub.pub.json",
+        folder=tmp_path,
+    )
+    made.bundle = made.export("evidence.json")
+    return made
+
+
+def test_a_demo_bundle_verifies_offline_and_holds_no_report_content(exported: Exported) -> None:
+    status, output = verify(exported.bundle, "--hub-key", str(exported.hub_key))
+    assert status == 0, output
+    assert output.startswith(f"EVIDENCE VERIFIED: report {exported.report_id}")
+    assert (
+        "3 packet(s), 3 receipt(s) matching their packets, 1 forward(s), 1 copy deletion(s)"
+        in output
+    )
+    assert "routed to be-police, be-section" in output
+    text = exported.bundle.read_text(encoding="utf-8")
+    assert MARKER not in text
+    document = exported.document()
+    assert document["format"] == "ctt-hub-evidence/1"
+    kinds = {json.loads(e["entry"])["kind"] for e in document["entries"]}
+    assert {
+        "report_accepted",
+        "packet_sealed",
+        "receipt_verified",
+        "forward_accepted",
+        "copy_deleted",
+        "key_registered",
+    } <= kinds
+
+
+def test_with_a_recipients_keys_the_report_opened_is_the_one_acknowledged(
+    exported: Exported,
+) -> None:
+    acknowledgement = AcknowledgementBody.model_validate_json(
+        base64.b64decode(exported.document()["acknowledgement"]["payload"])
+    )
+    for recipient, kind in (("be-police", "copy"), ("nl-police", "forward")):
+        status, output = verify(exported.bundle, "--config", str(exported.config_file(recipient)))
+        assert status == 0, output
+        shown = f"holds the report acknowledged (commitment root {acknowledgement.commitment_root})"
+        assert f"opened as {recipient}: {kind} " in output, output
+        assert shown in output, output
+    status, output = verify(exported.bundle, "--config", str(exported.config_file("de-police")))
+    assert status == 1
+    assert output.strip() == "EVIDENCE REJECTED: no packet of the bundle is for de-police to open"
+
+
+def _flip(text: str, at: int) -> str:
+    """One base64 character changed: a different byte where it decodes."""
+    swapped = "B" if text[at] != "B" else "C"
+    return text[:at] + swapped + text[at + 1 :]
+
+
+Change = Callable[[dict[str, Any]], None]
+
+FLIPS: dict[str, tuple[Change, str]] = {
+    "the ciphertext of a packet": (
+        lambda d: d["packets"][0]["envelope"].update(
+            payload=_flip(d["packets"][0]["envelope"]["payload"], 400)
+        ),
+        "its signature does not verify with a hub key trusted from the pinned key",
+    ),
+    "a receipt": (
+        lambda d: d["packets"][1]["receipt"].update(
+            payload=_flip(d["packets"][1]["receipt"]["payload"], 40)
+        ),
+        "is not the one audit entry",
+    ),
+    "an audit entry": (
+        lambda d: d["entries"][2].update(entry=d["entries"][2]["entry"].replace('"v":1', '"v":2')),
+        "its inclusion proof does not reach the signed tree head",
+    ),
+    "a step of a proof": (
+        lambda d: d["entries"][0].update(
+            audit_path=[
+                ("0" if h[0] != "0" else "1") + h[1:] for h in d["entries"][0]["audit_path"]
+            ]
+        ),
+        "its inclusion proof does not reach the signed tree head",
+    ),
+    "the tree head's signature": (
+        lambda d: d["tree_head"]["signatures"][0].update(
+            sig=_flip(d["tree_head"]["signatures"][0]["sig"], 10)
+        ),
+        "the tree head: its signature does not verify",
+    ),
+    "the acknowledgement": (
+        lambda d: d["acknowledgement"].update(payload=_flip(d["acknowledgement"]["payload"], 30)),
+        "the acknowledgement: its signature does not verify",
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(FLIPS))
+def test_a_flipped_byte_fails_with_its_reason(exported: Exported, where: str) -> None:
+    change, reason = FLIPS[where]
+    document = exported.document()
+    change(document)
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1, output
+    assert output.startswith("EVIDENCE REJECTED: "), output
+    assert reason in output, output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_missing_receipt_fails_naming_the_packet(exported: Exported) -> None:
+    document = exported.document()
+    packet = next(
+        p
+        for p in document["packets"]
+        if p["recipient_id"] == "be-police" and p["rules"] != ["forward"]
+    )
+    packet["receipt"] = None
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1
+    assert (
+        f"packet {packet['packet_id']} (be-police): its receipt is missing, though audit entry"
+        in output
+    )
+
+
+def test_a_packet_left_out_fails(exported: Exported) -> None:
+    document = exported.document()
+    left_out = document["packets"].pop(0)
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1
+    assert f"packet {left_out['packet_id']}: recorded sealed, but not in the bundle" in output
+
+
+def test_proofs_against_another_tree_head_fail(exported: Exported) -> None:
+    later = json.loads(exported.export("later.json").read_text(encoding="utf-8"))
+    document = exported.document()
+    assert later["tree_head"] != document["tree_head"]  # the second export signed a larger head
+    document["tree_head"] = later["tree_head"]
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1
+    assert "its inclusion proof does not reach the signed tree head (size" in output
+
+
+def test_a_hub_key_signing_outside_its_validity_fails(exported: Exported) -> None:
+    """An old hub key that signs after the key replacing it took over, as a thief of a retired
+    key would: the history says when each key was valid, signed by the key before."""
+    document = exported.document()
+    old = load_hub_secrets(exported.hub.settings)[0].signing_key
+    accepted_at = AcknowledgementBody.model_validate_json(
+        base64.b64decode(document["acknowledgement"]["payload"])
+    ).accepted_at
+    takeover = accepted_at - timedelta(seconds=1)
+    new = SigningKey.generate()
+    key_id = fingerprint("ed25519", bytes(new.verify_key))
+    public = base64.b64encode(bytes(new.verify_key)).decode("ascii")
+    endorsement = sign_envelope(
+        HUB_KEY_TYPE, HubKeyEndorsement(key_id=key_id, public_key=public, valid_from=takeover), old
+    )
+    successor = PublishedHubKey(
+        key_id=key_id, public_key=public, valid_from=takeover, endorsement=endorsement
+    )
+    document["hub_keys"]["keys"].append(successor.model_dump(mode="json", exclude_none=True))
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1
+    assert "the acknowledgement: signed at " in output, output
+    assert "outside its validity" in output, output
+
+
+def test_a_bundle_exported_after_a_hub_key_rotation_verifies_from_the_first_key(
+    exported: Exported,
+) -> None:
+    first = load_hub_secrets(exported.hub.settings)[0].signing_key
+    rotated = rotate_hub_key(exported.hub.settings, datetime.now(UTC))
+    bundle = exported.export("after-rotation.json")
+    status, output = verify(bundle, "--hub-key", str(exported.hub_key))
+    assert status == 0, output
+    assert fingerprint("ed25519", bytes(first.verify_key)) in output
+    assert rotated.key_id in output
+
+
+def test_a_file_that_is_not_a_bundle_fails_in_one_line(exported: Exported) -> None:
+    document = exported.document()
+    del document["tree_head"]
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1
+    assert output.strip() == "EVIDENCE REJECTED: not an evidence bundle: tree_head: Field required"
+
+
+def test_without_a_pinned_key_it_trusts_the_bundles_first_key_and_says_so(
+    exported: Exported,
+) -> None:
+    status, output = verify(exported.bundle)
+    assert status == 0, output
+    assert "warning: no hub key pinned: trusted the bundle's first hub key" in output
