@@ -11,7 +11,8 @@ The steps follow docs/protocol.md, section 9.3, and the numbers below are its nu
 5. every packet is the one the log recorded sealed, every acknowledged recipient has one, and
    every receipt the log recorded is there, signed by a receipt key the log registered for that
    recipient, and names its packet's sealed bytes;
-6. every forward and deletion is the one the log recorded;
+6. every forward and deletion is the one the log recorded, each forward signed by a key the log
+   registered for its forwarder;
 7. with a recipient's keys, its packets open, and the report opened is the one acknowledged:
    the hub's commitment it opens has the acknowledgement's `commitment_root`.
 The first check that fails raises EvidenceInvalid with a one-line reason; nothing is partial.
@@ -41,6 +42,7 @@ from hub.commitment import check_packet
 from hub.crypto import sealed_digest, verify_envelope, verify_receipt
 from hub.errors import PacketInvalid, ProofInvalid
 from keys import fingerprint
+from schemas.commitment import FORWARD_TYPE
 from schemas.envelope import (
     ACKNOWLEDGEMENT_TYPE,
     PACKET_TYPE,
@@ -425,14 +427,20 @@ def _check_receipt(
 
 
 def _check_forwards(
-    bundle: EvidenceBundle, bodies: Mapping[str, PacketBody], entries: Mapping[int, _Entry]
+    bundle: EvidenceBundle,
+    bodies: Mapping[str, PacketBody],
+    entries: Mapping[int, _Entry],
+    receipt_keys: Mapping[str, _RecipientKey],
 ) -> None:
-    recorded = {str(e.event["forward_id"]): e for _, e in _of_kind(entries, "forward_accepted")}
+    recorded = {
+        str(e.event["forward_id"]): (index, e) for index, e in _of_kind(entries, "forward_accepted")
+    }
     for forward in bundle.forwards:
         what = f"forward {forward.forward_id}"
-        entry = recorded.pop(str(forward.forward_id), None)
-        if entry is None:
+        found = recorded.pop(str(forward.forward_id), None)
+        if found is None:
             raise EvidenceInvalid(f"{what}: no audit entry records it")
+        index, entry = found
         if (
             entry.event.get("packet_id") != str(forward.packet_id)
             or entry.event.get("from_recipient_id") != forward.from_recipient_id
@@ -441,10 +449,24 @@ def _check_forwards(
         ):
             raise EvidenceInvalid(f"{what}: differs from what the audit log records")
         body = bodies.get(str(forward.packet_id))
-        if body is not None and (
-            body.forward is None or _sha256(body.forward) != forward.forward_sha256
-        ):
+        if body is None:
+            continue  # purged: the log's record stands for it
+        if body.forward is None or _sha256(body.forward) != forward.forward_sha256:
             raise EvidenceInvalid(f"{what}: its packet does not carry this forward")
+        usable = {
+            key_id: key.key
+            for key_id, key in receipt_keys.items()
+            if key.recipient_id == forward.from_recipient_id
+            and key.registered < index
+            and (key.revoked is None or key.revoked > index)
+        }
+        try:
+            verify_envelope(body.forward, FORWARD_TYPE, usable)
+        except PacketInvalid as exc:
+            raise EvidenceInvalid(
+                f"{what}: not signed by a key the audit log registered for "
+                f"{forward.from_recipient_id}"
+            ) from exc
     if recorded:
         raise EvidenceInvalid(f"forward {next(iter(recorded))}: recorded, but not in the bundle")
     deleted = {
@@ -599,7 +621,7 @@ def _verify(
                 "packet for it"
             )
     # 6.
-    _check_forwards(bundle, bodies, entries)
+    _check_forwards(bundle, bodies, entries, receipt_keys)
     summary = EvidenceSummary(
         report_id=str(bundle.report_id),
         source=ack.source,
