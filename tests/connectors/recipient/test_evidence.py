@@ -6,8 +6,12 @@ tree head and a key outside its validity."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +40,7 @@ from schemas.envelope import (
     PacketBody,
     PublishedHubKey,
 )
-from tests.conftest import LiveHub
+from tests.conftest import ROOT, LiveHub
 from tests.factories import report_body
 
 MARKER = "EVIDENCE-MARKER-2b9d-never-in-a-bundle"
@@ -314,3 +318,72 @@ def test_without_a_pinned_key_it_trusts_the_bundles_first_key_and_says_so(
     status, output = verify(exported.bundle)
     assert status == 0, output
     assert "warning: no hub key pinned: trusted the bundle's first hub key" in output
+
+
+EXAMPLE_MARKER = "<!-- evidence-example -->"
+EXAMPLE_IMPORTS = {"base64", "datetime", "hashlib", "json", "sys", "nacl"}
+
+
+def _example() -> str:
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    found = re.search(re.escape(EXAMPLE_MARKER) + r"\s*```python\n(.*?)\n```", text, re.DOTALL)
+    assert found is not None, "docs/protocol.md has no evidence example"
+    return found.group(1)
+
+
+def _run_example(
+    exported: Exported, bundle: Path, folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """docs/protocol.md's evidence example as written, on one bundle, with the pinned hub key."""
+    folder.mkdir()
+    (folder / "example.py").write_text(_example(), encoding="utf-8")
+    (folder / "hub-public-keys.json").write_bytes(exported.hub_key.read_bytes())
+    (folder / "evidence.json").write_bytes(bundle.read_bytes())
+    return subprocess.run(
+        [sys.executable, "-I", "example.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_protocols_evidence_example_imports_only_pynacl_and_the_stdlib() -> None:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(_example())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= EXAMPLE_IMPORTS
+
+
+def test_the_protocols_evidence_example_verifies_the_bundle_and_rejects_a_changed_one(
+    exported: Exported,
+) -> None:
+    checked = _run_example(exported, exported.bundle, exported.folder / "as-made")
+    assert checked.returncode == 0, checked.stderr
+    verdict = json.loads(checked.stdout)
+    assert verdict["verified"] is True
+    assert (verdict["report_id"], verdict["packets"], verdict["receipts"]) == (
+        exported.report_id,
+        3,
+        3,
+    )
+    for name, change in (
+        ("flipped", FLIPS["the ciphertext of a packet"][0]),
+        ("no-receipt", lambda d: d["packets"][0].update(receipt=None)),
+        ("other-head", lambda d: d.update(tree_head=_later_head(exported))),
+    ):
+        document = exported.document()
+        change(document)
+        checked = _run_example(
+            exported, exported.write(document, f"{name}.json"), exported.folder / name
+        )
+        assert checked.returncode == 1, (name, checked.stdout)
+        assert checked.stderr.startswith("evidence rejected: "), (name, checked.stderr)
+
+
+def _later_head(exported: Exported) -> Any:
+    return json.loads(exported.export("later.json").read_text(encoding="utf-8"))["tree_head"]
