@@ -4,6 +4,7 @@ an unknown report, the export on record in the audit log, and never a report's c
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -14,10 +15,11 @@ from typer.testing import CliRunner
 
 from connectors.recipient.evidence import verify_bundle
 from hub.cli.main import app as cli
+from hub.delivery.retention import purge_due
 from hub.settings import Settings
 from hub.store import AuditEntryRow, make_engine
 from schemas.evidence import EvidenceBundle
-from tests.conftest import Network
+from tests.conftest import Clock, Network
 from tests.hub.delivery.test_delivery import accepted, pull, receipt_for, send_receipts
 
 MARKER = "EVIDENCE-API-MARKER-51c0-not-for-export"
@@ -102,3 +104,30 @@ def test_hub_evidence_export_writes_the_bundle_or_says_the_report_is_unknown(
     assert _export_entries(settings)[0]["role"] == "administrator"
     unknown = CliRunner().invoke(cli, ["evidence", "export", str(uuid4()), "--out", str(out)])
     assert unknown.exit_code == 1
+
+
+def test_a_bundle_after_retention_purged_a_packet_still_verifies_its_receipt_against_the_log(
+    client: TestClient, network: Network, settings: Settings, clock: Clock
+) -> None:
+    report_id = accepted(client, network, nationalities=("NL",))["report_id"]
+    (packet,) = pull(client, network, "nl-police")
+    receipt = receipt_for(network, "nl-police", packet)
+    assert send_receipts(client, network, "nl-police", [receipt]).status_code == 200
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            clock.advance(days=31)
+            purged = purge_due(
+                session,
+                now=clock(),
+                retention=timedelta(days=30),
+                dead_retention=timedelta(days=90),
+            )
+    finally:
+        engine.dispose()
+    assert purged == 1
+    answer = client.get(f"/v1/reports/{report_id}/evidence", headers=network.auth(COORDINATOR))
+    bundle = EvidenceBundle.model_validate_json(answer.content)
+    assert [p.envelope is None for p in bundle.packets].count(True) == 1
+    summary = verify_bundle(bundle, network.hub_trust())
+    assert (summary.purged, summary.receipts) == (1, 1)
