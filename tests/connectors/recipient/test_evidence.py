@@ -27,9 +27,13 @@ from connectors.cli.main import app as connector
 from connectors.config import ConnectorConfig, load_config
 from connectors.recipient.forward import forward_report
 from connectors.recipient.pull import load_keys, pull_until_empty
+from hub.cli.demo import play_demo
 from hub.cli.main import app as hub_cli
 from hub.crypto import sign_envelope, verify_envelope
+from hub.http.app import create_app
+from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets, rotate_hub_key
+from hub.settings import Settings
 from keys import fingerprint
 from schemas.envelope import (
     HUB_KEY_TYPE,
@@ -42,6 +46,7 @@ from schemas.envelope import (
 )
 from tests.conftest import ROOT, LiveHub
 from tests.factories import report_body
+from tests.hub.cli.test_demo import free_port
 
 MARKER = "EVIDENCE-MARKER-2b9d-never-in-a-bundle"
 
@@ -387,3 +392,37 @@ def test_the_protocols_evidence_example_verifies_the_bundle_and_rejects_a_change
 
 def _later_head(exported: Exported) -> Any:
     return json.loads(exported.export("later.json").read_text(encoding="utf-8"))["tree_head"]
+
+
+def test_every_report_of_the_demo_has_a_bundle_that_verifies_as_make_run_leaves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network `make run` plays: each sample report exported and verified, by anyone with the
+    hub's key, and by each recipient with its own keys."""
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("HUB_ROUTING_POLICY", str(ROOT / "deploy" / "routing.toml"))
+    port = free_port()
+    result = CliRunner().invoke(
+        hub_cli, ["init", "--demo", "--hub-url", f"http://127.0.0.1:{port}"]
+    )
+    assert result.exit_code == 0, result.output
+    listing_path = tmp_path / "var" / "demo" / "recipients.json"
+    with serving(create_app(Settings()), port=port) as url:
+        outcomes = play_demo(url, listing_path)
+    configs = {
+        entry["id"]: entry["connector_config"]
+        for entry in json.loads(listing_path.read_text(encoding="utf-8"))["recipients"]
+    }
+    hub_key = str(listing_path.parent / "hub.pub.json")
+    for outcome in outcomes:
+        out = tmp_path / f"{outcome.report_id}.json"
+        exported = CliRunner().invoke(
+            hub_cli, ["evidence", "export", outcome.report_id, "--out", str(out)]
+        )
+        assert exported.exit_code == 0, exported.output
+        status, output = verify(out, "--hub-key", hub_key)
+        assert status == 0, (outcome.label, output)
+        for recipient, _ in outcome.deliveries:
+            status, output = verify(out, "--config", configs[recipient])
+            assert status == 0, (outcome.label, recipient, output)
+            assert f"opened as {recipient}: copy " in output
