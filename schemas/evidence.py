@@ -5,8 +5,9 @@ offline by `connector evidence verify`. Almost everything in it is signed by som
 party handing it over: the hub's acknowledgement, packets and tree head, the recipients' receipts,
 the forwarders' forwards; the audit entries are tied to the signed tree head by RFC 6962 inclusion
 proofs, and the hub's keys to the key a verifier pinned by their endorsements. The rest (states,
-times of export) is the exporter's word and is labelled as such. docs/protocol.md, section 9,
-specifies the file so that anyone can verify it without this code.
+the time of export) is the exporter's word, and the hub's `statement` signs a digest of the whole
+bundle so that not one byte of meaning can change unseen. docs/protocol.md, section 9, specifies
+the file so that anyone can verify it without this code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.envelope import Envelope, PublishedHubKeys, RecipientId, Sha256Hex
 
 EVIDENCE_FORMAT: Final = "ctt-hub-evidence/1"
+EVIDENCE_TYPE = "application/vnd.ctt-hub.evidence+json; version=1"
 
 LeafIndex = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
@@ -76,7 +78,7 @@ class EvidenceDeletion(_Strict):
     recorded_at: AwareDatetime
 
 
-class EvidenceBundle(_Strict):
+class EvidenceContents(_Strict):
     """Everything about one report's way that can be verified offline, never its content."""
 
     format: Literal["ctt-hub-evidence/1"] = EVIDENCE_FORMAT
@@ -93,3 +95,20 @@ class EvidenceBundle(_Strict):
         "and forwards are signed with, each with its inclusion proof.",
     )
     hub_keys: PublishedHubKeys = Field(description="Every signing key the hub has used.")
+
+
+class EvidenceStatement(_Strict):
+    """What the hub signs about a bundle it exported: the digest of all of its contents."""
+
+    statement_version: Literal[1] = 1
+    report_id: UUID
+    exported_at: AwareDatetime
+    bundle_sha256: Sha256Hex = Field(
+        description="SHA-256 of the RFC 8785 canonical JSON of the bundle without `statement`."
+    )
+
+
+class EvidenceBundle(EvidenceContents):
+    """The bundle as written and served: its contents and the hub's statement over them."""
+
+    statement: Envelope = Field(description="The hub's signed EvidenceStatement, checked last.")

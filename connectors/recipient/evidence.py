@@ -14,13 +14,16 @@ The steps follow docs/protocol.md, section 9.3, and the numbers below are its nu
 6. every forward and deletion is the one the log recorded, each forward signed by a key the log
    registered for its forwarder;
 7. with a recipient's keys, its packets open, and the report opened is the one acknowledged:
-   the hub's commitment it opens has the acknowledgement's `commitment_root`.
+   the hub's commitment it opens has the acknowledgement's `commitment_root`;
+8. last, so that every other reason is specific: the hub's statement signs the digest of the
+   whole bundle, which covers what no other signature does (states, the time of export).
 The first check that fails raises EvidenceInvalid with a one-line reason; nothing is partial.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +53,7 @@ from connectors.recipient.evidence_log import (
 from connectors.recipient.forwarded import open_forward
 from connectors.recipient.pull import ConnectorKeys, load_keys, open_with
 from hub.commitment import check_packet
+from hub.crypto import canonical_json
 from hub.errors import PacketInvalid
 from schemas.envelope import (
     ACKNOWLEDGEMENT_TYPE,
@@ -58,7 +62,7 @@ from schemas.envelope import (
     PacketBody,
     TreeHeadBody,
 )
-from schemas.evidence import EvidenceBundle
+from schemas.evidence import EVIDENCE_TYPE, EvidenceBundle, EvidenceStatement
 
 __all__ = [
     "EvidenceSummary",
@@ -285,7 +289,26 @@ def _verify(
     # 7.
     if config is not None:
         summary.opened = _open_copies(bundle, config, hub_keys, ack.commitment_root, entries)
+    # 8.
+    _check_statement(bundle, hub_keys)
     return summary
+
+
+def _check_statement(bundle: EvidenceBundle, hub_keys: Mapping[str, HubKeyValidity]) -> None:
+    statement, _ = hub_signed(
+        bundle.statement, EVIDENCE_TYPE, EvidenceStatement, hub_keys, "the hub's statement"
+    )
+    contents = bundle.model_dump(mode="json", exclude={"statement"})
+    digest = hashlib.sha256(canonical_json(contents)).hexdigest()
+    if (
+        statement.report_id != bundle.report_id
+        or statement.exported_at != bundle.exported_at
+        or statement.bundle_sha256 != digest
+    ):
+        raise EvidenceInvalid(
+            "the bundle is not the one the hub exported: its statement signs another digest "
+            "(a member no other signature covers was changed, such as a state or a time)"
+        )
 
 
 def format_summary(summary: EvidenceSummary, recipient_id: str | None = None) -> str:

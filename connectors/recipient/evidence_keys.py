@@ -28,6 +28,7 @@ from schemas.envelope import (
     PublishedHubKeys,
     TreeHeadBody,
 )
+from schemas.evidence import EvidenceStatement
 
 __all__ = ["HubKeyValidity", "hub_key_validity", "hub_signed", "instant", "published_key"]
 
@@ -148,4 +149,6 @@ def _signed_at(body: BaseModel) -> datetime:
         return body.sealed_at
     if isinstance(body, TreeHeadBody):
         return body.timestamp
+    if isinstance(body, EvidenceStatement):
+        return body.exported_at
     raise TypeError(type(body).__name__)

@@ -11,11 +11,14 @@ an inclusion proof to one signed tree head, and the hub's key history.
    the newest included, is covered by a signature; if another hub process signed the same size
    at the same moment, its head is used.
 3. The bundle is read in that one session, and every proof leads to that head.
+4. The hub signs a statement over the digest of the whole bundle, so that what no other signature
+   covers (a delivery's state, the time of export) cannot be changed unseen either.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -26,16 +29,20 @@ from sqlmodel import Session, col, select
 
 from hub.audit import log as audit
 from hub.audit.events import OperatorAction
+from hub.crypto import canonical_json, sign_envelope
 from hub.errors import NotFound, ProofInvalid
 from hub.intake.accept import IntakeAnswer
 from hub.store import AuditEntryRow, CopyDeletionRow, DeliveryRow, ForwardRow, ReportRow
 from schemas.envelope import Envelope, PacketBody, PublishedHubKeys
 from schemas.evidence import (
+    EVIDENCE_TYPE,
     EvidenceBundle,
+    EvidenceContents,
     EvidenceDeletion,
     EvidenceEntry,
     EvidenceForward,
     EvidencePacket,
+    EvidenceStatement,
 )
 
 __all__ = ["export_evidence"]
@@ -85,7 +92,7 @@ def export_evidence(
     paths = audit.inclusion_proofs(
         session, leaf_indices=[item.leaf_index for item in entries], size=head.tree_size
     )
-    return EvidenceBundle(
+    contents = EvidenceContents(
         report_id=report_id,
         exported_at=now,
         acknowledgement=IntakeAnswer.model_validate_json(report.answer).acknowledgement,
@@ -101,6 +108,10 @@ def export_evidence(
         ],
         hub_keys=published,
     )
+    # 4. The hub's statement over all of it: the states and times no other signature covers.
+    digest = hashlib.sha256(canonical_json(contents.model_dump(mode="json"))).hexdigest()
+    statement = EvidenceStatement(report_id=report_id, exported_at=now, bundle_sha256=digest)
+    return EvidenceBundle(**dict(contents), statement=sign_envelope(EVIDENCE_TYPE, statement, key))
 
 
 def _packet(row: DeliveryRow) -> EvidencePacket:

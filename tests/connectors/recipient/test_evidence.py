@@ -238,6 +238,29 @@ def test_a_flipped_byte_fails_with_its_reason(exported: Exported, where: str) ->
     assert len(output.strip().splitlines()) == 1
 
 
+UNSIGNED: dict[str, Change] = {
+    "a delivery's state": lambda d: d["packets"][0].update(state="dead"),
+    "the time of export": lambda d: d.update(exported_at=d["exported_at"].replace("T10", "T11")),
+    "a packet's rules": lambda d: d["packets"][0].update(rules=["incident-country"]),
+    "a deletion's time recorded": lambda d: d["copy_deletions"][0].update(
+        recorded_at=d["copy_deletions"][0]["deleted_at"]
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(UNSIGNED))
+def test_a_change_that_no_other_signature_covers_fails_on_the_hubs_statement(
+    exported: Exported, where: str
+) -> None:
+    document = exported.document()
+    UNSIGNED[where](document)
+    status, output = verify(exported.write(document), "--hub-key", str(exported.hub_key))
+    assert status == 1, output
+    assert output.startswith("EVIDENCE REJECTED: the bundle is not the one the hub exported"), (
+        output
+    )
+
+
 def test_a_missing_receipt_fails_naming_the_packet(exported: Exported) -> None:
     document = exported.document()
     packet = next(
@@ -376,10 +399,11 @@ def test_the_protocols_evidence_example_verifies_the_bundle_and_rejects_a_change
         3,
         3,
     )
-    for name, change in (
-        ("flipped", FLIPS["the ciphertext of a packet"][0]),
-        ("no-receipt", lambda d: d["packets"][0].update(receipt=None)),
-        ("other-head", lambda d: d.update(tree_head=_later_head(exported))),
+    for name, change, reason in (
+        ("flipped", FLIPS["the ciphertext of a packet"][0], "not signed by a trusted hub key"),
+        ("no-receipt", lambda d: d["packets"][0].update(receipt=None), "its receipt is missing"),
+        ("other-head", lambda d: d.update(tree_head=_later_head(exported)), "does not reach"),
+        ("a-state", UNSIGNED["a delivery's state"], "not the one the hub exported"),
     ):
         document = exported.document()
         change(document)
@@ -388,6 +412,7 @@ def test_the_protocols_evidence_example_verifies_the_bundle_and_rejects_a_change
         )
         assert checked.returncode == 1, (name, checked.stdout)
         assert checked.stderr.startswith("evidence rejected: "), (name, checked.stderr)
+        assert reason in checked.stderr, (name, checked.stderr)
 
 
 def _later_head(exported: Exported) -> Any:
