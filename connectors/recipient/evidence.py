@@ -68,6 +68,7 @@ __all__ = [
     "EvidenceSummary",
     "OpenedCopy",
     "format_summary",
+    "parse_bundle",
     "read_bundle",
     "verify_bundle",
 ]
@@ -114,6 +115,11 @@ def read_bundle(path: Path) -> EvidenceBundle:
         data = path.read_bytes()
     except OSError as exc:
         raise EvidenceInvalid(f"{path}: cannot be read ({exc.strerror})") from exc
+    return parse_bundle(data)
+
+
+def parse_bundle(data: bytes) -> EvidenceBundle:
+    """A bundle from its bytes. Raises EvidenceInvalid naming the first member that is wrong."""
     try:
         return EvidenceBundle.model_validate_json(data)
     except ValidationError as exc:

@@ -25,6 +25,8 @@ from typer.testing import CliRunner
 
 from connectors.cli.main import app as connector
 from connectors.config import ConnectorConfig, load_config
+from connectors.errors import EvidenceInvalid
+from connectors.recipient.evidence import parse_bundle, verify_bundle
 from connectors.recipient.forward import forward_report
 from connectors.recipient.pull import load_keys, pull_until_empty
 from hub.cli.demo import play_demo
@@ -34,7 +36,7 @@ from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets, rotate_hub_key
 from hub.settings import Settings
-from keys import fingerprint
+from keys import fingerprint, load_public_keyset
 from schemas.envelope import (
     HUB_KEY_TYPE,
     PACKET_TYPE,
@@ -259,6 +261,23 @@ def test_a_change_that_no_other_signature_covers_fails_on_the_hubs_statement(
     assert output.startswith("EVIDENCE REJECTED: the bundle is not the one the hub exported"), (
         output
     )
+
+
+def test_one_flipped_bit_anywhere_in_the_file_fails(exported: Exported) -> None:
+    """Every 7th byte of the file, one bit flipped at a time: none verifies."""
+    data = exported.bundle.read_bytes()
+    public = load_public_keyset(exported.hub_key)
+    pinned = {public.signing_key_id: public.signing}
+    verify_bundle(parse_bundle(data), pinned)  # as exported
+    passed = []
+    for at in range(0, len(data), 7):
+        changed = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+        try:
+            verify_bundle(parse_bundle(changed), pinned)
+        except EvidenceInvalid:
+            continue
+        passed.append(at)
+    assert passed == [], [data[max(0, at - 20) : at + 20] for at in passed[:3]]
 
 
 def test_a_missing_receipt_fails_naming_the_packet(exported: Exported) -> None:
