@@ -12,7 +12,7 @@ import typer
 from nacl.signing import VerifyKey
 
 from connectors.config import ConnectorConfig, load_config
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, EvidenceInvalid
 from connectors.recipient.evidence import format_summary, read_bundle, verify_bundle
 from keys import KeyFileError, load_public_keyset
 
@@ -70,6 +70,8 @@ def verify(
         settings = None if config is None else load_config(config)
         pinned = _pinned(hub_key, settings)
         summary = verify_bundle(read_bundle(bundle_file), pinned, config=settings)
-    except ConnectorError as exc:
+    except EvidenceInvalid as exc:
         raise _fail(f"EVIDENCE REJECTED: {exc}") from None
+    except ConnectorError as exc:  # the config or its key files: nothing was judged
+        raise _fail(f"evidence not checked: {exc}") from None
     typer.echo(format_summary(summary, None if settings is None else settings.recipient_id))
