@@ -10,6 +10,7 @@ from uuid import UUID
 import typer
 from sqlmodel import Session
 
+from hub.errors import ConfigurationError
 from hub.network.keyring import load_hub_secrets
 from hub.oversight.evidence import export_evidence
 from hub.settings import Settings
@@ -48,7 +49,10 @@ def export_command(
     finally:
         engine.dispose()
     # Ciphertext and metadata only, as `hub audit export` writes: no content to protect here.
-    out.write_text(bundle.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    try:
+        out.write_text(bundle.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {out}: {exc.strerror}") from exc
     typer.echo(
         f"wrote the evidence of report {report_id} to {out}: {len(bundle.packets)} packet(s), "
         f"{sum(p.receipt is not None for p in bundle.packets)} receipt(s), "
