@@ -137,6 +137,19 @@ def receipt_keys_of(entries: Mapping[int, LoggedEntry]) -> dict[str, RecipientKe
     return keys
 
 
+def _keys_at(
+    receipt_keys: Mapping[str, RecipientKey], recipient_id: str, index: int
+) -> dict[str, VerifyKey]:
+    """The recipient's receipt keys registered before entry `index` and not revoked by then."""
+    return {
+        key_id: key.key
+        for key_id, key in receipt_keys.items()
+        if key.recipient_id == recipient_id
+        and key.registered < index
+        and (key.revoked is None or key.revoked > index)
+    }
+
+
 def check_packet_and_receipt(
     packet: EvidencePacket,
     bundle: EvidenceBundle,
@@ -207,13 +220,7 @@ def _check_receipt(
     index, entry = recorded[0]
     if entry.event.get("receipt", {}).get("payload") != receipt.payload:
         raise EvidenceInvalid(f"{what}: its receipt is not the one audit entry {index} records")
-    usable = {
-        key_id: key.key
-        for key_id, key in receipt_keys.items()
-        if key.recipient_id == packet.recipient_id
-        and key.registered < index
-        and (key.revoked is None or key.revoked > index)
-    }
+    usable = _keys_at(receipt_keys, packet.recipient_id, index)
     try:
         body: ReceiptBody = verify_receipt(receipt, usable)
     except PacketInvalid as exc:
@@ -263,13 +270,7 @@ def check_forwards(
             continue  # purged: the log's record stands for it
         if body.forward is None or payload_sha256(body.forward) != forward.forward_sha256:
             raise EvidenceInvalid(f"{what}: its packet does not carry this forward")
-        usable = {
-            key_id: key.key
-            for key_id, key in receipt_keys.items()
-            if key.recipient_id == forward.from_recipient_id
-            and key.registered < index
-            and (key.revoked is None or key.revoked > index)
-        }
+        usable = _keys_at(receipt_keys, forward.from_recipient_id, index)
         try:
             verify_envelope(body.forward, FORWARD_TYPE, usable)
         except PacketInvalid as exc:

@@ -6,15 +6,12 @@ tree head and a key outside its validity."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
-import re
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +43,9 @@ from schemas.envelope import (
     PacketBody,
     PublishedHubKey,
 )
+from schemas.evidence import EvidenceBundle
 from tests.conftest import ROOT, LiveHub
+from tests.connectors.doc_examples import doc_example, imported_modules, run_example
 from tests.factories import report_body
 from tests.hub.cli.test_demo import free_port
 
@@ -343,7 +342,9 @@ def test_a_bundle_exported_after_a_hub_key_rotation_verifies_from_the_first_key(
     exported: Exported,
 ) -> None:
     first = load_hub_secrets(exported.hub.settings)[0].signing_key
-    rotated = rotate_hub_key(exported.hub.settings, datetime.now(UTC))
+    # From just after the first export, the last thing the first key signed.
+    takeover = EvidenceBundle.model_validate_json(exported.bundle.read_bytes()).exported_at
+    rotated = rotate_hub_key(exported.hub.settings, takeover + timedelta(microseconds=1))
     bundle = exported.export("after-rotation.json")
     status, output = verify(bundle, "--hub-key", str(exported.hub_key))
     assert status == 0, output
@@ -371,39 +372,19 @@ EXAMPLE_MARKER = "<!-- evidence-example -->"
 EXAMPLE_IMPORTS = {"base64", "datetime", "hashlib", "json", "sys", "nacl"}
 
 
-def _example() -> str:
-    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
-    found = re.search(re.escape(EXAMPLE_MARKER) + r"\s*```python\n(.*?)\n```", text, re.DOTALL)
-    assert found is not None, "docs/protocol.md has no evidence example"
-    return found.group(1)
-
-
 def _run_example(
     exported: Exported, bundle: Path, folder: Path
 ) -> subprocess.CompletedProcess[str]:
     """docs/protocol.md's evidence example as written, on one bundle, with the pinned hub key."""
-    folder.mkdir()
-    (folder / "example.py").write_text(_example(), encoding="utf-8")
-    (folder / "hub-public-keys.json").write_bytes(exported.hub_key.read_bytes())
-    (folder / "evidence.json").write_bytes(bundle.read_bytes())
-    return subprocess.run(
-        [sys.executable, "-I", "example.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    files = {
+        "hub-public-keys.json": exported.hub_key.read_bytes(),
+        "evidence.json": bundle.read_bytes(),
+    }
+    return run_example(doc_example(EXAMPLE_MARKER), folder, files)
 
 
 def test_the_protocols_evidence_example_imports_only_pynacl_and_the_stdlib() -> None:
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(_example())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert imported <= EXAMPLE_IMPORTS
+    assert imported_modules(doc_example(EXAMPLE_MARKER)) <= EXAMPLE_IMPORTS
 
 
 def test_the_protocols_evidence_example_verifies_the_bundle_and_rejects_a_changed_one(
