@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from connectors.cli.countries import ProfilesOption, register_country_commands, selected_profiles
+from connectors.cli.evidence import evidence_app
 from connectors.cli.forward import register_forward_commands
 from connectors.config import ConnectorConfig, key_passphrase, load_config
 from connectors.countries.profiles import Profile, RecipientSpec
@@ -75,6 +76,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="The connector's private key files.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
 
 
 class OutputFormat(StrEnum):

@@ -11,7 +11,7 @@
 4. At a fixed interval one hub process of the fleet signs a tree head (size, root, time) with
    the hub's Ed25519 key (`sign_tree_head`), after checking every stored leaf hash against its
    entry, and then verifies the whole log (`hub.audit.verify`) and records the outcome.
-Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.audit.merkle`).
+Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.merkle`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
-from hub.audit import merkle
+from hub import merkle
 from hub.audit.events import AuditEvent
 from hub.audit.high_water import check_not_behind, remember_signed
 from hub.crypto import canonical_json, sign_envelope
@@ -53,6 +53,7 @@ __all__ = [
     "entries",
     "entry_bytes",
     "inclusion_proof",
+    "inclusion_proofs",
     "last_check",
     "latest_tree_head",
     "record",
@@ -417,6 +418,22 @@ def inclusion_proof(
         root_hash=merkle.root(hashes).hex(),
         audit_path=[h.hex() for h in merkle.inclusion_proof(leaf_index, hashes)],
     )
+
+
+def inclusion_proofs(
+    session: Session, *, leaf_indices: list[int], size: int
+) -> dict[int, list[str]]:
+    """The audit paths (hex) of several entries in the tree of `size` entries, reading the leaf
+    hashes once. Raises NotFound for an entry outside that tree, ProofInvalid if the log is
+    damaged."""
+    size = _proof_size(session, size)
+    outside = [index for index in leaf_indices if not 0 <= index < size]
+    if outside:
+        raise NotFound(f"no entry {outside[0]} in a tree of {size}")
+    hashes = _leaf_hashes(session, size)
+    return {
+        index: [h.hex() for h in merkle.inclusion_proof(index, hashes)] for index in leaf_indices
+    }
 
 
 def consistency_proof(

@@ -33,8 +33,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from connectors.recipient.trust import extend_trust
+from hub import merkle
 from hub.audit import log as audit
-from hub.audit import merkle
 from hub.audit.events import EVENT_KINDS, KeyRegistered, KeyRevoked, PacketSealed, ReceiptVerified
 from hub.audit.log import AuditCheck, AuditEntry, SignedTreeHead
 from hub.crypto import verify_envelope, verify_receipt

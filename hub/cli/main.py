@@ -18,6 +18,7 @@ from hub.audit.verify import audit_round
 from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
 from hub.cli.demo import format_outcomes, play_demo, provision_demo
+from hub.cli.evidence import evidence_app
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
 from hub.cli.report import report_app
@@ -64,6 +65,7 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(audit_app, name="audit")
 app.add_typer(compliance_app, name="compliance")
 app.add_typer(report_app, name="report")
+app.add_typer(evidence_app, name="evidence")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -17,6 +17,7 @@ from hub.http import (
     admin,
     coordinators,
     dashboard,
+    evidence,
     forwards,
     operations,
     oversight,
@@ -99,7 +100,16 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
-    for area in (sources, recipients, forwards, coordinators, operations, admin, oversight):
+    for area in (
+        sources,
+        recipients,
+        forwards,
+        coordinators,
+        evidence,
+        operations,
+        admin,
+        oversight,
+    ):
         app.include_router(area.router)
     dashboard.install(app)
     document_problems(app)

@@ -132,6 +132,9 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/deliveries/open", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries/latency", _COORDINATOR),
     Endpoint("GET", "/v1/reports/annual", _COORDINATOR),  # counts per line and year (S4)
+    # A report's evidence bundle: its packets sealed as stored, receipts, proofs; never content.
+    # Exporting signs a tree head and records the export, in the audit log only.
+    Endpoint("GET", "/v1/reports/{report_id}/evidence", _COORDINATOR),
     # Coordinators: the audit log (ids, kinds, times, states, key ids, receipts) and its proofs,
     # and the quality criteria judged per country. Sections declare their own country's criteria.
     Endpoint("GET", "/v1/audit/tree-head", _COORDINATOR),

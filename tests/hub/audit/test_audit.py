@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
+from hub import merkle
 from hub.audit import log as audit
-from hub.audit import merkle
 from hub.audit.events import EVENT_KINDS, OperatorAction
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli

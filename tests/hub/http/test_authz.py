@@ -452,6 +452,9 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/v1/reports/{report_id}/deliveries"): lambda w, p: Call(
         "GET", f"/v1/reports/{_report_id(w)}/deliveries"
     ),
+    ("GET", "/v1/reports/{report_id}/evidence"): lambda w, p: Call(
+        "GET", f"/v1/reports/{_report_id(w)}/evidence"
+    ),
     ("GET", "/v1/deliveries"): lambda w, p: Call("GET", "/v1/deliveries?state=pending"),
     ("POST", "/v1/deliveries/{packet_id}/retry"): lambda w, p: Call(
         "POST", f"/v1/deliveries/{_dead_packet(w)}/retry"
