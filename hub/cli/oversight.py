@@ -115,7 +115,12 @@ def verify(
     else:
         settings = Settings()
         with _session(settings) as session:
-            verdict = verify_stored(session, published_keys(settings), last_seen=last_seen)
+            verdict = verify_stored(
+                session,
+                published_keys(settings),
+                last_seen=last_seen,
+                high_water=settings.signed_head_file,
+            )
             record_check(
                 session,
                 AuditCheck(
