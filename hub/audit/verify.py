@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from connectors.client import transport_reason
 from connectors.recipient.trust import extend_trust
 from hub.audit import log as audit
 from hub.audit import merkle
@@ -57,7 +57,6 @@ __all__ = [
     "read_export",
     "rolled_back",
     "sign_round",
-    "transport_reason",
     "trusted_hub_keys",
     "verify_log",
     "verify_stored",
@@ -395,18 +394,6 @@ def _problem_detail(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         detail = None
     return str(detail) if detail else response.reason_phrase
-
-
-def transport_reason(exc: httpx.HTTPError) -> str:
-    """Why no answer came, in one line: the TLS or socket error underneath httpx's."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {cause.verify_message}"
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS failed: {cause.reason or cause}"
-        cause = cause.__cause__ or cause.__context__
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _get(client: httpx.Client, path: str, **params: int) -> httpx.Response:

@@ -28,7 +28,8 @@ SURFACES = {
     "connectors.portal.submit": ["Submitted", "submit_form", "submit_report"],
     "connectors.recipient.readable": ["Reading", "reading_for", "render_stored"],
     "connectors.recipient.onboard": [
-        "CREDENTIAL_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup", "init_member",
+        "CREDENTIAL_FILE", "HUB_TRUST_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup",
+        "init_member",
     ],
     "connectors.cli.countries": [
         "ProfilesOption", "register_country_commands", "selected_profiles",
