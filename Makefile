@@ -102,3 +102,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache
+
+## promtool, from Debian's packages where missing: the alert rules' test checks deploy/prometheus/
+## with it (tests/deploy/test_alert_rules.py; without it only their structure is checked).
+.PHONY: promtool
+promtool:
+	bash deploy/dev/install-promtool.sh

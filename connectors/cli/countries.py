@@ -57,6 +57,17 @@ def _read_form(path: Path) -> dict[str, Any]:
     return form
 
 
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="PEM certificates to trust for the hub's TLS instead of the system's (a private CA, "
+        "or the hub's self-signed certificate); init writes a copy into each connector config.",
+        dir_okay=False,
+    ),
+]
+
+
 def submit(
     form_file: Annotated[Path, typer.Argument(help="The portal's form, as JSON.", dir_okay=False)],
     portal: Annotated[str, typer.Option("--portal", help="The portal's id, e.g. portal-at.")],
@@ -75,6 +86,7 @@ def submit(
         bool, typer.Option("--dry-run", help="Print the mapped report; send nothing.")
     ] = False,
     profiles: ProfilesOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Map a portal's form to the common schema with the portal's mapping, and submit it."""
     form = _read_form(form_file)
@@ -91,7 +103,7 @@ def submit(
             public = load_public_keyset(hub_key)
             trusted = {public.signing_key_id: public.signing}
         answer = submit_report(
-            report, hub_url=hub_url, token=read_token(credential), hub_keys=trusted
+            report, hub_url=hub_url, token=read_token(credential), hub_keys=trusted, ca_file=ca_file
         )
     except KeyFileError as exc:
         raise _fail(f"connector: {exc}") from None
@@ -129,6 +141,7 @@ def init(
         ),
     ] = None,
     profiles: ProfilesOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Set up a new member: encrypted keys, connector configs and a registration folder."""
     try:
@@ -139,6 +152,7 @@ def init(
             hub_url=hub_url,
             hub_key_file=hub_key,
             passphrase_file=passphrase_file,
+            ca_file=ca_file,
         )
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None

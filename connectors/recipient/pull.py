@@ -273,7 +273,7 @@ def pull_once(
         locale=primary_locale(config),
         timezone=config.timezone,
     )
-    with HubClient(config.hub_url, token) as client:
+    with HubClient(config.hub_url, token, ca_file=config.ca_file) as client:
         # 2. Lease what the inbox holds for us; a signer we do not know yet may be the hub's
         # rotated key, endorsed by one we trust.
         envelopes = client.pull(limit)

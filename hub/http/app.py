@@ -59,7 +59,7 @@ def create_app(
             secrets=secrets,
             hub_keys=hub_keys,
             clock=clock,
-            metrics=Metrics(engine),
+            metrics=Metrics(engine, clock=clock, high_water=settings.signed_head_file),
             limiter=IntakeLimiter(settings.intake_rate_limit),
             receipts_limiter=IntakeLimiter(settings.receipts_rate_limit, "receipts"),
             inbox_limiter=IntakeLimiter(settings.inbox_rate_limit, "inbox"),

@@ -51,9 +51,30 @@ from hub.oversight.figures import (
 from hub.oversight.quality import PERIOD_PATTERN, Period
 from hub.store import DashboardSessionRow
 
-__all__ = ["COOKIE", "PREFIX", "LoginRequired", "install", "session_caller"]
+__all__ = [
+    "COOKIE",
+    "PREFIX",
+    "TEMPLATES",
+    "LoginRequired",
+    "check_templates",
+    "install",
+    "session_caller",
+]
 
 _TEMPLATES = Path(__file__).parents[1] / "templates"
+# Every template the hub renders (the dashboard's pages and the printable compliance report):
+# package data that /readyz checks (hub/http/readiness.py).
+TEMPLATES = (
+    "dashboard_base.html",
+    "dashboard_login.html",
+    "dashboard_overview.html",
+    "dashboard_deliveries.html",
+    "dashboard_latency.html",
+    "dashboard_quality.html",
+    "dashboard_audit.html",
+    "dashboard_tree_head.html",
+    "compliance_report.html",
+)
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -106,6 +127,16 @@ _PAGES = _Page(
         lstrip_blocks=True,
     )
 )
+
+
+def check_templates() -> None:
+    """Load every template the hub renders, and its stylesheet.
+
+    Raises OSError or jinja2.TemplateError naming the file at fault.
+    """
+    for name in TEMPLATES:
+        _PAGES.environment.get_template(name)
+    (_TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
 
 
 def _csrf(request: Request) -> str:

@@ -33,7 +33,7 @@ from hub.audit.records import (
     record_resealed,
 )
 from hub.delivery.state import DeliveryState
-from hub.errors import ConfigurationError, Conflict, InvalidInput
+from hub.errors import ConfigurationError, Conflict, InvalidInput, RoutingFailed
 from hub.logs import get_logger
 from hub.network.credentials import Principal
 from hub.network.directory import Recipient, recipients, sealing_key_of
@@ -261,13 +261,13 @@ def note_report(session: Session, report: Report) -> None:
 def _without_key(directory: list[Recipient], routed: list[RoutedRecipient]) -> set[str]:
     """The routed recipients without a current sealing key.
 
-    Raises ConfigurationError if that is every one of them: the hub does not acknowledge a report
-    it can deliver to nobody.
+    Raises RoutingFailed if that is every one of them: the hub does not acknowledge a report it
+    can deliver to nobody.
     """
     with_key = {r.member.recipient_id for r in directory if r.sealing_key is not None}
     keyless = {t.recipient_id for t in routed} - with_key
     if keyless and len(keyless) == len({t.recipient_id for t in routed}):
-        raise ConfigurationError(
+        raise RoutingFailed(
             f"no routed recipient has a current sealing key: {', '.join(sorted(keyless))}"
         )
     return keyless
