@@ -416,9 +416,8 @@ def test_the_protocols_forward_example_verifies_a_forward_and_rejects_an_altered
     assert rejected.stderr.strip() == "forward rejected"
 
 
+@pytest.mark.engine("sqlite")
 def test_the_hub_keeps_no_readable_forward_and_no_salt(live_hub: LiveHub) -> None:
-    if not live_hub.settings.resolved_database_url.startswith("sqlite"):
-        pytest.skip("reads the database's own files, which SQLite keeps beside the hub")
     marker = "FORWARD-NOTE-MARKER-5c1e"
     report_id = _submit(live_hub, reporter=CONTACT)["report_id"]
     section, police = _config(live_hub, "be-section"), _config(live_hub, "be-police")

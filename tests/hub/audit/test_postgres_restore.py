@@ -52,6 +52,7 @@ def _coordinator_verifies(url: str, network: Network, settings: Settings, state:
     return f"exit {result.exit_code}\n{result.output}"
 
 
+@pytest.mark.engine("postgresql")
 def test_a_hub_restored_with_pg_restore_flags_its_rolled_back_log_to_itself_and_its_verifier(
     settings: Settings,
     clock: Clock,
@@ -59,8 +60,6 @@ def test_a_hub_restored_with_pg_restore_flags_its_rolled_back_log_to_itself_and_
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    if settings.resolved_database_url.startswith("sqlite"):
-        pytest.skip("SQLite is backed up with hub db backup (tests/hub/cli/test_backup.py)")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     database = make_url(settings.resolved_database_url).database
     assert database is not None
