@@ -50,11 +50,10 @@ def test_france_joins_a_hub_behind_nginx_from_its_registration_folder_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The operator's `hub` commands act on the deployment's data folder and database; the
-    # member's connector trusts the deployment's self-signed certificate.
+    # member's connector trusts the deployment's self-signed certificate through `--ca-file`.
     monkeypatch.setenv("HUB_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("HUB_DATABASE_URL", settings.resolved_database_url)
     monkeypatch.setenv("HUB_ROUTING_POLICY", str(settings.routing_policy))
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nginx" / "fullchain.pem"))
     hub_url = behind_nginx.tls_url
 
     # 1. On the member's machine: its profile (recipients, portal, calendar) and `connector init`.
@@ -65,6 +64,7 @@ def test_france_joins_a_hub_behind_nginx_from_its_registration_folder_alone(
     _run(
         connector, "init", "--country", "FR", "--profiles", str(profiles), "--out", str(member),
         "--hub-url", hub_url, "--hub-key", str(settings.hub_public_key_file),
+        "--ca-file", str(tmp_path / "nginx" / "fullchain.pem"),
     )  # fmt: skip
     registration = tmp_path / "sent-to-the-operator"  # the folder alone travels to the hub
     shutil.copytree(member / "registration", registration)

@@ -321,7 +321,8 @@ def test_a_hub_key_signing_outside_its_validity_fails(exported: Exported) -> Non
     accepted_at = AcknowledgementBody.model_validate_json(
         base64.b64decode(document["acknowledgement"]["payload"])
     ).accepted_at
-    takeover = accepted_at - timedelta(seconds=1)
+    first = PublishedHubKey.model_validate(document["hub_keys"]["keys"][-1])
+    takeover = first.valid_from + (accepted_at - first.valid_from) / 2  # after it, before the ack
     new = SigningKey.generate()
     key_id = fingerprint("ed25519", bytes(new.verify_key))
     public = base64.b64encode(bytes(new.verify_key)).decode("ascii")
