@@ -24,13 +24,13 @@ from hub.network.keyring import load_hub_secrets, published_keys, rotate_hub_key
 from hub.onboarding.member import read_registration, register_recipients, send_onboarding_packet
 from hub.settings import Settings
 from keys import load_public_keyset
-from tests.conftest import ROOT, Network
+from tests.conftest import ROOT, Clock, Network
 from tests.faults.harness import free_port
 
 EXAMPLES = ROOT / "docs" / "examples" / "profiles"
 
 
-def _france(settings: Settings, engine: Engine, out: Path, url: str) -> MemberSetup:
+def _france(settings: Settings, engine: Engine, out: Path, url: str, now: datetime) -> MemberSetup:
     """France onboarded as the documents say, pinning the hub's key of today."""
     setup = init_member(
         load_profiles([EXAMPLES]).get("FR"),
@@ -40,18 +40,16 @@ def _france(settings: Settings, engine: Engine, out: Path, url: str) -> MemberSe
     )
     document, keys = read_registration(setup.registration_dir)
     with Session(engine) as session:
-        issued = register_recipients(session, document, keys, now=datetime.now(UTC))
+        issued = register_recipients(session, document, keys, now=now)
     for made, token in zip(setup.recipients, issued, strict=True):
         made.credential_file.write_text(token.token + "\n")
     return setup
 
 
-def _test_packet(settings: Settings, engine: Engine) -> str:
+def _test_packet(settings: Settings, engine: Engine, now: datetime) -> str:
     secrets, _ = load_hub_secrets(settings)
     with Session(engine) as session:
-        return send_onboarding_packet(
-            session, "fr-police", secrets=secrets, now=datetime.now(UTC)
-        ).packet_id
+        return send_onboarding_packet(session, "fr-police", secrets=secrets, now=now).packet_id
 
 
 def _break(document: dict[str, list[dict[str, object]]], key_id: str, how: str) -> None:
@@ -77,10 +75,16 @@ def _invoke(*args: str) -> tuple[int, str]:
      ("invalid", "has an endorsement that does not verify")],
 )  # fmt: skip
 def test_a_broken_chain_leaves_later_keys_untrusted_and_the_pull_exits_1_naming_the_break(
-    settings: Settings, engine: Engine, network: Network, tmp_path: Path, how: str, why: str
+    settings: Settings,
+    engine: Engine,
+    network: Network,
+    tmp_path: Path,
+    clock: Clock,
+    how: str,
+    why: str,
 ) -> None:
     port = free_port()
-    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}")
+    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}", clock.now)
     pinned = load_public_keyset(settings.hub_public_key_file).signing_key_id
     middle = rotate_hub_key(settings, datetime.now(UTC)).key_id
     newest = rotate_hub_key(settings, datetime.now(UTC)).key_id
@@ -88,7 +92,7 @@ def test_a_broken_chain_leaves_later_keys_untrusted_and_the_pull_exits_1_naming_
     document = json.loads(index.read_text(encoding="utf-8"))
     _break(document, middle, how)  # the published list the connector will fetch
     index.write_text(json.dumps(document), encoding="utf-8")
-    _test_packet(settings, engine)  # signed by the newest key
+    _test_packet(settings, engine, clock.now)  # signed by the newest key
     config = setup.recipients[1].config_file
     with serving(create_app(settings), port=port):
         code, output = _invoke("pull", "--config", str(config))
@@ -102,12 +106,12 @@ def test_a_broken_chain_leaves_later_keys_untrusted_and_the_pull_exits_1_naming_
 
 
 def test_connector_open_with_hub_key_follows_the_published_history_given_with_hub_keys(
-    settings: Settings, engine: Engine, network: Network, tmp_path: Path
+    settings: Settings, engine: Engine, network: Network, tmp_path: Path, clock: Clock
 ) -> None:
     port = free_port()
-    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}")
+    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}", clock.now)
     rotated = rotate_hub_key(settings, datetime.now(UTC)).key_id
-    packet_id = _test_packet(settings, engine)  # signed by the rotated key
+    packet_id = _test_packet(settings, engine, clock.now)  # signed by the rotated key
     config = setup.recipients[1].config_file
     with serving(create_app(settings), port=port):
         assert _invoke("pull", "--config", str(config))[0] == 0
@@ -141,12 +145,12 @@ def test_connector_open_with_hub_key_follows_the_published_history_given_with_hu
 
 
 def test_a_key_written_into_the_trust_file_by_hand_is_not_trusted_for_readings(
-    settings: Settings, engine: Engine, network: Network, tmp_path: Path
+    settings: Settings, engine: Engine, network: Network, tmp_path: Path, clock: Clock
 ) -> None:
     port = free_port()
-    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}")
+    setup = _france(settings, engine, tmp_path / "fr", f"http://127.0.0.1:{port}", clock.now)
     rotated = rotate_hub_key(settings, datetime.now(UTC)).key_id
-    packet_id = _test_packet(settings, engine)
+    packet_id = _test_packet(settings, engine, clock.now)
     config = setup.recipients[1].config_file
     with serving(create_app(settings), port=port):
         assert _invoke("pull", "--config", str(config))[0] == 0
