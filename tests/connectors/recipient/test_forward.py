@@ -317,7 +317,10 @@ def test_the_forward_commands_forward_a_report_and_verify_it_as_received(live_hu
         ],
     )
     assert checked.exit_code == 0, checked.stderr
-    verdict = json.loads(checked.stdout)
+    # In-process, unconfigured structlog prints to stdout before the verdict (the `connector`
+    # command itself logs to stderr): the verdict is the JSON document that ends the output.
+    out = checked.stdout
+    verdict = json.loads(out if out.startswith("{") else out[out.index("\n{") + 1 :])
     assert verdict["verdict"] == "VERIFIED"
     assert verdict["forwarded_by"] == "be-section"
     assert verdict["withheld"] == sorted(CONTACT_FIELDS)
