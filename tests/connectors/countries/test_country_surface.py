@@ -8,9 +8,9 @@ import pytest
 
 SURFACES = {
     "connectors.countries.profiles": [
-        "PROFILES_ENV", "SHIPPED_DIR", "CalendarSpec", "PortalSpec", "Profile", "ProfileInvalid",
-        "ProfileNotFound", "Profiles", "RecipientSpec", "default_profiles", "load_profile",
-        "load_profiles", "profile_dirs_from_env",
+        "PROFILES_ENV", "SHIPPED_DIR", "CalendarSpec", "PortalSpec", "ProcedureSpec", "Profile",
+        "ProfileInvalid", "ProfileNotFound", "Profiles", "RecipientSpec", "default_profiles",
+        "load_profile", "load_profiles", "profile_dirs_from_env",
     ],
     "connectors.countries.workdays": ["is_working_day", "working_days_between"],
     "connectors.portal.mapping": [

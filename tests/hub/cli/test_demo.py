@@ -49,4 +49,7 @@ def test_the_demo_network_is_set_up_played_and_fully_delivered(
         assert {state for _, state in outcome.deliveries} == {"delivered"}
     table = format_outcomes(outcomes)
     assert "network-coordinator" in table
-    assert "nl-police" in table
+    # Each country's procedure (issue 14): the Dutch section receives first, the German police.
+    assert "nl-section" in table
+    assert "nl-police" not in table
+    assert "de-police" in table
