@@ -19,31 +19,29 @@ from connectors.countries.profiles import load_profiles
 from tests.conftest import LiveHub, choose_readable_files
 
 # Portal -> language of the sample form -> the recipients its report must reach.
-# Each country's procedure (deploy/routing.toml) sends a report to its first receiver only:
-# the section in Belgium and the Netherlands, the police in Germany and Austria (issue 14).
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "portal-at": {
-        "de": {"at-police"},  # Austrian suspect in Thailand
-        "en": {"at-police", "de-police"},  # German living in AT
+        "de": {"at-police", "at-section"},  # Austrian suspect in Thailand
+        "en": {"at-police", "at-section", "de-police", "de-section"},  # German living in AT
     },
     "portal-be": {
-        "nl": {"be-section"},  # Belgian suspect in the Philippines
-        "fr": {"be-section"},  # French suspect living in Belgium, in Morocco
-        "en": {"nl-section", "be-section"},  # Dutch suspect; BE follows up
+        "nl": {"be-police", "be-section"},  # Belgian suspect in the Philippines
+        "fr": {"be-police", "be-section"},  # French suspect living in Belgium, in Morocco
+        "en": {"nl-police", "nl-section", "be-section"},  # Dutch suspect; BE follows up
     },
     "portal-de": {
-        "de": {"de-police"},  # German volunteer at an orphanage in Cambodia
-        "en": {"nl-section", "de-police"},  # Dutch living in DE
+        "de": {"de-police", "de-section"},  # German volunteer at an orphanage in Cambodia
+        "en": {"nl-police", "nl-section", "de-police", "de-section"},  # Dutch living in DE
     },
     "portal-nl": {
-        "nl": {"nl-section"},  # Dutch suspect in Indonesia
-        "en": {"be-section", "nl-section"},  # Belgian living in NL
+        "nl": {"nl-police", "nl-section"},  # Dutch suspect in Indonesia
+        "en": {"be-police", "be-section", "nl-police", "nl-section"},  # Belgian living in NL
     },
     "platform-int": {
-        "en": {"de-police"},  # the reporter picked Germany; British suspect
-        "de": {"nl-section"},  # Dutch suspect in Thailand
-        "nl": {"be-section"},  # Belgian suspect in Kenya
-        "fr": {"at-police"},  # Austrian suspect in Senegal
+        "en": {"de-police", "de-section"},  # the reporter picked Germany; British suspect
+        "de": {"nl-police", "nl-section"},  # Dutch suspect in Thailand
+        "nl": {"be-police", "be-section"},  # Belgian suspect in Kenya
+        "fr": {"at-police", "at-section"},  # Austrian suspect in Senegal
     },
 }
 # What a police liaison must read, per language: a field label and a translated code value
@@ -114,8 +112,8 @@ def test_every_sample_form_reaches_its_recipients_and_reads_in_the_liaisons_lang
             assert {d["state"] for d in status["deliveries"]} == {"delivered"}
 
     for (portal, language), report_id in submitted.items():
-        # Belgian and Dutch police read what their section forwards, not a copy at intake.
         liaisons = sorted(EXPECTED[portal][language] & set(POLICE_LANGUAGES))
+        assert liaisons, f"{portal} {language}: the sample reaches no police liaison"
         for recipient in liaisons:
             for locale in POLICE_LANGUAGES[recipient]:
                 html = _reports(live_hub, recipient) / f"{report_id}.{locale}.html"
@@ -128,7 +126,10 @@ def test_every_sample_form_reaches_its_recipients_and_reads_in_the_liaisons_lang
 
     # A code value, 'beach', as each liaison reads it; the reporter's words as written.
     at_beach = submitted[("platform-int", "fr")]  # Austrian suspect on a beach in Senegal
+    be_beach = submitted[("platform-int", "nl")]  # Belgian suspect on a beach in Kenya
     assert "Strand" in (_reports(live_hub, "at-police") / f"{at_beach}.de.html").read_text()
+    assert "strand" in (_reports(live_hub, "be-police") / f"{be_beach}.nl.html").read_text()
+    assert "plage" in (_reports(live_hub, "be-police") / f"{be_beach}.fr.html").read_text()
     german = (_reports(live_hub, "at-police") / f"{at_beach}.de.html").read_text()
     assert "Sprache: fr (Französisch)" in german
     assert '<div class="free-text" lang="fr">Le gérant de la plage connaît cet homme.' in german
@@ -137,24 +138,23 @@ def test_every_sample_form_reaches_its_recipients_and_reads_in_the_liaisons_lang
 def test_a_police_liaisons_pull_also_prints_each_report_as_a_pdf_in_its_languages(
     live_hub: LiveHub,
 ) -> None:
-    # German police receive first (issue 14); the Belgian desk now reads what its section forwards.
-    profile, spec = load_profiles().portal("portal-de")
-    report_id = _submit(live_hub, "portal-de", profile.path(spec.forms["en"]))
-    choose_readable_files(live_hub.network.connector_config("de-police"))
-    _run("pull", "--config", str(live_hub.network.connector_config("de-police")))
-    for locale in ("de",):
+    profile, spec = load_profiles().portal("portal-be")
+    report_id = _submit(live_hub, "portal-be", profile.path(spec.forms["fr"]))
+    choose_readable_files(live_hub.network.connector_config("be-police"))
+    _run("pull", "--config", str(live_hub.network.connector_config("be-police")))
+    for locale in ("nl", "fr"):
         label, category = READS[locale]
-        pdf = _pdf_text(_reports(live_hub, "de-police") / f"{report_id}.{locale}.pdf")
+        pdf = _pdf_text(_reports(live_hub, "be-police") / f"{report_id}.{locale}.pdf")
         assert label in pdf
         assert category in pdf
         assert report_id in pdf
         assert "SHA-256" in pdf
     # Rendered again on demand, in a language asked for.
-    config = str(live_hub.network.connector_config("de-police"))
+    config = str(live_hub.network.connector_config("be-police"))
     assert "1 file(s) written in en" in _run(
         "render", "--config", config, "--locale", "en", "--no-pdf"
     )
-    english = (_reports(live_hub, "de-police") / f"{report_id}.en.html").read_text()
+    english = (_reports(live_hub, "be-police") / f"{report_id}.en.html").read_text()
     assert "Kind of place" in english
 
 
