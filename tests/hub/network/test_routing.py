@@ -217,3 +217,20 @@ def test_a_country_that_wants_a_copy_at_once_still_gets_both() -> None:
 def test_a_country_whose_first_receiver_is_not_chosen_still_reaches_the_other() -> None:
     routed = route(POLICY, source="portal-de", country="TH", nationalities=(None,))
     assert "de-section" in routed
+
+
+@pytest.mark.parametrize(
+    ("country", "first", "other"), [("BE", "section", "police"), ("DE", "police", "section")]
+)
+def test_a_country_whose_first_receiver_is_not_registered_reaches_the_other(
+    country: str, first: str, other: str
+) -> None:
+    # Routing fails towards delivery: a procedure never leaves a country without a receiver.
+    directory = [m for m in DIRECTORY if m.recipient_id != f"{country.lower()}-{first}"]
+    report = Report.model_validate(
+        report_body(source="platform-int", country="TH", nationalities=(country,))
+    )
+    routed = POLICY.route(report, None, directory)
+    assert [(r.recipient_id, r.rules) for r in routed] == [
+        (f"{country.lower()}-{other}", ["suspect-nationality"])
+    ]
