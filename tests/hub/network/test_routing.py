@@ -173,8 +173,7 @@ def _demo_directory() -> tuple[list[Member], dict[str, str | None]]:
 def test_the_worked_routing_examples_of_the_protocol_route_as_written() -> None:
     examples = _EXAMPLE.findall((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8"))
     assert len(examples) >= 4
-    # The examples show the rules; the procedures then keep each country's first receiver.
-    policy = dataclasses.replace(load_policy(ROOT / "deploy" / "routing.toml"), procedures={})
+    policy = load_policy(ROOT / "deploy" / "routing.toml")
     directory, countries = _demo_directory()
     for text in examples:
         example = json.loads(text)
