@@ -4,15 +4,19 @@ with the country profiles, applied at intake and recorded in the audit log when 
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from connectors.countries.profiles import load_profiles
 from hub.audit.events import ProceduresChanged
 from hub.http.app import create_app
+from hub.network.procedures import record_procedures
 from hub.network.routing import load_policy
 from hub.settings import Settings
 from hub.store import AuditEntryRow, make_engine
@@ -130,3 +134,24 @@ def test_procedures_taken_out_of_the_policy_are_recorded_as_none(
     _start_and_stop(settings, clock, DEPLOYED_POLICY)
     _start_and_stop(settings, clock, without)
     assert [len(e.procedures) for e in _procedure_entries(settings)] == [4, 0]
+
+
+def test_hub_processes_starting_at_once_record_a_changed_procedure_once(
+    settings: Settings, clock: Clock
+) -> None:
+    # A fleet restarts together: each process holds the log before it reads the last entry.
+    policy = load_policy(DEPLOYED_POLICY)
+    engines = [make_engine(settings.resolved_database_url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+
+    def starts(engine: Engine) -> bool:
+        with Session(engine) as session:
+            start.wait()
+            return record_procedures(session, policy, clock.now)
+
+    with ThreadPoolExecutor(len(engines)) as pool:
+        recorded = list(pool.map(starts, engines))
+    for engine in engines:
+        engine.dispose()
+    assert sorted(recorded) == [False, False, False, True]
+    assert len(_procedure_entries(settings)) == 1
