@@ -35,7 +35,7 @@ from hub.oversight.quality import declare_demo
 from hub.settings import Settings
 from hub.store import DeliveryRow, OutcomeRow, TriageDecisionRow, make_engine, upgrade
 from tests.conftest import ROOT, Clock, Network, provision
-from tests.factories import report_body
+from tests.factories import copies_at_once_policy, report_body
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -85,7 +85,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     settings = Settings(
         data_dir=tmp_path / "hub-data",
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-        routing_policy=ROOT / "deploy" / "routing.toml",
+        routing_policy=copies_at_once_policy(tmp_path),
         intake_rate_limit="100000/minute",
         audit_interval_seconds=3600,
     )

@@ -30,6 +30,7 @@ __all__ = [
     "SHIPPED_DIR",
     "CalendarSpec",
     "PortalSpec",
+    "ProcedureSpec",
     "Profile",
     "ProfileInvalid",
     "ProfileNotFound",
@@ -107,6 +108,16 @@ class RecipientSpec(_Strict):
     )
 
 
+class ProcedureSpec(_Strict):
+    """Who receives a report first and triages it; the other gets what the first forwards."""
+
+    first: Literal["section", "police"]
+    copy_other: bool = Field(
+        default=False, description="Whether the other also receives a copy at once, as before."
+    )
+    why: str = Field(default="", description="The line's published procedure, in a sentence.")
+
+
 class PortalSpec(_Strict):
     """A portal that submits reports: its mapping file and a sample form per language."""
 
@@ -136,6 +147,9 @@ class Profile(_Strict):
         ge=1,
         le=3650,
         description="How long a readable report file (write_readable_reports) is kept.",
+    )
+    procedure: ProcedureSpec | None = Field(
+        default=None, description="Who triages first; none: section and police at once."
     )
     recipients: list[RecipientSpec] = Field(default_factory=list)
     portals: list[PortalSpec] = Field(default_factory=list)

@@ -18,6 +18,7 @@ __all__ = [
     "EVENT_KINDS",
     "AuditEvent",
     "CopyDeleted",
+    "CountryProcedure",
     "CredentialChanged",
     "CriterionDeclared",
     "DeliveryDead",
@@ -36,6 +37,7 @@ __all__ = [
     "PacketPushed",
     "PacketSealed",
     "PacketSuperseded",
+    "ProceduresChanged",
     "ProfileRegistered",
     "PushRetry",
     "ReceiptRejected",
@@ -297,6 +299,30 @@ class CopyDeleted(AuditEvent):
     deleted_at: AwareDatetime
 
 
+# The network's routing procedures.
+
+
+class CountryProcedure(BaseModel):
+    """Who in a country receives a report first, and whether the other gets a copy at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: Country
+    first: Literal["section", "police"]
+    copy_other: bool
+
+
+class ProceduresChanged(AuditEvent):
+    """The hub started with other procedures than the log last recorded: all now in force.
+
+    A country not listed receives at its section and police at once; an empty list says that
+    no country has a procedure any more.
+    """
+
+    kind: ClassVar[str] = "procedures_changed"
+    procedures: list[CountryProcedure] = Field(description="One per country, sorted by country.")
+
+
 # Feedback and quality.
 
 
@@ -366,6 +392,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         PacketPurged,
         ForwardAccepted,
         CopyDeleted,
+        ProceduresChanged,
         OutcomeRecorded,
         StatusSeen,
         CriterionDeclared,

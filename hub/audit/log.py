@@ -24,7 +24,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Table, bindparam, event, insert, update
+from sqlalchemy import Table, bindparam, event, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
@@ -52,9 +52,11 @@ __all__ = [
     "digest",
     "entries",
     "entry_bytes",
+    "hold_log",
     "inclusion_proof",
     "inclusion_proofs",
     "last_check",
+    "last_of_kind",
     "latest_tree_head",
     "record",
     "record_check",
@@ -149,6 +151,15 @@ def record(session: Session, audit_event: AuditEvent, *, at: datetime) -> None:
     if session.get_transaction() is None:
         session.begin()  # so that a rollback before any statement forgets the event too
     session.info.setdefault(_PENDING, []).append((audit_event, at))
+
+
+def hold_log(session: Session) -> None:
+    """Lock the log's size row until `session`'s transaction ends (2.).
+
+    For an entry recorded only if the log does not hold it yet: another hub process that
+    holds the log first commits before this one reads it, so the entry is appended once.
+    """
+    session.connection().execute(_GROW, {"appended": 0})
 
 
 def entry_bytes(index: int, audit_event: AuditEvent, at: datetime) -> bytes:
@@ -250,6 +261,16 @@ def entries(
         )
         for index, at, kind, report, recipient, entry, leaf in session.execute(query).all()
     ]
+
+
+def last_of_kind(session: Session, kind: str) -> AuditEntry | None:
+    """The newest entry of this kind, if the log holds one."""
+    newest = session.exec(
+        select(func.max(AuditEntryRow.leaf_index)).where(AuditEntryRow.kind == kind)
+    ).one()
+    if newest is None:
+        return None
+    return entries(session, start=newest, limit=1)[0]
 
 
 def _leaf_hashes(session: Session, size: int) -> list[bytes]:

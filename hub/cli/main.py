@@ -17,7 +17,7 @@ from hub.audit.records import record_hub_key
 from hub.audit.verify import audit_round
 from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
-from hub.cli.demo import format_outcomes, play_demo, provision_demo
+from hub.cli.demo import format_outcomes, format_procedures, play_demo, provision_demo
 from hub.cli.evidence import evidence_app
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
@@ -39,6 +39,7 @@ from hub.network.keyring import (
     replace_stolen_hub_key,
     rotate_hub_key,
 )
+from hub.network.routing import load_policy
 from hub.network.webhook_secrets import protect_stored
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
@@ -414,6 +415,8 @@ def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str,
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
         _sign_audit_log(settings)
+        typer.echo("")
+        typer.echo(format_procedures(load_policy(settings.routing_policy)))
         typer.echo("")
         typer.echo(format_outcomes(outcomes))
         typer.echo("")

@@ -9,6 +9,7 @@ from functools import partial
 
 import httpx
 from fastapi import Depends, FastAPI
+from sqlmodel import Session
 
 from hub.delivery.jobs import start_jobs, wake_push
 from hub.delivery.metrics import Metrics
@@ -31,6 +32,7 @@ from hub.http.strictjson import StrictJSON
 from hub.intake.ratelimit import IntakeLimiter
 from hub.logs import get_logger
 from hub.network.keyring import load_hub_secrets
+from hub.network.procedures import record_procedures
 from hub.network.routing import load_policy
 from hub.settings import Settings
 from hub.store import make_engine
@@ -52,10 +54,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
         secrets, hub_keys = load_hub_secrets(settings)
+        policy = load_policy(settings.routing_policy)
+        with Session(engine) as session:
+            if record_procedures(session, policy, clock()):
+                log.info("procedures_changed", countries=sorted(policy.procedures))
         app.state.hub = HubState(
             settings=settings,
             engine=engine,
-            policy=load_policy(settings.routing_policy),
+            policy=policy,
             secrets=secrets,
             hub_keys=hub_keys,
             clock=clock,

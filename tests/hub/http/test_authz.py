@@ -50,7 +50,7 @@ from hub.store import CredentialRow, DeliveryRow, ReportRow, make_engine
 from schemas.commitment import ForwardAdditions
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import ROOT, Clock, Network, admin_sql, provision
-from tests.factories import report_body
+from tests.factories import copies_at_once_policy, report_body
 from tests.postgres import PostgresServer
 
 MARKER = "AUTHZ-MATRIX-MARKER-7f3a"  # in every report's free text: must never come back
@@ -186,7 +186,7 @@ def world(
     settings = Settings(
         data_dir=folder / "hub-data",
         database_url=_matrix_database(engine_name, migrated_template, folder, request),
-        routing_policy=ROOT / "deploy" / "routing.toml",
+        routing_policy=copies_at_once_policy(folder),
         scheduler=False,
         intake_rate_limit="100000/minute",
         receipts_rate_limit="100000/minute",
