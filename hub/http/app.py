@@ -22,6 +22,7 @@ from hub.http import (
     oversight,
     recipients,
     sources,
+    triage,
 )
 from hub.http.deps import Clock, HubState, authorized, utc_now
 from hub.http.middleware import BodyLimit, RequestLog, SecurityHeaders
@@ -99,7 +100,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
-    for area in (sources, recipients, forwards, coordinators, operations, admin, oversight):
+    for area in (sources, recipients, forwards, triage, coordinators, operations, admin, oversight):
         app.include_router(area.router)
     dashboard.install(app)
     document_problems(app)

@@ -650,6 +650,7 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
         "outcomes", "criterion", "stated_on", "holds", "evidence_url", "declared_by", "role",
         "action", "subject", "credential_id", "principal_id", "change", "ends_at", "count",
         "forward_id", "from_recipient_id", "forwarder_key_id", "forward_sha256", "deleted_at",
+        "decision_id", "decision", "classification", "reason_code", "decided_at",
     }  # fmt: skip
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind
