@@ -6,7 +6,8 @@ ConnectorError
 ├── HubRefused          the hub answered with an error (status and problem detail)
 ├── HubAnswerInvalid    the hub answered 2xx with something that is not the documented shape
 ├── StoreFailed         the local store cannot be written or read
-└── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
+├── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
+└── TriageRefused       a triage decision the connector will not send (no consent to contact)
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -56,3 +57,7 @@ class StoreFailed(ConnectorError):
 
 class ForwardRefused(ConnectorError):
     """The connector will not forward: a copy it does not hold, or one without a commitment."""
+
+
+class TriageRefused(ConnectorError):
+    """The connector will not record a decision: contact without consent, a forward to nobody."""

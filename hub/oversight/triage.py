@@ -23,10 +23,8 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from hub.audit.events import TriageDecided
@@ -35,6 +33,7 @@ from hub.errors import ConfigurationError, Conflict, FieldError, InvalidInput, N
 from hub.logs import get_logger
 from hub.store import DeliveryRow, ReportFeedbackRow, TriageDecisionRow, one_writer
 from schemas.classification import CodeList, CodeListInvalid, Decision, load_codes
+from schemas.triage import TriageAnswer, TriageRequest
 
 __all__ = [
     "CLOCK_SKEW",
@@ -50,38 +49,9 @@ log = get_logger(__name__)
 # How far a connector's clock may be ahead of the hub's, or its decision before its receipt.
 CLOCK_SKEW = timedelta(minutes=5)
 
-CodeText = Annotated[str, Field(min_length=1, max_length=40)]
-
-
-class TriageIn(BaseModel):
-    """A recipient's triage decision on a report, as it sends it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    decision_id: UUID | None = Field(
-        default=None, description="The connector's id for this decision: a repeat is harmless."
-    )
-    decision: Decision
-    classification: CodeText = Field(description="A code of the network's classification list.")
-    reason_code: CodeText | None = Field(
-        default=None, description="Why (close: required) or what is missing (needs_information)."
-    )
-    decided_at: AwareDatetime
-
-
-class RecordedDecision(BaseModel):
-    """The decision as the hub recorded it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    decision_id: UUID
-    report_id: UUID
-    recipient_id: str
-    decision: Decision
-    classification: str
-    reason_code: str | None
-    decided_at: AwareDatetime
-    recorded_at: AwareDatetime
+# The wire models, under the names the hub's routes use.
+TriageIn = TriageRequest
+RecordedDecision = TriageAnswer
 
 
 @functools.lru_cache(maxsize=8)
