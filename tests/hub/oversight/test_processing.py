@@ -4,6 +4,7 @@ days), in the API for coordinators and in S2's verdict once decisions exist."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,3 +135,20 @@ def test_processing_times_are_for_coordinators_only(hub: TestClient, network: Ne
     for party in ("nl-section", "nl-police", "portal-nl"):
         answer = hub.get("/v1/processing-times", headers=network.auth(party))
         assert answer.status_code == 403
+
+
+def test_the_dashboard_shows_each_countrys_processing_times(
+    hub: TestClient, network: Network, clock: Clock
+) -> None:
+    report_id = submit(hub, network, "portal-nl", "NL")
+    receive(hub, network, "nl-section")
+    clock.advance(hours=3)
+    decide(hub, network, "nl-section", report_id, clock(), **FORWARD)
+    page = hub.get("/dashboard/latency", headers=network.auth(COORDINATOR))
+    assert page.status_code == 200
+    row = page.text.split('<tr data-country="NL">', 1)[1].split("</tr>", 1)[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[:4] == ["NL", "1", "1", "0"]
+    assert '<td class="share">100.0 %</td>' in row
+    assert '<td class="p95">3.0 h</td>' in row
+    assert report_id not in page.text  # figures, not report ids, on this page
