@@ -373,7 +373,8 @@ class _Country:
 
     def s8(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         return Verdict.unknown, Evidence(
-            summary="the hub records no classification with the network's common codes yet"
+            summary="the hub records classifications with the triage decisions, but does not judge "
+            "this share yet"
         )
 
     def s10(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
