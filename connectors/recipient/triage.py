@@ -9,7 +9,8 @@ and measures from the first decision how long the line took (standard S2).
 The steps of `triage_report`, in order:
 1. Open the stored copy in memory: its report id, and whether the reporter consented to contact.
 2. Refuse what the connector will not do: *needs information* without consent, a *forward* that
-   names no recipient, or one to a recipient the hub does not list as a section or police desk.
+   names no recipient, names itself, or a recipient the hub does not list as a section or police
+   desk; nothing is recorded then.
 3. Record the decision at the hub, which checks the codes; a refusal there changes nothing.
 4. For a forward, pass the report on with `forward_report`, the classification travelling in the
    forward's additions; if that fails the decision stays recorded and the error says how to send
@@ -104,6 +105,8 @@ def triage_report(
         )
     if decision is Decision.forward and to_recipient_id is None:
         raise TriageRefused("a forward names its recipient (--to RECIPIENT)")
+    if decision is Decision.forward and to_recipient_id == config.recipient_id:
+        raise TriageRefused("a forward goes to another section or police desk, not to itself")
     if decision is not Decision.forward and to_recipient_id is not None:
         raise TriageRefused(f"only a forward goes to a recipient, not a {decision.value}")
     own = client is None

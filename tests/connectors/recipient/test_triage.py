@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from connectors.cli.main import app
-from connectors.errors import HubRefused, TriageRefused
+from connectors.errors import ForwardRefused, HubRefused, TriageRefused
 from connectors.recipient.pull import pull_until_empty
 from connectors.recipient.triage import triage_report
 from hub.store import ForwardRow, TriageDecisionRow, make_engine
@@ -163,3 +163,28 @@ def test_the_triage_command_closes_a_report_and_refuses_contact_without_consent(
     assert unknown.exit_code == 1
     assert "reason_code: a close needs a reason code" in unknown.output
     assert [r.decision for r in _decisions(live_hub)] == ["close"]
+
+
+@pytest.mark.parametrize(
+    ("to", "refusal"),
+    [
+        (None, TriageRefused),  # a forward to nobody
+        ("be-section", TriageRefused),  # to itself
+        ("portal-be", ForwardRefused),  # not a section or police desk
+        ("network-coordinator", ForwardRefused),
+    ],
+)
+def test_a_forward_the_connector_cannot_make_records_no_decision(
+    live_hub: LiveHub, to: str | None, refusal: type[Exception]
+) -> None:
+    _, packet_id = _received(live_hub, "be-section")
+    with pytest.raises(refusal):
+        triage_report(
+            _config(live_hub, "be-section"),
+            packet_id,
+            decision=Decision.forward,
+            classification="child_sexual_abuse",
+            to_recipient_id=to,
+        )
+    assert _decisions(live_hub) == []
+    assert _forwards(live_hub) == []
