@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlmodel import Session, select
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from connectors.cli.main import app
@@ -188,3 +189,22 @@ def test_a_forward_the_connector_cannot_make_records_no_decision(
         )
     assert _decisions(live_hub) == []
     assert _forwards(live_hub) == []
+
+
+def test_triage_and_its_forward_log_ids_and_codes_never_content(live_hub: LiveHub) -> None:
+    body_marker = "TRIAGE-LOG-MARKER-5c1e"
+    reporter = {**CONTACT, "name": body_marker}
+    _, packet_id = _received(live_hub, "be-section", reporter)
+    with capture_logs() as logged:
+        triage_report(
+            _config(live_hub, "be-section"),
+            packet_id,
+            decision=Decision.forward,
+            classification="solicitation_grooming",
+            to_recipient_id="be-police",
+            share_contact=True,
+        )
+    events = {entry["event"] for entry in logged}
+    assert {"triage_recorded", "report_forwarded"} <= events
+    assert body_marker not in repr(logged)
+    assert "jan@example.be" not in repr(logged)
