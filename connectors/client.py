@@ -27,6 +27,7 @@ from schemas.commitment import (
     ForwardTargets,
 )
 from schemas.envelope import Envelope, PublishedHubKeys
+from schemas.triage import TriageAnswer, TriageRequest
 
 __all__ = ["HubClient", "ReceiptOutcome", "tls_context", "transport_reason"]
 
@@ -174,6 +175,13 @@ class HubClient:
             "POST", f"/v1/reports/{report_id}/deletion", json=deletion.model_dump(mode="json")
         )
         return _parse(CopyDeletionAnswer, answer)
+
+    def record_triage(self, report_id: str, request: TriageRequest) -> TriageAnswer:
+        """Record this recipient's triage decision on a report. Raises like `pull`."""
+        answer = self._request(
+            "POST", f"/v1/reports/{report_id}/triage", json=request.model_dump(mode="json")
+        )
+        return _parse(TriageAnswer, answer)
 
     def published_hub_keys(self) -> PublishedHubKeys:
         """The hub's published signing keys (unverified: see connectors.recipient.trust).

@@ -283,6 +283,11 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
             delivered = sum(p["delivered"] for p in country["points"])
             assert chart.locator(".delivered").inner_text() == str(delivered)
             assert chart.locator("circle.dot").count() == len(country["points"])
+        # Processing time: the quarter's figures per country, as the API gives them.
+        for country in hub.get("/v1/processing-times")["countries"]:
+            cells = page.locator(f"table.processing tr[data-country='{country['country']}'] td")
+            assert cells.nth(1).inner_text() == str(country["reports"])
+            assert cells.nth(2).inner_text() == str(country["decided"])
         shoot(page, tmp_path, "5-latency")
 
         # Quality: every verdict as the API judges it.

@@ -47,6 +47,7 @@ __all__ = [
     "ReportRouted",
     "SourceRegistered",
     "StatusSeen",
+    "TriageDecided",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -333,6 +334,19 @@ class OutcomeRecorded(AuditEvent):
     outcome: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
 
 
+class TriageDecided(AuditEvent):
+    """A recipient's triage decision on a report it received: codes and times, never content."""
+
+    kind: ClassVar[str] = "triage_decided"
+    report_id: Uuid
+    recipient_id: RecipientId
+    decision_id: Uuid
+    decision: Literal["forward", "needs_information", "close"]
+    classification: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    reason_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None
+    decided_at: AwareDatetime
+
+
 class StatusSeen(AuditEvent):
     kind: ClassVar[str] = "status_seen"
     report_id: Uuid
@@ -394,6 +408,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         CopyDeleted,
         ProceduresChanged,
         OutcomeRecorded,
+        TriageDecided,
         StatusSeen,
         CriterionDeclared,
         OperatorAction,

@@ -18,6 +18,7 @@ from hub.audit.verify import audit_round
 from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
 from hub.cli.demo import format_outcomes, format_procedures, play_demo, provision_demo
+from hub.cli.demo_triage import format_triage, triage_demo
 from hub.cli.evidence import evidence_app
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
@@ -414,11 +415,14 @@ def demo_command(
 def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
+        triaged = triage_demo(base_url, listing)
         _sign_audit_log(settings)
         typer.echo("")
         typer.echo(format_procedures(load_policy(settings.routing_policy)))
         typer.echo("")
         typer.echo(format_outcomes(outcomes))
+        typer.echo("")
+        typer.echo(format_triage(triaged))
         typer.echo("")
         typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
         typer.echo(

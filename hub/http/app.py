@@ -24,6 +24,7 @@ from hub.http import (
     oversight,
     recipients,
     sources,
+    triage,
 )
 from hub.http.deps import Clock, HubState, authorized, utc_now
 from hub.http.middleware import BodyLimit, RequestLog, SecurityHeaders
@@ -110,6 +111,7 @@ def create_app(
         sources,
         recipients,
         forwards,
+        triage,
         coordinators,
         evidence,
         operations,

@@ -149,6 +149,10 @@ TABLE: tuple[Endpoint, ...] = (
     # a recipient attaches a coded outcome to a report it holds a verified receipt for.
     Endpoint("GET", "/v1/reports/{report_id}/status", _SOURCE, writes=True),
     Endpoint("POST", "/v1/reports/{report_id}/outcome", _OWN_INBOX, writes=True),
+    # Triage: a recipient records its decision and classification on a report it holds a
+    # verified receipt for; coordinators read the processing times per country (S2).
+    Endpoint("POST", "/v1/reports/{report_id}/triage", _OWN_INBOX, writes=True),
+    Endpoint("GET", "/v1/processing-times", _COORDINATOR),
     # The coordinators' dashboard (server-rendered pages; a browser logs in once with the
     # coordinator's token and then shows a session cookie, taken on these pages only).
     Endpoint("GET", "/dashboard/login", public=True),

@@ -9,9 +9,10 @@ the session. The authorization table (hub/http/authz.py) applies to these pages 
 the session's CSRF token as well. Charts are SVG drawn here; no script runs.
 
 Pages: the overview (deliveries per country and state, the audit log's signed tree head and last
-verification), the late and dead deliveries with a re-drive button, latency charts per country,
-the quality scorecard per country with its evidence, the audit log, and the annual report per
-line and for the network (hub/oversight/annual.py), its charts drawn by the hub.
+verification), the late and dead deliveries with a re-drive button, latency charts per country
+with the quarter's processing times (intake to the first triage decision), the quality scorecard
+per country with its evidence, the audit log, and the annual report per line and for the network
+(hub/oversight/annual.py), its charts drawn by the hub.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from hub.oversight.figures import (
     latency_series,
     open_deliveries,
 )
+from hub.oversight.processing import processing_times
 from hub.oversight.quality import PERIOD_PATTERN, Period
 from hub.store import DashboardSessionRow
 
@@ -312,14 +314,26 @@ def latency(
     caller: Caller,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> Response:
-    """Intake-to-receipt time per country and day, as charts drawn by the hub."""
-    series = latency_series(session, now=state.clock(), days=days)
+    """Intake-to-receipt time per country and day, as charts drawn by the hub; and this
+    quarter's processing times, intake to the first triage decision (standard S2)."""
+    now = state.clock()
+    series = latency_series(session, now=now, days=days)
+    quarter = Period.containing(now)
+    processing = processing_times(
+        session,
+        start=quarter.start,
+        end=quarter.end,
+        now=now,
+        limit_hours=late_after(state.settings) * 24,
+    )
     return _PAGES.render(
         "dashboard_latency.html",
         **_base(request, caller, "latency"),
         series=series,
         charts=[_chart(country, series) for country in series.countries],
         days=days,
+        processing=processing,
+        quarter=quarter.name,
     )
 
 

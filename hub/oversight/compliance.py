@@ -28,6 +28,7 @@ from hub.crypto import verify_acknowledgement
 from hub.errors import PacketInvalid
 from hub.network.profiles import calendar_name, hub_profiles
 from hub.onboarding.member import ONBOARDING_SOURCE
+from hub.oversight.processing import country_processing
 from hub.oversight.quality import (
     Criteria,
     Criterion,
@@ -409,7 +410,8 @@ class _Country:
 
     def s8(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         return Verdict.unknown, Evidence(
-            summary="the hub records no classification with the network's common codes yet"
+            summary="the hub records classifications with the triage decisions, but does not judge "
+            "this share yet"
         )
 
     def s10(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
@@ -513,8 +515,42 @@ class _Country:
         return str(body.report_id) == report.report_id
 
     def s2(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
-        """Clock hours from intake to the first verified receipt of any of the country's
-        recipients, per report: the stand-in for the processing decision until triage lands."""
+        """Clock hours from intake to the first triage decision of the country's recipients,
+        per report (hub/oversight/processing.py); where the country's recipients have recorded
+        no decision on the period's reports yet, to the first verified receipt instead."""
+        limit = criterion.setting("max_hours")
+        processing = country_processing(
+            self.session,
+            self.country,
+            start=self.period.start,
+            end=self.period.end,
+            now=self.now,
+            limit_hours=limit,
+        )
+        if processing.decided == 0:
+            return self._s2_to_first_receipt(criterion)
+        share = processing.share_within_limit
+        assert share is not None
+        assert processing.p95_hours is not None
+        verdict = Verdict.met if share >= criterion.setting("min_share") else Verdict.not_met
+        return verdict, Evidence(
+            summary=f"intake to the first triage decision: {processing.within_limit} of "
+            f"{processing.reports} reports within {limit:g} clock hours ({_pct(share)}), 95th "
+            f"percentile {processing.p95_hours:.1f} hours; {processing.undecided} not yet "
+            "decided (counted with their age)",
+            figures={
+                "reports": processing.reports,
+                "within_limit": processing.within_limit,
+                "share": share,
+                "p95_hours": processing.p95_hours,
+                "not_yet_decided": processing.undecided,
+                "measured_to": "first triage decision",
+            },
+            records=[f"report:{r}" for r in processing.late],
+        )
+
+    def _s2_to_first_receipt(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        """S2 before a country records triage decisions: to the first verified receipt."""
         first: dict[str, tuple[datetime, datetime | None]] = {}
         for d in self.deliveries:
             intake, receipt = first.get(d.report_id, (d.created_at, None))
@@ -536,7 +572,7 @@ class _Country:
         late = sorted(r for r, h in hours.items() if h > limit)
         verdict = Verdict.met if share >= criterion.setting("min_share") else Verdict.not_met
         return verdict, Evidence(
-            summary=f"intake to the first verified receipt (until triage decisions are recorded): "
+            summary=f"intake to the first verified receipt (no triage decision recorded yet): "
             f"{within} of {len(hours)} reports within {limit:g} clock hours ({_pct(share)}), 95th "
             f"percentile {p95:.1f} hours; {waiting} not yet receipted",
             figures={

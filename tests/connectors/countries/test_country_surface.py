@@ -8,8 +8,9 @@ import pytest
 
 SURFACES = {
     "connectors.countries.profiles": [
-        "PROFILES_ENV", "PROFILE_FILE", "SHIPPED_DIR", "CalendarSpec", "PortalSpec", "ProcedureSpec",
-        "Profile", "ProfileInvalid", "ProfileNotFound", "Profiles", "RecipientSpec", "default_profiles",
+        "PROFILES_ENV", "PROFILE_FILE", "SHIPPED_DIR", "CalendarSpec", "PortalSpec",
+        "ProcedureSpec", "Profile", "ProfileInvalid", "ProfileNotFound", "Profiles",
+        "RecipientSpec", "default_profiles",
         "load_profile", "load_profiles", "parse_profile", "profile_dirs_from_env",
     ],
     "connectors.countries.workdays": ["is_working_day", "working_days_between"],

@@ -652,6 +652,7 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
         "forward_id", "from_recipient_id", "forwarder_key_id", "forward_sha256", "deleted_at",
         "profile_code", "profile_sha256", "languages", "timezone", "calendar",
         "procedures", "first", "copy_other",
+        "decision_id", "decision", "classification", "reason_code", "decided_at",
     }  # fmt: skip
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind

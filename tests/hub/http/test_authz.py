@@ -413,6 +413,18 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
         f"/v1/reports/{_receipted_report(w, p)}/outcome",
         json={"outcome": "forwarded_to_investigators"},
     ),
+    ("POST", "/v1/reports/{report_id}/triage"): lambda w, p: Call(
+        "POST",
+        f"/v1/reports/{_receipted_report(w, p)}/triage",
+        ok=201,
+        json={
+            "decision": "close",
+            "classification": "not_within_scope",
+            "reason_code": "not_within_scope",
+            "decided_at": w.clock().isoformat(),
+        },
+    ),
+    ("GET", "/v1/processing-times"): _dashboard("/v1/processing-times"),
     # The dashboard's pages: a coordinator's bearer token works as its login session does.
     ("GET", "/dashboard/login"): _dashboard("/dashboard/login"),
     ("POST", "/dashboard/login"): lambda w, p: Call("POST", "/dashboard/login", ok=400),
