@@ -206,15 +206,7 @@ def rotate_hub_key(settings: Settings, now: datetime) -> PublishedHubKey:
         old,
     )
     entry = entry.model_copy(update={"endorsement": endorsement})
-    retired = history.keys[-1].model_copy(update={"valid_until": now})
-    staged = settings.hub_key_file.with_suffix(".new")
-    staged.unlink(missing_ok=True)
-    write_keyset(new, staged, name="hub", passphrase=_hub_passphrase(settings))
-    _write_index(settings, PublishedHubKeys(keys=[*history.keys[:-1], retired, entry]))
-    os.replace(staged, settings.hub_key_file)
-    settings.hub_public_key_file.unlink(missing_ok=True)
-    write_public_keyset(new.public, settings.hub_public_key_file, name="hub")
-    return entry
+    return _install_successor(settings, history, new, entry, now)
 
 
 def replace_stolen_hub_key(settings: Settings, now: datetime) -> PublishedHubKey:
@@ -229,6 +221,17 @@ def replace_stolen_hub_key(settings: Settings, now: datetime) -> PublishedHubKey
     history = published_keys(settings)
     new = generate_keyset(sealing=False)
     entry = _published(new, now)
+    return _install_successor(settings, history, new, entry, now)
+
+
+def _install_successor(
+    settings: Settings,
+    history: PublishedHubKeys,
+    new: KeySet,
+    entry: PublishedHubKey,
+    now: datetime,
+) -> PublishedHubKey:
+    """End the current key at `now` in the published history and make `new` the signing key."""
     retired = history.keys[-1].model_copy(update={"valid_until": now})
     staged = settings.hub_key_file.with_suffix(".new")
     staged.unlink(missing_ok=True)
