@@ -254,13 +254,18 @@ def record_outcomes(
     """Record each push's outcome (step 3), all in one transaction."""
     stats = RoundStats(claimed=len(results))
     trust: dict[str, dict[str, VerifyKey]] = {}  # receipt keys, read once per recipient per round
-    # One query loads the round's rows; each session.get below is then answered from memory.
-    session.exec(
-        select(DeliveryRow).where(col(DeliveryRow.packet_id).in_([c.packet_id for c, _ in results]))
-    ).all()
+    # One query loads the round's rows, held here: the session's identity map keeps rows only
+    # weakly, so a dropped list would send every later lookup back to the database.
+    rows = {
+        row.packet_id: row
+        for row in session.exec(
+            select(DeliveryRow).where(
+                col(DeliveryRow.packet_id).in_([c.packet_id for c, _ in results])
+            )
+        )
+    }
     for claim, outcome in results:
-        row = session.get(DeliveryRow, claim.packet_id)
-        assert row is not None
+        row = rows[claim.packet_id]
         receipt = outcome.receipt
         if receipt is not None:
             try:

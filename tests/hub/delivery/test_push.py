@@ -22,6 +22,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
+from sqlalchemy import event
 from sqlmodel import Session
 from standardwebhooks import Webhook
 from structlog.testing import capture_logs
@@ -29,14 +30,23 @@ from structlog.testing import capture_logs
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from connectors.recipient.receiver import create_receiver
-from hub.delivery.push import MAX_ANSWER_BYTES, Claim, RetryPolicy, Verdict, push_packet
+from hub.delivery.push import (
+    MAX_ANSWER_BYTES,
+    Claim,
+    Outcome,
+    RetryPolicy,
+    Verdict,
+    claim_due,
+    push_packet,
+    record_outcomes,
+)
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_webhook_key
 from hub.settings import Settings
 from hub.store import make_engine
-from tests.conftest import Network, opened_reports, provision
+from tests.conftest import Clock, Network, opened_reports, provision
 from tests.factories import report_body
 
 FAST = {
@@ -365,3 +375,38 @@ def test_the_push_asks_for_an_uncompressed_answer() -> None:
 
     push_packet(httpx.Client(transport=httpx.MockTransport(capture)), CLAIM, datetime.now(UTC))
     assert seen[0].headers["accept-encoding"] == "identity"
+
+
+def test_recording_a_rounds_outcomes_reads_its_deliveries_in_one_query(
+    settings: Settings, tmp_path: Path, clock: Clock
+) -> None:
+    with serving(create_app(settings, clock=clock)) as url:
+        hub = PushHub(url, settings, provision(settings, tmp_path / "parties", url), new_secret())
+        clock.advance(minutes=1)  # past the keys' registration, which runs on the process clock
+        submitted = {hub.submit(nationalities=("NL",)) for _ in range(5)}
+    hub.switch("nl-police", DeliveryMode.push, "http://127.0.0.1:9/packets", hub.secret)
+    engine = make_engine(settings.resolved_database_url)
+    with Session(engine, expire_on_commit=False) as session:
+        claims = claim_due(
+            session,
+            now=clock(),
+            limit=10,
+            claim_for=timedelta(seconds=30),
+            webhook_key=load_webhook_key(settings),
+        )
+    assert len(claims) == len(submitted)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with Session(engine, expire_on_commit=False) as session:
+        stats = record_outcomes(
+            session,
+            [(claim, Outcome(Verdict.retry, "503 from the recipient")) for claim in claims],
+            now=clock(),
+            policy=RetryPolicy.from_settings(settings),
+            rng=random.Random(7),
+        )
+        session.commit()
+    engine.dispose()
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "deliveries" in s]
+    assert stats.claimed == len(claims)
+    assert len(reads) == 1, reads
