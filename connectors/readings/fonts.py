@@ -6,7 +6,8 @@ their own scripts; those are drawn with Debian's `fonts-noto-core` files, found 
 (/usr/share/fonts/truetype/noto, or the folder named by $CONNECTOR_NOTO_FONTS). A font is
 needed only when the reading holds a character of its script, so a reading without one needs
 nothing but Noto Sans; a needed font that is missing raises FontMissing, naming the file.
-Text in any script from Hebrew on (Devanagari too) is shaped: `needs_shaping`.
+Text whose letters must be reordered, joined or stacked (Devanagari too, and decomposed accents)
+is shaped: `needs_shaping`.
 """
 
 from __future__ import annotations
@@ -69,13 +70,21 @@ SCRIPT_FONTS = (
 )
 
 
-# From Hebrew (U+0590) on, scripts reorder, join or stack their letters: HarfBuzz places them.
+# Where letters are reordered, joined or stacked, or marks combine with the letter before them
+# (a decomposed "é"): HarfBuzz places them. Hebrew to Vedic, the Indic and Myanmar extensions,
+# the Arabic presentation forms, and the combining diacritics.
+_SHAPED = (
+    (0x0300, 0x036F),
+    (0x0590, 0x1CFF),
+    (0xA800, 0xABFF),
+    (0xFB1D, 0xFEFF),
+)
 _COMPLEX_FROM = 0x0590
 
 
 def needs_shaping(texts: Iterable[str]) -> bool:
-    """Whether `texts` hold a character of a script that must be shaped to be read."""
-    return any(ord(c) >= _COMPLEX_FROM for text in texts for c in text)
+    """Whether `texts` hold a character that must be shaped to be read."""
+    return any(first <= ord(c) <= last for text in texts for c in text for first, last in _SHAPED)
 
 
 def noto_dir() -> Path:

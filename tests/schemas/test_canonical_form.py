@@ -1,6 +1,6 @@
 """The canonical report of docs/protocol.md §3.1, reproduced from the document alone.
 
-The rules are applied here independently of the hub (no schema model, no hub code): the defaults
+The rules are applied here without the hub's schema models or normalising code: the defaults
 are read from the document's table, the times and numbers rewritten as its rules say, and the
 result written by the `rfc8785` package. The bytes must equal those the hub sealed, opened with a
 recipient's key from a packet pulled over HTTP after a real intake.
