@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # The machine's Python, never one that uv would download.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test test-dates faults mutants bench lint lock audit venv postgres nginx chromium wrk clean
+.PHONY: run test test-dates faults mutants bench lint lock audit venv postgres nginx chromium fonts wrk clean
 
 ## uv itself, pinned with its hashes (deploy/dev/uv.txt), in a small environment of its own.
 $(UV): deploy/dev/uv.txt
@@ -31,14 +31,14 @@ run: $(STAMP)
 
 ## Format check, lint, type check, schema drift check and the whole test suite, run on SQLite and
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
-test: lint postgres nginx chromium promtool
+test: lint postgres nginx chromium fonts promtool
 	$(BIN)/pytest
 
 ## The suite once per date of tests/clock.py, on SQLite and without the fault tests: proof that no
 ## test passes or fails by the day it runs (HUB_TEST_DATE=<date> make test runs one date in full).
 SUITE_DATES := monday wednesday friday christmas-eve christmas boxing-day december-27 \
     at-national-day be-national-day de-good-friday nl-kings-day end-of-summer-time
-test-dates: lint nginx chromium promtool
+test-dates: lint nginx chromium fonts promtool
 	for day in $(SUITE_DATES); do \
 	    echo "== suite date: $$day"; \
 	    HUB_TEST_DATE=$$day $(BIN)/pytest -q --engines sqlite -m "not faults" || exit 1; \
@@ -72,6 +72,12 @@ nginx:
 ## Chromium, from Debian's packages where missing: the dashboard's browser test drives it headless.
 chromium:
 	bash deploy/dev/install-chromium.sh
+
+## The Noto fonts of Thai, Khmer, Lao, Burmese and Arabic (fonts-noto-core) that the PDF readings
+## draw with, and pdftoppm (poppler-utils) for the readings' picture, from Debian's packages where
+## missing. A connector's machine needs fonts-noto-core too (docs/onboarding.md).
+fonts:
+	bash deploy/dev/install-fonts.sh
 
 ## PostgreSQL's server binaries, from Debian's packages where missing.
 postgres:

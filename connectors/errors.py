@@ -8,7 +8,8 @@ ConnectorError
 ├── StoreFailed         the local store cannot be written or read
 ├── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
 ├── EvidenceInvalid     an evidence bundle that does not verify: says which check failed
-└── TriageRefused       a triage decision the connector will not send (no consent to contact)
+├── TriageRefused       a triage decision the connector will not send (no consent to contact)
+└── FontMissing         a reading needs a script's Noto font that is not installed
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -66,3 +67,7 @@ class EvidenceInvalid(ConnectorError):
 
 class TriageRefused(ConnectorError):
     """The connector will not record a decision: contact without consent, a forward to nobody."""
+
+
+class FontMissing(ConnectorError):
+    """A reading holds a script whose Noto font file is not where the connector looks for it."""

@@ -56,6 +56,9 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     # the hub logs each delivery's outcome itself, and a job's failure by its type.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    # fontTools logs each font it subsets for a PDF at INFO ("glyf pruned", ...), with the list of
+    # glyphs kept: noise to a reader of `connector render`, and a trace of the text that was set.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

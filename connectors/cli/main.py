@@ -26,7 +26,7 @@ from connectors.cli.forward import register_forward_commands
 from connectors.cli.triage import register_triage_command
 from connectors.config import ConnectorConfig, key_passphrase, load_config
 from connectors.countries.profiles import Profile, RecipientSpec
-from connectors.errors import ConfigInvalid, ConnectorError
+from connectors.errors import ConfigInvalid, ConnectorError, FontMissing
 from connectors.readings.pdf import render_pdf
 from connectors.readings.render import render_html, render_text
 from connectors.readings.translations import LocaleUnsupported
@@ -340,7 +340,7 @@ def open_command(
             timezone=timezone,
             **evidence,
         )
-    except LocaleUnsupported as exc:
+    except (LocaleUnsupported, FontMissing) as exc:
         raise _fail(f"connector: {exc}") from None
     except PacketInvalid:
         raise _fail("connector: the receipt is not about this packet") from None

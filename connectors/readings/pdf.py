@@ -1,11 +1,15 @@
 """The printable PDF of a report, in the reader's language, from the same view as text and HTML.
 
-Text is set in Noto Sans (Latin, Greek and Cyrillic), which the `fontpkg-noto-sans` package
-ships as a TTF file; fpdf2 embeds the subset a document uses, so the PDF prints the same
-anywhere. A character the font has no glyph for (Thai, Khmer, emoji, ...) is printed as a
-visible \\uXXXX escape rather than dropped: the HTML rendering shows it as written. Every page's
-footer carries the report id, the packet id and the sealed SHA-256, so that a single printed
-page can still be tied to its packet; the full evidence block ends the document.
+Text is set in Noto Sans (Latin, Greek, Cyrillic and Devanagari), which the `fontpkg-noto-sans`
+package ships as a TTF file. Thai, Lao, Khmer, Burmese and Arabic fall back to their own Noto
+fonts (connectors/readings/fonts.py says where they are found), added only when the reading
+holds such text, and HarfBuzz shapes the text of such scripts (marks placed, conjuncts formed,
+Arabic joined and set right to left). fpdf2 embeds only the subset of each font a document uses,
+so the PDF stays small and prints the same anywhere. A character no font has a glyph for
+(emoji, ...) is printed as a visible \\uXXXX escape rather than dropped: the HTML rendering
+shows it as written. Every page's footer carries the report id, the packet id and the sealed
+SHA-256, so that a single printed page can still be tied to its packet; the full evidence block
+ends the document.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
+from connectors.readings.fonts import fonts_for, needs_shaping
 from connectors.readings.render import ReportView, Row, Section, build_view, visible
 from schemas.envelope import Envelope, PacketBody
 from schemas.report import Report
@@ -36,16 +41,42 @@ def _drawable(text: str, glyphs: frozenset[int]) -> str:
     return "".join(c if c in "\n\t" or ord(c) in glyphs else f"\\u{ord(c):04x}" for c in shown)
 
 
+def _texts(view: ReportView) -> list[str]:
+    """Every string the PDF may set in Noto Sans or its fallbacks."""
+    sections = [*view.sections, view.evidence]
+    return [
+        view.title,
+        view.times_note,
+        view.neutralised_note or "",
+        view.free_text or "",
+        view.free_text_heading,
+        view.none_text,
+        view.evidence_note,
+        view.page_label,
+        *(text for s in sections for text in (s.title, *(r.label for r in s.rows))),
+        *(row.value for s in view.sections for row in s.rows),
+    ]
+
+
 class _Document(FPDF):
     """A4 pages with the report's ids in every footer."""
 
     def __init__(self, view: ReportView, font_path: Path) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.view = view
-        self.add_font(_FONT, fname=font_path)
-        font = self.fonts[_FONT.lower()]
-        assert isinstance(font, TTFFont)
-        self.glyphs = frozenset(font.ttfont.getBestCmap())
+        texts = _texts(view)
+        families = [(_FONT, font_path)] + [(f.family, path) for f, path in fonts_for(texts)]
+        glyphs: set[int] = set()
+        for family, path in families:
+            self.add_font(family, fname=path)
+            font = self.fonts[family.lower()]
+            assert isinstance(font, TTFFont)
+            glyphs.update(font.ttfont.getBestCmap())
+        self.glyphs = frozenset(glyphs)
+        if len(families) > 1:
+            self.set_fallback_fonts([family for family, _ in families[1:]])
+        if needs_shaping(texts):
+            self.set_text_shaping(True)
 
     def footer(self) -> None:
         self.set_y(-15)
@@ -164,7 +195,10 @@ def render_pdf(
     envelope: Envelope | None = None,
     receipt: Envelope | None = None,
 ) -> bytes:
-    """The report as a printable A4 PDF in `locale`. Raises like `render.build_view`."""
+    """The report as a printable A4 PDF in `locale`.
+
+    Raises like `render.build_view`, and FontMissing if a script font it needs is not installed.
+    """
     view = build_view(
         report,
         packet=packet,

@@ -176,13 +176,13 @@ def test_the_pdf_is_in_the_readers_language_with_the_evidence_and_ids_on_every_p
         assert f"Seite {number} von {len(pages)}" in page
 
 
-def test_the_pdf_shows_characters_its_font_lacks_as_visible_escapes(parties: Parties) -> None:
-    _, opened, _ = _packet(parties, free_text="Ελληνικά, русский, ไทย \x1b[2J")
+def test_the_pdf_shows_characters_no_font_has_as_visible_escapes(parties: Parties) -> None:
+    _, opened, _ = _packet(parties, free_text="Ελληνικά, русский, ไทย, ሰላም \x1b[2J")
     text = "\n".join(
         _pdf_text(render_pdf(opened.report, packet=opened.body, sealed_sha256=opened.sealed_sha256))
     )
-    assert "Ελληνικά, русский" in text
-    assert "\\u0e44\\u0e17\\u0e22" in text  # Thai: shown as code points, not dropped
+    assert "Ελληνικά, русский, ไทย" in text  # Thai in its own Noto font (test_scripts.py)
+    assert "\\u1230\\u120b\\u121d" in text  # Ethiopic, in no font: code points, not dropped
     assert "\\u001b[2J" in text
 
 
