@@ -15,9 +15,20 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from connectors.recipient.evidence import parse_bundle, verify_bundle
-from hub.store import DeliveryRow, ReportRow, TriageDecisionRow
+from connectors.recipient.forward import seal_forward
+from hub.crypto import open_packet
+from hub.store import (
+    CopyDeletionRow,
+    DeliveryRow,
+    ForwardRow,
+    OutcomeRow,
+    ReportRow,
+    TriageDecisionRow,
+)
+from schemas.commitment import ForwardAdditions
 from tests.conftest import Clock, Network, stored_counts
 from tests.factories import report_body
+from tests.hub.delivery.test_delivery import pull, receipt_for, send_receipts
 from tests.hub.oversight.test_feedback import receive
 
 SHARED_ID = str(uuid4())
@@ -136,6 +147,61 @@ def test_triage_under_a_shared_id_lands_on_the_caller_s_own_report(
         ("at-section", keys["portal-at"]),
         ("nl-section", keys["portal-nl"]),
     ]
+
+
+def test_forwards_outcomes_and_deletions_under_a_shared_id_reach_the_caller_s_own_report(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    submit(client, network, shared("portal-nl", "One thing happened."))
+    submit(client, network, shared("portal-at", "Something else happened."))
+    keys = keys_of(engine, SHARED_ID)
+    section = network.keys("nl-section")
+    police = network.keys("nl-police")
+    assert section.sealing is not None
+    assert police.sealing is not None
+    envelopes = pull(client, network, "nl-section")
+    receipts = [receipt_for(network, "nl-section", e) for e in envelopes]
+    assert send_receipts(client, network, "nl-section", receipts).status_code == 200
+    auth = network.auth("nl-section")
+    # A forward names its report by the hub's commitment it carries: each lands on its own.
+    for envelope in envelopes:
+        opened = open_packet(envelope, hub_keys=network.hub_trust(), private=section.sealing)
+        request = seal_forward(
+            opened,
+            signing_key=section.signing,
+            to_recipient_id="nl-police",
+            to_key=police.sealing.public_key,
+            withheld=[],
+            additions=ForwardAdditions(classification="matrix"),
+            now=clock(),
+        )
+        answer = client.post("/v1/forwards", json=request.model_dump(mode="json"), headers=auth)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["report_id"] == SHARED_ID
+    deleted = {"deleted_at": clock().isoformat()}
+    path = f"/v1/reports/{SHARED_ID}"
+    assert client.post(f"{path}/deletion", json=deleted, headers=auth).status_code == 409
+    assert (
+        client.post(
+            f"{path}/outcome", json={"outcome": "under_assessment"}, headers=auth
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(f"{path}/deletion?source=portal-at", json=deleted, headers=auth).status_code
+        == 200
+    )
+    outcome = client.post(
+        f"{path}/outcome?source=portal-nl", json={"outcome": "under_assessment"}, headers=auth
+    )
+    assert outcome.status_code == 200, outcome.text
+    assert outcome.json()["report_id"] == SHARED_ID
+    with Session(engine) as session:
+        forwarded = {row.report_id for row in session.exec(select(ForwardRow)).all()}
+        deletions = [row.report_id for row in session.exec(select(CopyDeletionRow)).all()]
+        outcomes = [row.report_id for row in session.exec(select(OutcomeRow)).all()]
+    assert forwarded == set(keys.values())
+    assert (deletions, outcomes) == ([keys["portal-at"]], [keys["portal-nl"]])
 
 
 def test_the_evidence_of_each_report_under_a_shared_id_is_its_own_and_verifies(
