@@ -239,6 +239,12 @@ def accept_report(
     if not stored:
         repeated = _repeated_answer(session, report, caller, mac)
         if repeated is None:
+            if report_key == report_id and _new_key(session, report_id) != report_id:
+                # Another source's report took this id as its key meanwhile: this one is stored
+                # under a key of its own, as if it had come a moment later (once: that key is new).
+                return accept_report(
+                    session, report=report, caller=caller, policy=policy, secrets=secrets, now=now
+                )
             raise Conflict(f"report {report.report_id} could not be stored; send it again")
         return repeated[1]
     log.info(

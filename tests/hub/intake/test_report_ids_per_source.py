@@ -5,6 +5,7 @@ copies of it, coordinators by the hub's key. Only random (version 4) UUIDs in lo
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid1, uuid3, uuid4, uuid5
@@ -92,6 +93,17 @@ def test_a_repeat_by_the_same_portal_is_as_before_whoever_else_used_the_id(
     changed = submit(client, network, shared("portal-at", "A third story."))
     assert changed.status_code == 409
     assert stored_counts(engine) == counts
+
+
+def test_two_portals_sending_the_same_id_at_once_both_get_202(
+    client: TestClient, network: Network, engine: Engine
+) -> None:
+    ids = [str(uuid4()) for _ in range(6)]
+    bodies = [shared(s, f"Story of {s}.", i) for i in ids for s in ("portal-nl", "portal-at")]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda body: submit(client, network, body), bodies))
+    assert [a.status_code for a in answers] == [202] * len(bodies)
+    assert all(len(keys_of(engine, i)) == 2 for i in ids)
 
 
 def status(client: TestClient, network: Network, source: str) -> Any:
