@@ -141,11 +141,21 @@ class AdministratorRow(SQLModel, table=True):
 
 
 class ReportRow(SQLModel, table=True):
-    """An accepted report: who sent it, when, a keyed digest, and the answer the source got."""
+    """An accepted report: who sent it, when, a keyed digest, and the answer the source got.
+
+    A report is known by its source and the id the source chose (`report_id`, unique per
+    source): two portals may choose the same id without either learning of the other. Every
+    other table names the report by `id`, the hub's key of it: the report's own id when no other
+    source's report already has it as key, otherwise a fresh random UUID (docs/protocol.md §4).
+    """
 
     __tablename__ = "reports"
+    __table_args__ = (Index("uq_reports_source_report_id", "source_id", "report_id", unique=True),)
 
-    id: str = Field(primary_key=True, max_length=36)
+    id: str = Field(primary_key=True, max_length=36, description="The hub's key of the report.")
+    report_id: str = Field(
+        max_length=36, index=True, description="The id the source chose; unique per source."
+    )
     source_id: str = Field(foreign_key="sources.id", index=True, max_length=63)
     accepted_at: datetime = _instant()
     content_mac: str = Field(max_length=64)

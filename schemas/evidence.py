@@ -82,7 +82,17 @@ class EvidenceContents(_Strict):
     """Everything about one report's way that can be verified offline, never its content."""
 
     format: Literal["ctt-hub-evidence/1"] = EVIDENCE_FORMAT
-    report_id: UUID
+    report_id: UUID = Field(
+        description="The id the source chose, as its acknowledgement and the packets name it."
+    )
+    report_key: UUID | None = Field(
+        default=None,
+        # Absent, not null, when it equals report_id: bundles exported before it existed keep
+        # their digest.
+        exclude_if=lambda value: value is None,
+        description="The hub's key of the report, only when it is not report_id (another source "
+        "had chosen that id first): the audit entries name the report by it (protocol §4).",
+    )
     exported_at: AwareDatetime
     acknowledgement: Envelope = Field(description="The hub's signed acknowledgement to the source.")
     packets: list[EvidencePacket] = Field(max_length=10_000)

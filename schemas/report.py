@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -23,9 +24,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 # A version 4 UUID in its canonical (RFC 9562) form: the version nibble 4, the variant 8 to b.
-_UUID4_PATTERN = (
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
-)
+# Lowercase only, as RFC 9562 writes UUIDs and the hub answers them: an id in another spelling
+# (uppercase, braces, no hyphens) is refused rather than rewritten, so the id a source sent is
+# the id it gets back, byte for byte.
+_UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name(f"report.v{SCHEMA_VERSION}.schema.json")
@@ -242,9 +244,10 @@ class Report(_Strict):
 
     schema_version: Literal[1] = Field(description="Version of this schema.")
     report_id: UUID4 = Field(
-        description="Identifier chosen by the source, a random (version 4) UUID: the idempotency "
-        "key of the report. The nil UUID and other versions are refused, so that no source can "
-        "guess another's id and claim it first.",
+        description="Identifier chosen by the source, a random (version 4) UUID in lowercase: "
+        "the idempotency key of the report among the source's own. The nil UUID, other versions "
+        "and other spellings (uppercase, braces, no hyphens) are refused. Ids are per source: "
+        "another source's report with the same id is another report.",
         json_schema_extra={"pattern": _UUID4_PATTERN},
     )
     source: SourceId = Field(description="Source that sent the report.")
@@ -264,6 +267,17 @@ class Report(_Strict):
     free_text: str | None = Field(
         default=None, max_length=20_000, description="Anything else the reporter wrote."
     )
+
+    @field_validator("report_id", mode="before")
+    @classmethod
+    def _random_uuid_in_lowercase(cls, value: object) -> object:
+        # The value is never quoted back: the reason says what is expected, not what came.
+        if isinstance(value, str) and not re.fullmatch(_UUID4_PATTERN, value):
+            raise PydanticCustomError(
+                "report_id_form",
+                "must be a random (version 4) UUID, lowercase, as 8-4-4-4-12 hex digits",
+            )
+        return value
 
     @field_validator("submitted_at")
     @classmethod

@@ -80,7 +80,7 @@ def included_entries(bundle: EvidenceBundle, head: TreeHeadBody) -> dict[int, Lo
         if parsed.index != item.leaf_index:
             raise EvidenceInvalid(f"{where}: says it is entry {parsed.index}")
         about = parsed.event.get("report_id")
-        if about is not None and about != str(bundle.report_id):
+        if about is not None and about != str(bundle.report_key or bundle.report_id):
             raise EvidenceInvalid(f"{where} ({parsed.kind}) is about another report")
         found[item.leaf_index] = parsed
     return found

@@ -25,7 +25,10 @@ evidence_app = typer.Typer(
 
 @evidence_app.command("export")
 def export_command(
-    report_id: Annotated[UUID, typer.Argument(help="The report's id.")],
+    report_id: Annotated[
+        UUID,
+        typer.Argument(help="The report's key: its id, unless another source used that id first."),
+    ],
     out: Annotated[Path, typer.Option(help="Where to write the bundle (JSON).", dir_okay=False)],
 ) -> None:
     """Write one report's evidence bundle: its acknowledgement, packets (sealed), receipts,

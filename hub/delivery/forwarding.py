@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -33,13 +34,14 @@ from hub import crypto
 from hub.audit.events import CopyDeleted, ForwardAccepted, PacketSealed
 from hub.audit.log import record
 from hub.commitment import verify_commitment
+from hub.delivery.report_keys import key_of_received_report, received_keys
 from hub.delivery.state import DeliveryState
 from hub.errors import Conflict, InvalidInput, NotFound, PacketInvalid
 from hub.logs import get_logger
 from hub.network.directory import receipt_keys, recipients
 from hub.network.keyring import HubSecrets
 from hub.network.routing import RecipientKind
-from hub.store import CopyDeletionRow, DeliveryRow, ForwardRow, one_writer
+from hub.store import CopyDeletionRow, DeliveryRow, ForwardRow, ReportRow, one_writer
 from schemas.commitment import (
     FORWARD_TYPE,
     CopyDeletion,
@@ -92,16 +94,16 @@ def forward_targets(session: Session, now: datetime) -> ForwardTargets:
     return ForwardTargets(targets=sorted(targets, key=lambda t: t.recipient_id))
 
 
-def _received(session: Session, report_id: str, recipient_id: str) -> DeliveryRow:
-    """The caller's delivered copy of a report. Raises NotFound if it holds none."""
+def _received(session: Session, key: str, recipient_id: str) -> DeliveryRow:
+    """The caller's delivered copy of the report keyed `key`. Raises NotFound if it holds none."""
     row = session.exec(
         select(DeliveryRow)
-        .where(DeliveryRow.report_id == report_id)
+        .where(DeliveryRow.report_id == key)
         .where(DeliveryRow.recipient_id == recipient_id)
         .where(DeliveryRow.state == DeliveryState.delivered)
     ).first()
     if row is None:
-        raise NotFound(f"no verified receipt of report {report_id} by {recipient_id}")
+        raise NotFound(f"no verified receipt of report {key} by {recipient_id}")
     return row
 
 
@@ -137,9 +139,8 @@ def accept_forward(
     """
     # 1.
     body, payload, signer_key, signer_id = _verified_forward(session, caller_id, request, now)
-    report_id = str(body.report_id)
-    # 2.
-    _received(session, report_id, caller_id)
+    # 2. The report is the one the caller received under this id, whose commitment it passes on.
+    report_id = _forwarded_key(session, caller_id, body, hub_keys)
     # 3.
     target = next(
         (r for r in recipients(session, now) if r.member.recipient_id == body.to_recipient_id),
@@ -173,7 +174,7 @@ def accept_forward(
     if known is not None:
         if known.forward_sha256 != forward_sha256:
             raise Conflict(f"forward {body.forward_id} was already sent with other content")
-        return _answer(known)
+        return _answer(known, body.report_id)
     # 6.
     packet = PacketBody(
         packet_version=2,
@@ -259,26 +260,71 @@ def accept_forward(
         from_recipient_id=caller_id,
         to_recipient_id=body.to_recipient_id,
     )
-    return _answer(row)
+    return _answer(row, body.report_id)
 
 
-def _answer(row: ForwardRow) -> ForwardAnswer:
+def _forwarded_key(
+    session: Session, caller_id: str, body: ForwardBody, hub_keys: Mapping[str, VerifyKey]
+) -> str:
+    """The key of the report a forward passes on: the caller's received copy of that id.
+
+    If the caller received the id from several sources, the hub's commitment in the forward
+    says which: its root is the one the hub acknowledged to that report's source. Raises
+    NotFound if the caller holds no such copy, Conflict if none or several match.
+    """
+    keys = received_keys(session, recipient_id=caller_id, report_id=str(body.report_id))
+    if len(keys) == 1:
+        return keys[0]
+    if not keys:
+        raise NotFound(f"no verified receipt of report {body.report_id} by {caller_id}")
+    try:
+        root = verify_commitment(body.commitment, hub_keys).root
+    except PacketInvalid as exc:
+        raise InvalidInput.at("forward.commitment", "not the hub's commitment") from exc
+    matching = [key for key in keys if _acknowledged_root(session, key) == root]
+    if len(matching) != 1:
+        raise Conflict(f"{caller_id} received report {body.report_id} from several sources")
+    return matching[0]
+
+
+def _acknowledged_root(session: Session, key: str) -> str | None:
+    """The commitment root the hub acknowledged to the source of the report keyed `key`."""
+    report = session.get(ReportRow, key)
+    if report is None:
+        return None
+    envelope = json.loads(report.answer)["acknowledgement"]
+    root: str | None = json.loads(base64.b64decode(envelope["payload"])).get("commitment_root")
+    return root
+
+
+def _answer(row: ForwardRow, report_id: UUID) -> ForwardAnswer:
     return ForwardAnswer(
         forward_id=UUID(row.forward_id),
-        report_id=UUID(row.report_id),
+        report_id=report_id,
         to_recipient_id=row.to_recipient_id,
         accepted_at=row.accepted_at,
     )
 
 
 def record_copy_deleted(
-    session: Session, *, caller_id: str, report_id: str, deletion: CopyDeletion, now: datetime
+    session: Session,
+    *,
+    caller_id: str,
+    report_id: str,
+    deletion: CopyDeletion,
+    now: datetime,
+    source_id: str | None = None,
 ) -> CopyDeletionAnswer:
     """Record that the caller deleted its copy of a report it received; a repeat is harmless.
 
-    Raises NotFound if the caller holds no verified receipt for the report.
+    `source_id` says whose report it is when the caller received `report_id` from several
+    sources. Raises NotFound if the caller holds no verified receipt for the report, Conflict if
+    it must name the source.
     """
-    _received(session, report_id, caller_id)
+    named = report_id
+    report_id = key_of_received_report(
+        session, recipient_id=caller_id, report_id=named, source_id=source_id
+    )
     row = session.get(CopyDeletionRow, (report_id, caller_id))
     if row is None:
         row = CopyDeletionRow(
@@ -303,7 +349,7 @@ def record_copy_deleted(
             session.commit()
         log.info("copy_deleted", report_id=report_id, recipient_id=caller_id)
     return CopyDeletionAnswer(
-        report_id=UUID(row.report_id),
+        report_id=UUID(named),
         recipient_id=row.recipient_id,
         deleted_at=row.deleted_at,
         recorded_at=row.recorded_at,

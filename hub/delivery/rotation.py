@@ -68,13 +68,14 @@ def revoke(session: Session, key_id: str, now: datetime) -> list[str]:
 
 
 def reseal_requests(session: Session, source_id: str) -> list[str]:
-    """The ids of this source's reports that have packets waiting to be sealed again."""
+    """The ids (the source's own) of this source's reports with packets waiting to be sealed
+    again."""
     rows = session.exec(
-        select(DeliveryRow.report_id)
-        .join(ReportRow, col(ReportRow.id) == col(DeliveryRow.report_id))
+        select(ReportRow.report_id)
+        .join(DeliveryRow, col(ReportRow.id) == col(DeliveryRow.report_id))
         .where(ReportRow.source_id == source_id)
         .where(DeliveryRow.state == DeliveryState.awaiting_reseal)
         .distinct()
-        .order_by(col(DeliveryRow.report_id))
+        .order_by(col(ReportRow.report_id))
     ).all()
     return list(rows)

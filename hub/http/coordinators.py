@@ -42,7 +42,8 @@ def deliveries(
     state: StateDep,
     _caller: Coordinator,
 ) -> ReportDeliveries:
-    """Where each packet of a report is: state, times and receipt; never content."""
+    """Where each packet of a report is: state, times and receipt; never content. The report is
+    named by the hub's report key (docs/protocol.md §4)."""
     return report_deliveries(session, report_id=str(report_id), now=state.clock())
 
 

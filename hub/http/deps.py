@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
@@ -141,6 +141,18 @@ async def _caller(
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+# Report ids are the sources' own: a recipient that received one id from two sources names the
+# source too (hub/delivery/report_keys.py); otherwise it leaves this out.
+OfSource = Annotated[
+    str | None,
+    Query(
+        alias="source",
+        max_length=63,
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$",
+        description="The report's source; needed only if the caller received this report id "
+        "from several sources (409 otherwise).",
+    ),
+]
 
 # Who may call a route is the table's to say, not the parameter's: these names are kept so that
 # a route reads as who it is for.

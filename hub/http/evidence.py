@@ -27,7 +27,8 @@ def evidence(
 ) -> EvidenceBundle:
     """The report's evidence bundle: acknowledgement, sealed packets, receipts, forwards and
     audit entries with proofs to a tree head signed now, and the hub's keys; never content. The
-    export is recorded in the audit log."""
+    export is recorded in the audit log. The report is named by the hub's report key
+    (docs/protocol.md §4)."""
     return export_evidence(
         session,
         report_id=str(report_id),

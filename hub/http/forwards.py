@@ -17,7 +17,7 @@ from hub.delivery.forwarding import (
     hub_verify_keys,
     record_copy_deleted,
 )
-from hub.http.deps import Recipient, SessionDep, StateDep
+from hub.http.deps import OfSource, Recipient, SessionDep, StateDep
 from hub.http.problems import Problem
 from schemas.commitment import (
     CopyDeletion,
@@ -75,9 +75,19 @@ def forward(
     tags=["recipients"],
 )
 def deletion(
-    report_id: UUID, body: CopyDeletion, session: SessionDep, state: StateDep, caller: Recipient
+    report_id: UUID,
+    body: CopyDeletion,
+    session: SessionDep,
+    state: StateDep,
+    caller: Recipient,
+    source: OfSource = None,
 ) -> CopyDeletionAnswer:
     """Record that the caller deleted its copy of a report it received (audited)."""
     return record_copy_deleted(
-        session, caller_id=caller.id, report_id=str(report_id), deletion=body, now=state.clock()
+        session,
+        caller_id=caller.id,
+        report_id=str(report_id),
+        deletion=body,
+        now=state.clock(),
+        source_id=source,
     )

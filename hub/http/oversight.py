@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from hub.audit import log as audit
 from hub.audit.log import AuditCheck, AuditEntry, ConsistencyProof, InclusionProof, SignedTreeHead
 from hub.errors import Forbidden, NotFound
-from hub.http.deps import Caller, SessionDep, StateDep
+from hub.http.deps import Caller, OfSource, SessionDep, StateDep
 from hub.http.problems import Problem
 from hub.oversight.annual import AnnualReport, annual_report, processing_limit
 from hub.oversight.compliance import ComplianceReport, compliance_report, judge_for, late_after
@@ -232,7 +232,12 @@ def status(report_id: UUID, session: SessionDep, state: StateDep, caller: Caller
     tags=["recipients"],
 )
 def outcome(
-    report_id: UUID, body: OutcomeIn, session: SessionDep, state: StateDep, caller: Caller
+    report_id: UUID,
+    body: OutcomeIn,
+    session: SessionDep,
+    state: StateDep,
+    caller: Caller,
+    source: OfSource = None,
 ) -> RecordedOutcome:
     """Attach a coded outcome to a report the caller holds a verified receipt for; its source
     sees it in the report's status."""
@@ -242,6 +247,7 @@ def outcome(
         recipient_id=caller.id,
         outcome=body.outcome,
         now=state.clock(),
+        source_id=source,
     )
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from hub.http.deps import Coordinator, Recipient, SessionDep, StateDep
+from hub.http.deps import Coordinator, OfSource, Recipient, SessionDep, StateDep
 from hub.http.problems import Problem
 from hub.oversight.processing import ProcessingTimes, processing_times
 from hub.oversight.quality import PERIOD_PATTERN, Period, load_criteria
@@ -22,7 +22,11 @@ router = APIRouter()
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "The caller holds no verified receipt of the report"},
-    409: {"model": Problem, "description": "Decision id used for another decision"},
+    409: {
+        "model": Problem,
+        "description": "Decision id used for another decision, or the report id received from "
+        "several sources without `source`",
+    },
 }
 
 
@@ -34,7 +38,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     tags=["recipients"],
 )
 def triage(
-    report_id: UUID, body: TriageIn, session: SessionDep, state: StateDep, caller: Recipient
+    report_id: UUID,
+    body: TriageIn,
+    session: SessionDep,
+    state: StateDep,
+    caller: Recipient,
+    source: OfSource = None,
 ) -> RecordedDecision:
     """Record the caller's triage decision (forward, needs information, close) and the report's
     classification in the network's common codes; codes and times only, never content."""
@@ -45,6 +54,7 @@ def triage(
         decision=body,
         codes=codes_in_force(state.settings.classification_codes),
         now=state.clock(),
+        source_id=source,
     )
 
 

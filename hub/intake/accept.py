@@ -3,8 +3,11 @@
 The steps, in order:
 1. Check the report names the source that is calling.
 2. Compute the report's canonical bytes and their keyed digest.
-3. If the report id is known: same digest from the same source returns the stored answer; any other
-   content is a conflict. Nothing is stored either way.
+3. If the source already sent a report with this id: the same digest returns the stored answer;
+   other content is a conflict. Nothing is stored either way. Report ids are the source's own: the
+   same id from another source is another report, and neither source learns of the other. The
+   hub keys the report by its id, or by a fresh random UUID if another source's report has that
+   key already (docs/protocol.md §4).
 4. Route the report against the directory of recipients.
 5. Seal one packet per recipient to its current key; sign each. A recipient without a current key
    gets a held copy instead (`awaiting_reseal`, no bytes): the source sees the report in its
@@ -56,9 +59,12 @@ _REPORTS: Table = ReportRow.__table__  # type: ignore[attr-defined]
 _DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
 _SOURCES: Table = SourceRow.__table__  # type: ignore[attr-defined]
 # Built once: a statement's construction and cache key cost as much as running it on SQLite.
-_STORED = core_select(_REPORTS.c.source_id, _REPORTS.c.content_mac, _REPORTS.c.answer).where(
-    _REPORTS.c.id == bindparam("report_id")
+_STORED = (
+    core_select(_REPORTS.c.id, _REPORTS.c.content_mac, _REPORTS.c.answer)
+    .where(_REPORTS.c.source_id == bindparam("source_id"))
+    .where(_REPORTS.c.report_id == bindparam("report_id"))
 )
+_KEY_TAKEN = core_select(_REPORTS.c.id).where(_REPORTS.c.id == bindparam("key"))
 _COUNTRY = core_select(_SOURCES.c.country).where(_SOURCES.c.id == bindparam("source_id"))
 _NEW_REPORT = insert(_REPORTS)
 _NEW_DELIVERIES = insert(_DELIVERIES)
@@ -105,21 +111,30 @@ def accept_report(
     # 3.
     repeated = _repeated_answer(session, report, caller, mac)
     if repeated is not None:
-        reseal_held(session, report=report, canonical=canonical, secrets=secrets, now=now)
-        return repeated
+        report_key, answer = repeated
+        reseal_held(
+            session,
+            report=report,
+            report_key=report_key,
+            canonical=canonical,
+            secrets=secrets,
+            now=now,
+        )
+        return answer
     # 4.
     directory = recipients(session, now)
     country = _source_country(session, caller.id)
     routed = policy.route(report, country, [r.member for r in directory])
     # 5. One salt for the report's commitment; it is sealed into each copy and then forgotten.
     report_id = str(report.report_id)
+    report_key = _new_key(session, report_id)
     salt = commitment.new_salt()
     committed = commitment.commit(report, salt, now)
     signed_commitment = commitment.sign_commitment(committed, secrets.signing_key)
     keyless = _without_key(directory, routed)
     sealed: list[SealedDelivery] = []
     rows: list[dict[str, object]] = [
-        _held_row(report_id, target, now) for target in routed if target.recipient_id in keyless
+        _held_row(report_key, target, now) for target in routed if target.recipient_id in keyless
     ]
     for target in routed:
         if target.recipient_id in keyless:
@@ -146,7 +161,7 @@ def accept_report(
         rows.append(
             {
                 "packet_id": delivery.packet_id,
-                "report_id": report_id,
+                "report_id": report_key,
                 "recipient_id": delivery.recipient_id,
                 "rules": ",".join(target.rules),
                 "state": DeliveryState.pending.value,
@@ -183,7 +198,8 @@ def accept_report(
     # Core statements, not ORM objects: the rows are written once and never read back here, and
     # building and flushing mapped objects cost more than sealing them (docs/benchmark.md).
     report_row = {
-        "id": report_id,
+        "id": report_key,
+        "report_id": report_id,
         "source_id": caller.id,
         "accepted_at": now,
         "content_mac": mac,
@@ -196,7 +212,7 @@ def accept_report(
             connection.execute(_NEW_DELIVERIES, rows)
             record_acceptance(
                 session,
-                report_id=report_id,
+                report_id=report_key,
                 recipients=routed,
                 acknowledgement=acknowledgement,
                 deliveries=sealed,
@@ -205,7 +221,7 @@ def accept_report(
             )
             record_awaiting_key(
                 session,
-                report_id,
+                report_key,
                 [
                     (str(r["packet_id"]), str(r["recipient_id"]))
                     for r in rows
@@ -213,45 +229,51 @@ def accept_report(
                 ],
                 now,
             )
-            note_report(session, report)
+            note_report(session, report, report_key)
             session.commit()
             stored = True
         except IntegrityError:
-            # Another request stored the same report id between step 3 and here.
+            # Another request stored a report with this id or this key between step 3 and here.
             session.rollback()
             stored = False
     if not stored:
         repeated = _repeated_answer(session, report, caller, mac)
         if repeated is None:
+            if report_key == report_id and _new_key(session, report_id) != report_id:
+                # Another source's report took this id as its key meanwhile: this one is stored
+                # under a key of its own, as if it had come a moment later (once: that key is new).
+                return accept_report(
+                    session, report=report, caller=caller, policy=policy, secrets=secrets, now=now
+                )
             raise Conflict(f"report {report.report_id} could not be stored; send it again")
-        return repeated
+        return repeated[1]
     log.info(
         "report_accepted",
-        report_id=report_id,
+        report_id=report_key,
         source=caller.id,
         recipients=[r.recipient_id for r in routed],
         packet_ids=[d.packet_id for d in sealed],
     )
     for recipient_id in sorted(keyless):
-        log.warning("copy_awaiting_key", report_id=report_id, recipient_id=recipient_id)
+        log.warning("copy_awaiting_key", report_id=report_key, recipient_id=recipient_id)
     return answer
 
 
-def note_report(session: Session, report: Report) -> None:
+def note_report(session: Session, report: Report, key: str) -> None:
     """Keep the coded facts the oversight needs from the content, and nothing else of it: whether
     the reporter consented to contact (S11, hub/oversight/feedback.py), and the incident's country
     and the report's category (the annual report, hub/oversight/annual.py). Intake is the only
-    step that sees the report, so it keeps them (docs/threat-model.md, P58)."""
-    report_id = str(report.report_id)
+    step that sees the report, so it keeps them (docs/threat-model.md, P58). `key` is the hub's
+    key of the report."""
     connection = session.connection()
     connection.execute(
         _NEW_FEEDBACK,
-        {"report_id": report_id, "contact_consent": report.reporter.kind == "contact"},
+        {"report_id": key, "contact_consent": report.reporter.kind == "contact"},
     )
     connection.execute(
         _NEW_FACTS,
         {
-            "report_id": report_id,
+            "report_id": key,
             "incident_country": report.incident.country,
             "category": report.category.value,
         },
@@ -276,11 +298,11 @@ def _without_key(directory: list[Recipient], routed: list[RoutedRecipient]) -> s
 NO_CURRENT_KEY = "no current sealing key at intake"
 
 
-def _held_row(report_id: str, target: RoutedRecipient, now: datetime) -> dict[str, object]:
+def _held_row(key: str, target: RoutedRecipient, now: datetime) -> dict[str, object]:
     """A recipient's copy held until the source resends: nothing sealed, nothing to deliver."""
     return {
         "packet_id": str(uuid4()),
-        "report_id": report_id,
+        "report_id": key,
         "recipient_id": target.recipient_id,
         "rules": ",".join(target.rules),
         "state": DeliveryState.awaiting_reseal.value,
@@ -303,31 +325,57 @@ def _source_country(session: Session, source_id: str) -> str | None:
     return country
 
 
+def _new_key(session: Session, report_id: str) -> str:
+    """The hub's key for a new report: its own id, unless another source's report has that key.
+
+    Keeping the id as the key leaves every report of a source whose ids nobody else used named
+    the same way in every table, packet and audit entry as before ids were per source.
+    """
+    taken = session.connection().execute(_KEY_TAKEN, {"key": report_id}).first()
+    return report_id if taken is None else str(uuid4())
+
+
 def _repeated_answer(
     session: Session, report: Report, caller: Principal, mac: str
-) -> IntakeAnswer | None:
-    stored = session.connection().execute(_STORED, {"report_id": str(report.report_id)}).first()
+) -> tuple[str, IntakeAnswer] | None:
+    """The key and the stored answer if `caller` sent this report before; None if it did not.
+
+    Raises Conflict if the caller sent this id before with other content. Another source's
+    report with the same id is not looked at.
+    """
+    stored = (
+        session.connection()
+        .execute(_STORED, {"source_id": caller.id, "report_id": str(report.report_id)})
+        .first()
+    )
     if stored is None:
         return None
-    if stored.source_id != caller.id or stored.content_mac != mac:
-        log.warning("report_id_conflict", report_id=str(report.report_id), source=caller.id)
+    if stored.content_mac != mac:
+        log.warning("report_id_conflict", report_id=str(stored.id), source=caller.id)
         raise Conflict(f"report {report.report_id} was already submitted with other content")
-    log.info("report_repeated", report_id=str(report.report_id), source=caller.id)
-    return IntakeAnswer.model_validate_json(stored.answer)
+    log.info("report_repeated", report_id=str(stored.id), source=caller.id)
+    return str(stored.id), IntakeAnswer.model_validate_json(stored.answer)
 
 
 def reseal_held(
-    session: Session, *, report: Report, canonical: bytes, secrets: HubSecrets, now: datetime
+    session: Session,
+    *,
+    report: Report,
+    report_key: str,
+    canonical: bytes,
+    secrets: HubSecrets,
+    now: datetime,
 ) -> list[str]:
     """Seal again, to each recipient's current key, the packets held after a key revocation.
 
     Called only with content the source sent again and that matched the stored keyed digest, so
     the new packets carry exactly what was acknowledged. A recipient still without a valid key
-    keeps its packet held. Returns the packet ids sealed again.
+    keeps its packet held. `report_key` is the hub's key of the report. Returns the packet ids
+    sealed again.
     """
     held = session.exec(
         select(DeliveryRow)
-        .where(DeliveryRow.report_id == str(report.report_id))
+        .where(DeliveryRow.report_id == report_key)
         .where(DeliveryRow.state == DeliveryState.awaiting_reseal)
     ).all()
     if not held:
@@ -389,5 +437,5 @@ def reseal_held(
             now,
         )
     session.commit()
-    log.info("packets_resealed", report_id=str(report.report_id), packet_ids=resealed)
+    log.info("packets_resealed", report_id=report_key, packet_ids=resealed)
     return resealed

@@ -62,8 +62,10 @@ def export_evidence(
     role: Literal["administrator", "coordinator"],
     high_water: Path | None = None,
 ) -> EvidenceBundle:
-    """The evidence bundle of `report_id`, its proofs to a tree head signed now.
+    """The evidence bundle of the report keyed `report_id`, its proofs to a tree head signed now.
 
+    A coordinator names a report by the hub's key, as the audit log and the delivery lists do;
+    the bundle names it as its source did, and by the key too if the two differ.
     Raises NotFound for an unknown report, ProofInvalid if the log is damaged.
     """
     report = session.get(ReportRow, report_id)
@@ -93,7 +95,8 @@ def export_evidence(
         session, leaf_indices=[item.leaf_index for item in entries], size=head.tree_size
     )
     contents = EvidenceContents(
-        report_id=report_id,
+        report_id=report.report_id,
+        report_key=None if report.report_id == report_id else report_id,
         exported_at=now,
         acknowledgement=IntakeAnswer.model_validate_json(report.answer).acknowledgement,
         packets=packets,
@@ -110,7 +113,7 @@ def export_evidence(
     )
     # 4. The hub's statement over all of it: the states and times no other signature covers.
     digest = hashlib.sha256(canonical_json(contents.model_dump(mode="json"))).hexdigest()
-    statement = EvidenceStatement(report_id=report_id, exported_at=now, bundle_sha256=digest)
+    statement = EvidenceStatement(report_id=report.report_id, exported_at=now, bundle_sha256=digest)
     return EvidenceBundle(**dict(contents), statement=sign_envelope(EVIDENCE_TYPE, statement, key))
 
 

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from hub.audit.events import OutcomeRecorded, StatusSeen
 from hub.audit.log import record
+from hub.delivery.report_keys import key_of_own_report, key_of_received_report
 from hub.errors import NotFound
 from hub.store import DeliveryRow, OutcomeRow, RecipientRow, ReportFeedbackRow, ReportRow
 
@@ -96,21 +97,23 @@ def report_status(
 ) -> ReportStatus:
     """The status of one of the source's own reports; remembers that the source saw it.
 
-    Raises NotFound for an unknown report or one another source sent.
+    Raises NotFound if the source sent no report with this id; another source's report with
+    the same id is never looked at.
     """
-    report = session.get(ReportRow, report_id)
-    if report is None or report.source_id != source_id:
+    key = key_of_own_report(session, source_id=source_id, report_id=report_id)
+    report = session.get(ReportRow, key)
+    if report is None:
         raise NotFound(f"no report {report_id} from {source_id}")
     outcomes = {
         row.recipient_id: row
-        for row in session.exec(select(OutcomeRow).where(OutcomeRow.report_id == report_id)).all()
+        for row in session.exec(select(OutcomeRow).where(OutcomeRow.report_id == key)).all()
     }
     statuses = []
     newest: datetime | None = None
     for delivery, recipient in session.exec(
         select(DeliveryRow, RecipientRow)
         .join(RecipientRow, col(RecipientRow.id) == col(DeliveryRow.recipient_id))
-        .where(DeliveryRow.report_id == report_id)
+        .where(DeliveryRow.report_id == key)
         .where(DeliveryRow.state != "superseded")
         .order_by(col(RecipientRow.country), col(RecipientRow.kind))
     ).all():
@@ -131,7 +134,7 @@ def report_status(
         for at in times:
             if at is not None and (newest is None or at > newest):
                 newest = at
-    _note_seen(session, report_id, source_id, statuses, newest, now)
+    _note_seen(session, key, source_id, statuses, newest, now)
     return ReportStatus(
         report_id=report_id,
         accepted_at=report.accepted_at,
@@ -173,13 +176,24 @@ def _note_seen(
 
 
 def record_outcome(
-    session: Session, *, report_id: str, recipient_id: str, outcome: Outcome, now: datetime
+    session: Session,
+    *,
+    report_id: str,
+    recipient_id: str,
+    outcome: Outcome,
+    now: datetime,
+    source_id: str | None = None,
 ) -> RecordedOutcome:
     """Attach a recipient's coded outcome to a report it holds a verified receipt for.
 
-    A later outcome replaces an earlier one (the audit log keeps both). Raises NotFound if the
-    recipient has no receipted packet of that report.
+    A later outcome replaces an earlier one (the audit log keeps both). `source_id` says whose
+    report it is when the recipient received `report_id` from several sources. Raises NotFound
+    if the recipient has no receipted packet of that report, Conflict if it must name the source.
     """
+    named = report_id
+    report_id = key_of_received_report(
+        session, recipient_id=recipient_id, report_id=named, source_id=source_id
+    )
     receipted = session.exec(
         select(DeliveryRow.packet_id)
         .where(DeliveryRow.report_id == report_id)
@@ -200,4 +214,4 @@ def record_outcome(
         at=now,
     )
     session.commit()
-    return RecordedOutcome(report_id=report_id, outcome=outcome, recorded_at=now)
+    return RecordedOutcome(report_id=named, outcome=outcome, recorded_at=now)

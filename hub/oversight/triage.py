@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from hub.audit.events import TriageDecided
 from hub.audit.log import record
+from hub.delivery.report_keys import key_of_received_report
 from hub.errors import ConfigurationError, Conflict, FieldError, InvalidInput, NotFound
 from hub.logs import get_logger
 from hub.store import DeliveryRow, ReportFeedbackRow, TriageDecisionRow, one_writer
@@ -63,10 +64,11 @@ def codes_in_force(extra: Path | None) -> CodeList:
         raise ConfigurationError(str(exc)) from exc
 
 
-def _answer(row: TriageDecisionRow) -> RecordedDecision:
+def _answer(row: TriageDecisionRow, report_id: str | None = None) -> RecordedDecision:
+    """The decision as recorded, naming the report by `report_id` if given, else by its key."""
     return RecordedDecision(
         decision_id=UUID(row.decision_id),
-        report_id=UUID(row.report_id),
+        report_id=UUID(report_id or row.report_id),
         recipient_id=row.recipient_id,
         decision=Decision(row.decision),
         classification=row.classification,
@@ -84,18 +86,24 @@ def record_decision(
     decision: TriageIn,
     codes: CodeList,
     now: datetime,
+    source_id: str | None = None,
 ) -> RecordedDecision:
     """Record a recipient's triage decision (see the module's steps).
 
+    `report_id` is the id the caller received the report under; `source_id` says whose report
+    it is when the caller received that id from several sources (hub/delivery/report_keys.py).
     Raises NotFound (no verified receipt of the report by the caller), InvalidInput (a code not
     in force, a reason that does not fit, needs_information without consent, a decision time
     out of bounds) or Conflict (a decision id reused for another decision). Changes nothing
     when it raises.
     """
     # 1.
+    key = key_of_received_report(
+        session, recipient_id=recipient_id, report_id=report_id, source_id=source_id
+    )
     receipted = session.exec(
         select(DeliveryRow.delivered_at)
-        .where(DeliveryRow.report_id == report_id)
+        .where(DeliveryRow.report_id == key)
         .where(DeliveryRow.recipient_id == recipient_id)
         .where(DeliveryRow.state == "delivered")
         .order_by(col(DeliveryRow.delivered_at))
@@ -111,7 +119,7 @@ def record_decision(
     ]
     # 3.
     if decision.decision is Decision.needs_information:
-        feedback = session.get(ReportFeedbackRow, report_id)
+        feedback = session.get(ReportFeedbackRow, key)
         if feedback is None or not feedback.contact_consent:
             problems.append(
                 FieldError("decision", "the reporter did not consent to contact: forward or close")
@@ -128,7 +136,7 @@ def record_decision(
     known = session.get(TriageDecisionRow, decision_id)
     if known is not None:
         same = (
-            known.report_id == report_id
+            known.report_id == key
             and known.recipient_id == recipient_id
             and known.decision == decision.decision.value
             and known.classification == decision.classification
@@ -137,11 +145,11 @@ def record_decision(
         )
         if not same:
             raise Conflict(f"decision {decision_id} was already recorded with other codes")
-        return _answer(known)
+        return _answer(known, report_id)
     # 6.
     row = TriageDecisionRow(
         decision_id=decision_id,
-        report_id=report_id,
+        report_id=key,
         recipient_id=recipient_id,
         decision=decision.decision.value,
         classification=decision.classification,
@@ -154,7 +162,7 @@ def record_decision(
         record(
             session,
             TriageDecided(
-                report_id=report_id,
+                report_id=key,
                 recipient_id=recipient_id,
                 decision_id=decision_id,
                 decision=decision.decision.value,
@@ -167,13 +175,13 @@ def record_decision(
         session.commit()
     log.info(
         "triage_decided",
-        report_id=report_id,
+        report_id=key,
         recipient_id=recipient_id,
         decision_id=decision_id,
         decision=decision.decision.value,
         classification=decision.classification,
     )
-    return _answer(row)
+    return _answer(row, report_id)
 
 
 def decisions_of(session: Session, report_id: str) -> list[RecordedDecision]:

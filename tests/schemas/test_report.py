@@ -379,3 +379,4 @@ def test_the_json_schema_admits_only_version_4_report_ids() -> None:
     assert re.fullmatch(pattern, str(uuid4()))
     assert not re.fullmatch(pattern, "00000000-0000-0000-0000-000000000000")
     assert not re.fullmatch(pattern, "6f1c1d3e-8f9a-1b6e-9c7d-2a4b5c6d7e8f")
+    assert not re.fullmatch(pattern, str(uuid4()).upper())  # UUIDs are lowercase (protocol §4)
