@@ -8,7 +8,8 @@ ConnectorError
 ├── StoreFailed         the local store cannot be written or read
 ├── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
 ├── EvidenceInvalid     an evidence bundle that does not verify: says which check failed
-└── TriageRefused       a triage decision the connector will not send (no consent to contact)
+├── TriageRefused       a triage decision the connector will not send (no consent to contact)
+└── RoomRefused         the reading room will not start or serve (a host other than loopback)
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -66,3 +67,7 @@ class EvidenceInvalid(ConnectorError):
 
 class TriageRefused(ConnectorError):
     """The connector will not record a decision: contact without consent, a forward to nobody."""
+
+
+class RoomRefused(ConnectorError):
+    """The reading room refuses: to listen beyond loopback, or a request it does not trust."""
