@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from connectors.cli.countries import ProfilesOption, selected_profiles
 from connectors.config import load_config
 from connectors.errors import ConnectorError
 from connectors.recipient.pull import load_keys
+from connectors.recipient.readable import reading_for
 from connectors.room import check_loopback, create_room
 from connectors.room.app import serve_room
 
@@ -27,6 +29,7 @@ def room(
     ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 8765,
     host: Annotated[str, typer.Option(help="Only 127.0.0.1 is accepted.")] = "127.0.0.1",
+    profiles: ProfilesOption = None,
 ) -> None:
     """Serve the reading room on 127.0.0.1: read the received reports in your language and
     record triage decisions and outcomes. Prints a one-time login code for each login."""
@@ -39,7 +42,8 @@ def room(
             typer.echo(f"reading room login code (one use): {code}", err=True)
 
         typer.echo(f"reading room of {settings.recipient_id}: http://{host}:{port}/", err=True)
-        app = create_room(settings, on_code=show)
+        reading = reading_for(settings.recipient_id, selected_profiles(profiles), settings)
+        app = create_room(settings, on_code=show, reading=reading)
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None
     serve_room(app, host=host, port=port)

@@ -20,10 +20,12 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from connectors.client import HubClient
 from connectors.config import ConnectorConfig, read_token
+from connectors.countries.profiles import default_profiles
 from connectors.errors import ConnectorError, HubUnreachable, RoomRefused
 from connectors.readings.translations import available_locales
 from connectors.recipient.outcome import OUTCOMES, record_outcome
-from connectors.recipient.pull import load_keys, primary_locale
+from connectors.recipient.pull import load_keys
+from connectors.recipient.readable import Reading, reading_for
 from connectors.recipient.triage import triage_report
 from connectors.room.guard import HEADERS, check_loopback, guard
 from connectors.room.ledger import Ledger
@@ -55,6 +57,7 @@ class Room:
     """What the room's routes share: the connector's config, its sessions, notes and clock."""
 
     config: ConnectorConfig
+    reading: Reading
     sessions: Sessions
     ledger: Ledger
     clock: Clock
@@ -104,10 +107,9 @@ def _check_csrf(session: LoginSession, given: str) -> None:
         raise RoomRefused("the form is stale or not this session's: reload the page")
 
 
-def _locales(config: ConnectorConfig) -> list[str]:
-    """The reader's languages first (the config's), then every other with a catalogue."""
-    own = [code for code in config.languages if code in available_locales()]
-    return list(dict.fromkeys([primary_locale(config), *own, *available_locales()]))
+def _locales(reading: Reading) -> list[str]:
+    """The reader's languages first (the profile's, or the config's), then every other."""
+    return list(dict.fromkeys([*reading.locales, *available_locales()]))
 
 
 def _targets(room: Room) -> tuple[list[ForwardTarget], str | None]:
@@ -133,7 +135,7 @@ def _report_page(
     notice: str | None = None,
 ) -> Response:
     config = room.config
-    chosen = locale or primary_locale(config)
+    chosen = locale or room.reading.locales[0]
     try:
         opened = open_report(
             config,
@@ -141,7 +143,7 @@ def _report_page(
             room.ledger,
             packet_id,
             locale=chosen,
-            timezone=config.timezone,
+            timezone=room.reading.timezone,
         )
     except _FAILED as exc:
         return _list_page(room, session, status=400, error=_line(exc))
@@ -154,7 +156,7 @@ def _report_page(
         lang=chosen,
         opened=opened,
         locale=chosen,
-        locales=_locales(config),
+        locales=_locales(room.reading),
         classifications=[c for c in codes.classifications.values() if not c.retired],
         reasons=[r for r in codes.reasons.values() if not r.retired],
         targets=targets,
@@ -323,14 +325,23 @@ def _refused(request: Request, exc: Exception) -> Response:
 
 
 def create_room(
-    config: ConnectorConfig, *, on_code: Callable[[str], None], clock: Clock | None = None
+    config: ConnectorConfig,
+    *,
+    on_code: Callable[[str], None],
+    reading: Reading | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The reading room for the connector `config`; `on_code` shows each new login code to the
-    person who started it (the terminal)."""
+    person who started it (the terminal). `reading`: the reader's languages and time zone
+    (default: from the profile that lists the recipient, else the config)."""
     now = clock or (lambda: datetime.now(UTC))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.room = Room(
-        config=config, sessions=Sessions(on_code), ledger=Ledger(config.store_dir), clock=now
+        config=config,
+        reading=reading or reading_for(config.recipient_id, default_profiles(), config),
+        sessions=Sessions(on_code),
+        ledger=Ledger(config.store_dir),
+        clock=now,
     )
     app.middleware("http")(guard)
     app.add_exception_handler(_LoginNeeded, _login_needed)

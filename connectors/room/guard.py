@@ -2,9 +2,10 @@
 
 The room listens on 127.0.0.1 and nowhere else (`check_loopback`). A request must name the
 room itself in its Host header, so a page elsewhere cannot reach it through a DNS name that
-resolves to 127.0.0.1 (DNS rebinding); a POST must come from the room's own origin as well, on
-top of its session's CSRF token. Every answer carries headers at least as strict as the hub
-dashboard's: nothing loads from elsewhere, no script runs, no frame, no referrer, no caching.
+resolves to 127.0.0.1 (DNS rebinding); a POST must come from the room's own origin as well
+(`Origin`, or `Sec-Fetch-Site: same-origin`), on top of its session's CSRF token. Every answer
+carries headers at least as strict as the hub dashboard's: nothing loads from elsewhere, no
+script runs, no frame, no referrer, no caching.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ def _own_host(request: Request) -> str:
     return f"{LOOPBACK}:{port}" if port else LOOPBACK
 
 
+def _same_origin(request: Request, own: str) -> bool:
+    """Whether a write comes from the room's own pages, as the browser says.
+
+    A browser names the page's origin in `Origin`, except that under `Referrer-Policy:
+    no-referrer` Chromium sends `Origin: null`; `Sec-Fetch-Site`, which no page can set, then
+    says whether the form was the room's own. Neither signal may name another site.
+    """
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    if origin not in (None, "null", own) or site not in (None, "same-origin"):
+        return False
+    return origin == own or site == "same-origin"
+
+
 def _refused(reason: str) -> Response:
     return PlainTextResponse(reason, status_code=403, headers=HEADERS)
 
@@ -64,7 +79,7 @@ async def guard(request: Request, call_next: Callable[[Request], Awaitable[Respo
     own = _own_host(request)
     if request.headers.get("host") != own:
         return _refused("this is the reading room on " + own + ": open it by that address")
-    if request.method in _WRITES and request.headers.get("origin") != f"http://{own}":
+    if request.method in _WRITES and not _same_origin(request, f"http://{own}"):
         return _refused("a form from another page: open the reading room and try again")
     try:
         response = await call_next(request)

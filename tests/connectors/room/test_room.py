@@ -150,6 +150,9 @@ def test_a_form_without_the_sessions_csrf_token_or_from_another_origin_is_refuse
         assert browser.post(triage, data={**form, "csrf": "not-the-token"}).status_code == 403
         foreign = {"Origin": "http://evil.example"}
         assert browser.post(triage, data={**form, "csrf": csrf}, headers=foreign).status_code == 403
+        cross_site = {"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+        refused = browser.post(triage, data={**form, "csrf": csrf}, headers=cross_site)
+        assert refused.status_code == 403
         no_origin = httpx.Client(base_url=room.url, cookies=browser.cookies, timeout=10)
         assert no_origin.post(triage, data={**form, "csrf": csrf}).status_code == 403
         no_origin.close()
