@@ -29,7 +29,7 @@ from hub.http.server import serving
 from hub.oversight.feedback import Outcome
 from hub.store import OutcomeRow, TriageDecisionRow, make_engine
 from tests.conftest import Clock, LiveHub
-from tests.connectors.recipient.test_forward import CONTACT, _config, _copy
+from tests.connectors.recipient.test_forward import CONTACT, _config, _copy, _received_forward
 from tests.factories import report_body
 
 MARKER = "ROOM-MARKER-7f3a-never-on-disk"
@@ -277,7 +277,7 @@ def test_a_refused_decision_is_one_line_on_the_page_and_nothing_is_recorded(
     assert hub_rows(live_hub, TriageDecisionRow) == []
 
 
-def test_a_forward_from_the_room_reaches_the_police_and_its_copy_is_deleted(
+def test_a_forward_from_the_room_deletes_the_copy_and_the_police_room_shows_what_was_added(
     live_hub: LiveHub, room: Room
 ) -> None:
     report_id, packet_id = received(live_hub, room)
@@ -298,10 +298,26 @@ def test_a_forward_from_the_room_reaches_the_police_and_its_copy_is_deleted(
         )
         assert (answer.status_code, answer.headers["location"]) == (303, "/?done=deleted")
         assert f'data-packet="{packet_id}"' not in browser.get("/").text
+    [decision] = hub_rows(live_hub, TriageDecisionRow)
+    assert (decision.report_id, decision.decision) == (report_id, "forward")
+    # The police's room shows the forward, verified against the hub's commitment, with the
+    # forwarder's additions and what it withheld.
     police = _config(live_hub, "be-police")
     assert not pull_until_empty(police).failed
-    assert [r.decision for r in hub_rows(live_hub, TriageDecisionRow)] == ["forward"]
-    assert report_id in {d.report_id for d in hub_rows(live_hub, TriageDecisionRow)}
+    codes: list[str] = []
+    with serving(create_room(police, on_code=codes.append)) as url:
+        police_room = Room(url=url, config=police, codes=codes)
+        with police_room.client() as browser:
+            police_room.log_in(browser)
+            forward = str(_received_forward(police, report_id).body.packet_id)
+            listing = browser.get("/").text
+            row = listing.split(f'data-packet="{forward}"', 1)[1].split("</tr>", 1)[0]
+            assert "forward from be-section" in row
+            page = browser.get(f"/reports/{forward}").text
+    assert "Forward from be-section" in page
+    assert "Enough usable information." in page
+    assert "sexual_exploitation_travel_tourism" in page
+    assert MARKER in page
 
 
 def test_nothing_readable_of_a_report_is_written_to_disk_or_logs_by_the_room(
