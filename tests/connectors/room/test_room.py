@@ -126,7 +126,7 @@ def test_every_page_needs_a_login_and_a_login_code_opens_one_session_only(room: 
         assert other.post("/login", data={"code": room.codes[-1]}).status_code == 303
 
 
-def test_a_session_ends_after_a_quarter_of_an_hour_without_use(room: Room) -> None:
+def test_a_session_ends_after_a_quarter_of_an_hour_without_use() -> None:
     clock = Clock()
     codes: list[str] = []
     sessions = Sessions(codes.append)
