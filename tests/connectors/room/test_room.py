@@ -6,7 +6,12 @@ are at the hub; and nothing readable of a report is written to disk or logs on t
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +33,7 @@ from connectors.room.login import Sessions
 from hub.http.server import serving
 from hub.oversight.feedback import Outcome
 from hub.store import OutcomeRow, TriageDecisionRow, make_engine
-from tests.conftest import Clock, LiveHub
+from tests.conftest import ROOT, Clock, LiveHub
 from tests.connectors.recipient.test_forward import CONTACT, _config, _copy, _received_forward
 from tests.factories import report_body
 
@@ -365,3 +370,52 @@ def test_nothing_readable_of_a_report_is_written_to_disk_or_logs_by_the_room(
 
 def test_the_rooms_outcome_codes_are_the_hubs() -> None:
     assert list(OUTCOMES) == [o.value for o in Outcome]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_connector_room_prints_a_login_code_and_serves_the_list_on_loopback(
+    live_hub: LiveHub, tmp_path: Path
+) -> None:
+    config = _config(live_hub, "be-section")
+    report_id = submit(live_hub)
+    assert not pull_until_empty(config).failed
+    port = _free_port()
+    errors = tmp_path / "room.stderr"
+    command = [sys.executable, "-m", "tests.clocked", "connectors", "room"]
+    config_file = str(live_hub.network.connector_config("be-section"))
+    with errors.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--config", config_file, "--port", str(port)],
+            stdout=sink,
+            stderr=sink,
+            cwd=ROOT,
+            env=os.environ.copy(),
+        )
+    try:
+        deadline = time.monotonic() + 90  # the command imports for a while on a busy machine
+        code = None
+        while code is None and time.monotonic() < deadline:
+            found = re.search(r"login code \(one use\): (\S+)", errors.read_text("utf-8"))
+            code = found.group(1) if found else None
+            time.sleep(0.1)
+        assert code, errors.read_text("utf-8")
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, headers={"Origin": url}, timeout=10) as browser:
+            while time.monotonic() < deadline:
+                try:
+                    browser.get("/login")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert browser.post("/login", data={"code": code}).status_code == 303
+            assert f'data-report="{report_id}"' in browser.get("/").text
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert MARKER not in errors.read_text("utf-8")
