@@ -155,6 +155,12 @@ def test_a_form_without_the_sessions_csrf_token_or_from_another_origin_is_refuse
         assert browser.post(triage, data={**form, "csrf": "not-the-token"}).status_code == 403
         foreign = {"Origin": "http://evil.example"}
         assert browser.post(triage, data={**form, "csrf": csrf}, headers=foreign).status_code == 403
+        # Another port of 127.0.0.1 is the same site (SameSite lets the cookie go) but not
+        # the room's origin.
+        port = int(room.url.rsplit(":", 1)[1])
+        other_port = {"Origin": f"http://127.0.0.1:{port + 1}", "Sec-Fetch-Site": "same-site"}
+        refused = browser.post(triage, data={**form, "csrf": csrf}, headers=other_port)
+        assert refused.status_code == 403
         cross_site = {"Origin": "null", "Sec-Fetch-Site": "cross-site"}
         refused = browser.post(triage, data={**form, "csrf": csrf}, headers=cross_site)
         assert refused.status_code == 403
