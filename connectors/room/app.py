@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from connectors.client import HubClient
@@ -190,17 +190,22 @@ def _see_other(url: str) -> Response:
 
 # Routes
 
+router = APIRouter(include_in_schema=False)
 
+
+@router.get("/static/room.css")
 def stylesheet_route() -> Response:
     """The room's only stylesheet."""
     return Response(stylesheet(), media_type="text/css", headers=HEADERS)
 
 
+@router.get("/login")
 def login_form(room: RoomDep) -> Response:
     """The login form: the one-time code from the terminal."""
     return render("login.html", **_base(room, None))
 
 
+@router.post("/login")
 def login(room: RoomDep, code: Annotated[str, Form(max_length=100)] = "") -> Response:
     """Spend the one-time code and open a session."""
     cookie = room.sessions.log_in(code.strip(), now=room.clock())
@@ -217,6 +222,7 @@ def login(room: RoomDep, code: Annotated[str, Form(max_length=100)] = "") -> Res
     return response
 
 
+@router.post("/logout")
 def logout(request: Request, room: RoomDep, session: SessionDep, csrf: Csrf = "") -> Response:
     """End the session, server-side."""
     _check_csrf(session, csrf)
@@ -227,6 +233,7 @@ def logout(request: Request, room: RoomDep, session: SessionDep, csrf: Csrf = ""
     return response
 
 
+@router.get("/")
 def received(
     room: RoomDep,
     session: SessionDep,
@@ -236,6 +243,7 @@ def received(
     return _list_page(room, session, notice=_DONE.get(done or ""))
 
 
+@router.get("/reports/{packet_id}")
 def report(
     packet_id: str,
     room: RoomDep,
@@ -247,7 +255,8 @@ def report(
     return _report_page(room, session, packet_id, lang, notice=_DONE.get(done or ""))
 
 
-def triage(
+@router.post("/reports/{packet_id}/triage")
+def record_triage(
     packet_id: str,
     room: RoomDep,
     session: SessionDep,
@@ -296,7 +305,8 @@ def triage(
     return _see_other(f"/reports/{packet_id}?done={done}")
 
 
-def outcome(
+@router.post("/reports/{packet_id}/outcome")
+def record_coded_outcome(
     packet_id: str,
     room: RoomDep,
     session: SessionDep,
@@ -346,14 +356,7 @@ def create_room(
     app.middleware("http")(guard)
     app.add_exception_handler(_LoginNeeded, _login_needed)
     app.add_exception_handler(RoomRefused, _refused)
-    app.get("/static/room.css")(stylesheet_route)
-    app.get("/login")(login_form)
-    app.post("/login")(login)
-    app.post("/logout")(logout)
-    app.get("/")(received)
-    app.get("/reports/{packet_id}")(report)
-    app.post("/reports/{packet_id}/triage")(triage)
-    app.post("/reports/{packet_id}/outcome")(outcome)
+    app.include_router(router)
     return app
 
 
