@@ -27,6 +27,7 @@ from connectors.recipient.pull import ConnectorKeys, open_with
 from connectors.recipient.store import LocalStore
 from connectors.recipient.triage import may_contact
 from connectors.room.ledger import Ledger, Recorded
+from hub.crypto import OpenedPacket
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope, PacketBody, ReceiptBody
 
@@ -81,13 +82,16 @@ def _receipt_time(store: LocalStore, body: PacketBody) -> datetime:
 
 def _holding(
     config: ConnectorConfig, keys: ConnectorKeys, ledger: Ledger, packet_id: str
-) -> tuple[Holding, Envelope, PacketBody]:
+) -> tuple[Holding, Envelope, PacketBody, OpenedPacket | None]:
+    """The packet as listed; a copy from intake opened (its source is inside), a forward not."""
     envelope, body = stored_body(config, keys, packet_id)
+    opened = None
     if body.forwarded:
         assert body.forwarder_key is not None
         origin = f"forward from {body.forwarder_key.recipient_id}"
     else:
-        origin = open_with(envelope, keys, config.recipient_id).report.source
+        opened = open_with(envelope, keys, config.recipient_id)
+        origin = opened.report.source
     holding = Holding(
         packet_id=str(body.packet_id),
         report_id=str(body.report_id),
@@ -96,7 +100,7 @@ def _holding(
         forwarded=body.forwarded,
         recorded=ledger.get(str(body.report_id)),
     )
-    return holding, envelope, body
+    return holding, envelope, body, opened
 
 
 def holdings(config: ConnectorConfig, keys: ConnectorKeys, ledger: Ledger) -> list[Holding]:
@@ -145,15 +149,14 @@ def open_report(
     Raises TriageRefused for a packet not stored here, PacketInvalid for one that does not
     verify or open, LocaleUnsupported, StoreFailed.
     """
-    holding, envelope, body = _holding(config, keys, ledger, packet_id)
-    if body.forwarded:
+    holding, envelope, body, opened = _holding(config, keys, ledger, packet_id)
+    if opened is None:
         forward = open_forward(
             envelope, hub_keys=keys.hub, sealing=keys.sealing, recipient_id=config.recipient_id
         )
         if str(forward.forward.report_id) != holding.report_id:
             raise PacketInvalid("the forward is about another report")
         return OpenedReport(holding, None, _forward_view(forward, locale), may_contact=False)
-    opened = open_with(envelope, keys, config.recipient_id)
     view = build_view(
         opened.report,
         packet=opened.body,
