@@ -29,7 +29,13 @@ from schemas.commitment import (
 from schemas.envelope import Envelope, PublishedHubKeys
 from schemas.triage import TriageAnswer, TriageRequest
 
-__all__ = ["HubClient", "ReceiptOutcome", "tls_context", "transport_reason"]
+__all__ = [
+    "HubClient",
+    "ReceiptOutcome",
+    "RecordedOutcome",
+    "tls_context",
+    "transport_reason",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -47,6 +53,16 @@ class ReceiptOutcome(BaseModel):
 
     recorded: list[str]
     already_recorded: list[str]
+
+
+class RecordedOutcome(BaseModel):
+    """The hub's answer to a coded outcome: the code as recorded, and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report_id: str
+    outcome: str
+    recorded_at: AwareDatetime
 
 
 class _Inbox(BaseModel):
@@ -182,6 +198,13 @@ class HubClient:
             "POST", f"/v1/reports/{report_id}/triage", json=request.model_dump(mode="json")
         )
         return _parse(TriageAnswer, answer)
+
+    def record_outcome(self, report_id: str, outcome: str) -> RecordedOutcome:
+        """Attach a coded outcome to a report this recipient receipted. Raises like `pull`."""
+        answer = self._request(
+            "POST", f"/v1/reports/{report_id}/outcome", json={"outcome": outcome}
+        )
+        return _parse(RecordedOutcome, answer)
 
     def published_hub_keys(self) -> PublishedHubKeys:
         """The hub's published signing keys (unverified: see connectors.recipient.trust).

@@ -9,7 +9,8 @@ ConnectorError
 ├── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
 ├── EvidenceInvalid     an evidence bundle that does not verify: says which check failed
 ├── TriageRefused       a triage decision the connector will not send (no consent to contact)
-└── FontMissing         a reading needs a script's Noto font that is not installed
+├── FontMissing         a reading needs a script's Noto font that is not installed
+└── RoomRefused         the reading room will not start or serve (a host other than loopback)
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -71,3 +72,7 @@ class TriageRefused(ConnectorError):
 
 class FontMissing(ConnectorError):
     """A reading holds a script whose Noto font file is not where the connector looks for it."""
+
+
+class RoomRefused(ConnectorError):
+    """The reading room refuses: to listen beyond loopback, or a request it does not trust."""

@@ -110,7 +110,9 @@ def triage_report(
     if decision is not Decision.forward and to_recipient_id is not None:
         raise TriageRefused(f"only a forward goes to a recipient, not a {decision.value}")
     own = client is None
-    hub = client or HubClient(config.hub_url, read_token(config.credential_file))
+    hub = client or HubClient(
+        config.hub_url, read_token(config.credential_file), ca_file=config.ca_file
+    )
     try:
         if decision is Decision.forward and to_key is None:
             targets = {t.recipient_id: t for t in hub.forward_targets().targets}
