@@ -31,14 +31,14 @@ run: $(STAMP)
 
 ## Format check, lint, type check, schema drift check and the whole test suite, run on SQLite and
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
-test: lint postgres nginx chromium
+test: lint postgres nginx chromium promtool
 	$(BIN)/pytest
 
 ## The suite once per date of tests/clock.py, on SQLite and without the fault tests: proof that no
 ## test passes or fails by the day it runs (HUB_TEST_DATE=<date> make test runs one date in full).
 SUITE_DATES := monday wednesday friday christmas-eve christmas boxing-day december-27 \
     at-national-day be-national-day de-good-friday nl-kings-day end-of-summer-time
-test-dates: lint nginx chromium
+test-dates: lint nginx chromium promtool
 	for day in $(SUITE_DATES); do \
 	    echo "== suite date: $$day"; \
 	    HUB_TEST_DATE=$$day $(BIN)/pytest -q --engines sqlite -m "not faults" || exit 1; \
@@ -102,3 +102,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache
+
+## promtool, from Debian's packages where missing: the alert rules' test checks deploy/prometheus/
+## with it (tests/deploy/test_alert_rules.py); make test installs it.
+.PHONY: promtool
+promtool:
+	bash deploy/dev/install-promtool.sh

@@ -1,19 +1,24 @@
 """The hub's recipient API as seen from a connector: pull the inbox, send receipts, forward.
 
-Every httpx error is translated here, once, into HubUnreachable; every non-2xx answer into
-HubRefused with the hub's problem detail. Redirects are not followed, so the bearer token is only
-ever sent to the configured hub.
+Every httpx error is translated here, once, into HubUnreachable (saying in one line what failed
+underneath, such as "certificate verify failed: self-signed certificate"); every non-2xx answer
+into HubRefused with the hub's problem detail. Redirects are not followed, so the bearer token is
+only ever sent to the configured hub. A hub with a private or self-signed certificate is trusted
+through `ca_file`: the certificates in that file, and only those (`tls_context`).
 """
 
 from __future__ import annotations
 
+import functools
+import ssl
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
+from connectors.errors import ConfigInvalid, HubAnswerInvalid, HubRefused, HubUnreachable
 from schemas.commitment import (
     CopyDeletion,
     CopyDeletionAnswer,
@@ -22,6 +27,9 @@ from schemas.commitment import (
     ForwardTargets,
 )
 from schemas.envelope import Envelope, PublishedHubKeys
+from schemas.triage import TriageAnswer, TriageRequest
+
+__all__ = ["HubClient", "ReceiptOutcome", "tls_context", "transport_reason"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -60,6 +68,39 @@ class _Problem(BaseModel):
     errors: list[_ProblemError] = []
 
 
+@functools.cache
+def _context(ca_file: Path | None) -> ssl.SSLContext:
+    if ca_file is None:
+        return httpx.create_ssl_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigInvalid(f"{ca_file}: not a readable file of PEM certificates") from exc
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """How the hub's certificate is checked: against the system's trust store, or against the
+    certificates in `ca_file` only (a private CA, or the hub's self-signed certificate). One
+    context per file and process: building one reads the whole bundle again.
+
+    Raises ConfigInvalid if `ca_file` cannot be read as PEM certificates.
+    """
+    return _context(None if ca_file is None else ca_file.resolve())
+
+
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """Why no answer came, in one line: the TLS error underneath httpx's, else httpx's own."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class HubClient:
     """A recipient's session with the hub, authenticated by its bearer token."""
 
@@ -68,15 +109,18 @@ class HubClient:
         base_url: str,
         token: str,
         *,
+        ca_file: Path | None = None,
         timeout: float = TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """Raises ConfigInvalid if `ca_file` is given and unusable."""
         self._http = httpx.Client(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
+            verify=tls_context(ca_file),
         )
 
     def __enter__(self) -> Self:
@@ -132,6 +176,13 @@ class HubClient:
         )
         return _parse(CopyDeletionAnswer, answer)
 
+    def record_triage(self, report_id: str, request: TriageRequest) -> TriageAnswer:
+        """Record this recipient's triage decision on a report. Raises like `pull`."""
+        answer = self._request(
+            "POST", f"/v1/reports/{report_id}/triage", json=request.model_dump(mode="json")
+        )
+        return _parse(TriageAnswer, answer)
+
     def published_hub_keys(self) -> PublishedHubKeys:
         """The hub's published signing keys (unverified: see connectors.recipient.trust).
 
@@ -144,7 +195,7 @@ class HubClient:
         except httpx.HTTPError as exc:
             raise HubUnreachable(
                 f"cannot reach the hub at {self._http.base_url} ({method} {path}): "
-                f"{type(exc).__name__}: {exc}"
+                f"{transport_reason(exc)}"
             ) from exc
         if not response.is_success:
             raise _refused(response)

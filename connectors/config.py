@@ -42,6 +42,11 @@ class ConnectorConfig(BaseModel):
         default=None,
         description="The file (mode 0600) holding the passphrase of the private key files.",
     )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM certificates to trust for the hub's TLS instead of the system's (a "
+        "private CA, or the hub's self-signed certificate).",
+    )
     passphrase_credential: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
@@ -90,6 +95,7 @@ class ConnectorConfig(BaseModel):
         "webhook_secret_file",
         "hub_trust_file",
         "passphrase_file",
+        "ca_file",
         mode="after",
     )
     @classmethod

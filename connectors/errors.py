@@ -6,7 +6,9 @@ ConnectorError
 ├── HubRefused          the hub answered with an error (status and problem detail)
 ├── HubAnswerInvalid    the hub answered 2xx with something that is not the documented shape
 ├── StoreFailed         the local store cannot be written or read
-└── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
+├── ForwardRefused      a forward the connector will not make (copy not held, no commitment)
+├── EvidenceInvalid     an evidence bundle that does not verify: says which check failed
+└── TriageRefused       a triage decision the connector will not send (no consent to contact)
 
 Crypto failures reuse `hub.errors.PacketInvalid`, which says nothing about which part failed.
 """
@@ -56,3 +58,11 @@ class StoreFailed(ConnectorError):
 
 class ForwardRefused(ConnectorError):
     """The connector will not forward: a copy it does not hold, or one without a commitment."""
+
+
+class EvidenceInvalid(ConnectorError):
+    """An evidence bundle fails a check; the message is the one-line reason (never content)."""
+
+
+class TriageRefused(ConnectorError):
+    """The connector will not record a decision: contact without consent, a forward to nobody."""

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="A deployment's own copy of the quality standards and thresholds; by default "
         "the hub package's hub/oversight/standards.toml.",
     )
+    classification_codes: Path | None = Field(
+        None,
+        description="The coordinators' classification and reason codes, added to and overriding "
+        "the shipped schemas/classification.toml (docs/classification.md).",
+    )
     dashboard_session_seconds: int = Field(
         8 * 3600, ge=60, description="How long a coordinator's dashboard login lasts."
     )

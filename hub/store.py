@@ -79,6 +79,22 @@ class RecipientRow(SQLModel, table=True):
     created_at: datetime = _instant()
 
 
+class CountryProfileRow(SQLModel, table=True):
+    """A member's country profile as it registered it: the profile.toml text, as sent.
+
+    Public data (languages, time zone, working-day calendar, recipients and portals by id): the
+    hub judges and counts working days by it. Written by hub/network/profiles.py.
+    """
+
+    __tablename__ = "country_profiles"
+
+    code: str = Field(primary_key=True, max_length=3)
+    country: str | None = Field(default=None, max_length=2)
+    profile: str = Field(description="The profile.toml text, exactly as registered.")
+    profile_sha256: str = Field(max_length=64)
+    registered_at: datetime = _instant()
+
+
 class RecipientKeyRow(SQLModel, table=True):
     """A public key of a recipient: `sealing` (X25519) or `receipt` (Ed25519)."""
 
@@ -329,6 +345,21 @@ class ReportFeedbackRow(SQLModel, table=True):
         default=None, description="When the source first saw a verified receipt in its status."
     )
     last_status_at: datetime | None = _instant(default=None)
+
+
+class ReportFactRow(SQLModel, table=True):
+    """The two coded facts of a report's content the annual report counts (standard S4).
+
+    Taken at intake, in memory, from the report: the country where the incident happened (ISO
+    3166-1 alpha-2) and the schema's category code. Nothing else of the content:
+    docs/threat-model.md (P58) lists every coded field the hub keeps and why.
+    """
+
+    __tablename__ = "report_facts"
+
+    report_id: str = Field(primary_key=True, foreign_key="reports.id", max_length=36)
+    incident_country: str = Field(max_length=2)
+    category: str = Field(max_length=40)
 
 
 class OutcomeRow(SQLModel, table=True):

@@ -64,6 +64,7 @@ def move_clock(to: datetime) -> time_machine.travel:
     traveller = time_machine.travel(to, tick=True)
     real = _real_time()
     traveller.start()
+    _start_ticking()
     os.environ[SHIFT_VARIABLE] = repr(to.timestamp() - real)
     return traveller
 
@@ -76,7 +77,14 @@ def follow_parent_clock() -> time_machine.travel | None:
     now = _real_time() + float(shift)
     traveller = time_machine.travel(now, tick=True)
     traveller.start()
+    _start_ticking()
     return traveller
+
+
+def _start_ticking() -> None:
+    # time-machine starts a ticking clock at its first reading, not at travel: read it now, or
+    # a child process would lag its parent by the seconds its imports take.
+    clock_time.time()
 
 
 def real_now() -> datetime:

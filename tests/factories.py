@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
+
+from hub.network.routing import parse_policy
 
 
 def report_body(
@@ -47,3 +51,23 @@ def _suspect(nationality: str | None, residence: str | None) -> dict[str, Any]:
     if residence is not None:
         suspect["residence_country"] = residence
     return suspect
+
+
+DEPLOYED_POLICY = Path(__file__).resolve().parent.parent / "deploy" / "routing.toml"
+
+
+def copies_at_once_policy(folder: Path) -> Path:
+    """deploy/routing.toml with every country's procedure sending the other a copy at once.
+
+    The rules stay the deployed ones; only `copy_other` changes, so a test about delivery sees
+    every chosen section and police receive at intake, as before procedures (issue 14). Tests of
+    the procedures themselves, and the demo, use DEPLOYED_POLICY.
+    """
+    text = DEPLOYED_POLICY.read_text(encoding="utf-8")
+    text = re.sub(r"^copy_other\s*=\s*false", "copy_other = true", text, flags=re.MULTILINE)
+    policy = parse_policy(text)
+    if not all(p.copy_other for p in policy.procedures.values()):
+        raise AssertionError("every procedure of deploy/routing.toml must state copy_other")
+    path = folder / "routing-copies-at-once.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

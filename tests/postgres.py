@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,12 @@ def _binary(name: str) -> str:
             f"{name} not found: run deploy/dev/install-postgres.sh (make test does)"
         )
     return found
+
+
+def _major_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"\) (\d+)", out)
+    return match.group(1) if match else out.strip()
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -85,3 +92,21 @@ class PostgresServer:
     def stop(self) -> None:
         self._run([_binary("pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop"])
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def connection(self, database: str) -> str:
+        """A libpq connection string for the server's own tools (pg_dump, pg_restore, psql)."""
+        return f"host={self.socket_dir} port={self.port} user=hub dbname={database}"
+
+    def tool(self, name: str) -> str:
+        """One of PostgreSQL's client programs, of the server's major version: pg_dump refuses a
+        newer server, and pg_restore reads only the dump formats of its own version and older.
+
+        Raises PostgresUnavailable if the client's major version is not the server's.
+        """
+        found = _binary(name)
+        versions = [_major_version(binary) for binary in (found, _binary("postgres"))]
+        if versions[0] != versions[1]:
+            raise PostgresUnavailable(
+                f"{name} is of version {versions[0]}, the server {versions[1]}"
+            )
+        return found

@@ -4,7 +4,9 @@ Playwright with its executable path) against the hub over real HTTP on loopback.
 Two weeks of traffic are played on a controlled clock: reports from every portal, pulled by their
 recipients a few hours later, one left late, one made a dead letter. The test logs in with the
 coordinator's token, opens every page, checks the figures shown against the API, clicks the
-re-drive button, and saves a screenshot of each page (in its tmp_path and in var/screenshots/).
+re-drive button, reads the annual report's figures and bars against the API (with triage
+decisions and outcomes recorded through the store), and saves a screenshot of each page (in its
+tmp_path and in var/screenshots/).
 It runs once, on SQLite: what it checks is the browser's view, not the engine.
 """
 
@@ -15,12 +17,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
 from playwright.sync_api import Page, Route, sync_playwright
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
@@ -30,9 +33,9 @@ from hub.http.server import serving
 from hub.network.keyring import create_hub_keys, load_hub_secrets
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
-from hub.store import make_engine, upgrade
+from hub.store import DeliveryRow, OutcomeRow, TriageDecisionRow, make_engine, upgrade
 from tests.conftest import ROOT, Clock, Network, provision
-from tests.factories import report_body
+from tests.factories import copies_at_once_policy, report_body
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -82,7 +85,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     settings = Settings(
         data_dir=tmp_path / "hub-data",
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-        routing_policy=ROOT / "deploy" / "routing.toml",
+        routing_policy=copies_at_once_policy(tmp_path),
         intake_rate_limit="100000/minute",
         audit_interval_seconds=3600,
     )
@@ -145,6 +148,54 @@ def play_two_weeks(hub: Hub) -> str:
     return str(hub.get("/v1/deliveries?state=dead")[0]["packet_id"])
 
 
+def triage(hub: Hub) -> None:
+    """The sections' coded triage decisions and the police's outcomes, as recipients record
+    them (the endpoints that fill them are another helper's; rows through the store here)."""
+    engine = make_engine(hub.settings.resolved_database_url)
+    with Session(engine) as session:
+        delivered = session.exec(
+            select(DeliveryRow)
+            .where(DeliveryRow.state == "delivered")
+            .order_by(col(DeliveryRow.created_at), col(DeliveryRow.packet_id))
+        ).all()
+        for n, row in enumerate(delivered):
+            assert row.delivered_at is not None
+            if row.recipient_id.endswith("-section") and n % 7:
+                decided = row.delivered_at + timedelta(hours=(n % 6) * 11)
+                session.add(
+                    TriageDecisionRow(
+                        decision_id=str(uuid4()),
+                        report_id=row.report_id,
+                        recipient_id=row.recipient_id,
+                        decision=("forward", "forward", "needs_information", "close")[n % 4],
+                        classification=("grooming", "sexual_exploitation_in_travel")[n % 2],
+                        decided_at=decided,
+                        recorded_at=decided,
+                    )
+                )
+            if row.recipient_id.endswith("-police") and n % 3 == 0:
+                session.add(
+                    OutcomeRow(
+                        report_id=row.report_id,
+                        recipient_id=row.recipient_id,
+                        outcome=("investigation_opened", "conviction", "no_action")[n % 9 // 3],
+                        recorded_at=hub.clock.now,
+                    )
+                )
+        session.commit()
+    engine.dispose()
+
+
+CHARTS = {
+    "category": "by_category",
+    "incident-country": "by_incident_country",
+    "classification": "by_classification",
+    "routing-rule": "by_routing_rule",
+    "decision": "decisions",
+    "outcome": "outcomes",
+}
+
+
 def shoot(page: Page, folder: Path, name: str) -> None:
     path = folder / f"dashboard-{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -161,6 +212,7 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
     hub: Hub, tmp_path: Path
 ) -> None:
     dead_packet = play_two_weeks(hub)
+    triage(hub)
     outside: list[str] = []
 
     def only_the_hub(route: Route) -> None:
@@ -231,6 +283,11 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
             delivered = sum(p["delivered"] for p in country["points"])
             assert chart.locator(".delivered").inner_text() == str(delivered)
             assert chart.locator("circle.dot").count() == len(country["points"])
+        # Processing time: the quarter's figures per country, as the API gives them.
+        for country in hub.get("/v1/processing-times")["countries"]:
+            cells = page.locator(f"table.processing tr[data-country='{country['country']}'] td")
+            assert cells.nth(1).inner_text() == str(country["reports"])
+            assert cells.nth(2).inner_text() == str(country["decided"])
         shoot(page, tmp_path, "5-latency")
 
         # Quality: every verdict as the API judges it.
@@ -266,7 +323,48 @@ def test_a_coordinator_sees_every_page_and_its_figures_match_the_api(
         assert entries
         shoot(page, tmp_path, "7-audit")
 
-        for path in ("/dashboard/", "/dashboard/deliveries", "/dashboard/quality"):
+        # The annual report: every line's figures and every bar as the API counts them.
+        page.click("nav >> text=Annual report")
+        annual = hub.get("/v1/reports/annual")
+        assert cell(page, "#year") == str(annual["year"])
+        scopes = [annual["network"], *annual["lines"]]
+        assert annual["network"]["reports"] > 0
+        for figures in scopes:
+            scope_card = page.locator(f"#line-{figures['scope']}")
+            for key, value in (
+                ("reports", figures["reports"]),
+                ("undecided", figures["processing"]["undecided"]),
+                ("packets", figures["deliveries"]["packets"]),
+                ("receipts", figures["deliveries"]["receipts"]),
+                ("dead_letters", figures["deliveries"]["dead_letters"]),
+            ):
+                assert scope_card.locator(f"dd[data-figure='{key}']").inner_text() == str(value)
+            for chart_key, breakdown in CHARTS.items():
+                for code, count in figures[breakdown].items():
+                    hbar = scope_card.locator(
+                        f"figure[data-chart='{chart_key}'] g.hbar[data-code='{code}']"
+                    )
+                    value_shown = hbar.locator("text.value").text_content()  # SVG: no inner text
+                    assert value_shown == str(count), (chart_key, code)
+            columns = scope_card.locator("svg.histogram g.column text.value")
+            assert columns.all_text_contents() == [
+                str(band["reports"]) for band in figures["processing"]["histogram"]
+            ]
+        shoot(page, tmp_path, "8-annual")
+        page.select_option("#country-choice", "BE")
+        page.click("form.choose button[type=submit]")
+        page.wait_for_url("**/dashboard/annual?*country=BE*")
+        assert page.locator("section.line").count() == 1
+        assert page.locator("#line-BE dd[data-figure='reports']").inner_text() == str(
+            hub.get("/v1/reports/annual?country=BE")["lines"][0]["reports"]
+        )
+
+        for path in (
+            "/dashboard/",
+            "/dashboard/deliveries",
+            "/dashboard/quality",
+            "/dashboard/annual",
+        ):
             page.goto(f"{hub.url}{path}")
             assert MARKER not in page.content()
         context.close()

@@ -5,6 +5,7 @@ HTTP, and from then on routing and the working-day calendar know France."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import stat
@@ -91,6 +92,11 @@ def test_france_is_onboarded_from_its_profile_to_its_first_receipt_without_code_
     tokens = tmp_path / "tokens-for-fr"
     added = _run(hub, "recipients", "add", str(registration), "--credentials-out", str(tokens))
     assert "fr-police: registered" in added
+    assert "FR: country profile registered: languages fr, en, calendar FR" in added
+    (france,) = json.loads(_run(hub, "compliance", "report", "--country", "FR"))["countries"]
+    assert france["profile"] == {
+        "profile": "FR", "languages": ["fr", "en"], "timezone": "Europe/Paris", "calendar": "FR"
+    }  # fmt: skip
     for recipient in ("fr-section", "fr-police"):
         shutil.copyfile(
             tokens / f"{recipient}.credential.txt", member / recipient / "credential.txt"

@@ -20,6 +20,7 @@ from connectors.portal.mapping import map_form, mapping_for
 from connectors.portal.submit import submit_report
 from connectors.recipient.onboard import init_member
 from connectors.recipient.readable import Reading, reading_for, render_stored
+from connectors.recipient.trust import HubKeyNotTrusted
 from hub.errors import PacketInvalid
 from keys import KeyFileError, load_public_keyset
 
@@ -56,6 +57,17 @@ def _read_form(path: Path) -> dict[str, Any]:
     return form
 
 
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="PEM certificates to trust for the hub's TLS instead of the system's (a private CA, "
+        "or the hub's self-signed certificate); init writes a copy into each connector config.",
+        dir_okay=False,
+    ),
+]
+
+
 def submit(
     form_file: Annotated[Path, typer.Argument(help="The portal's form, as JSON.", dir_okay=False)],
     portal: Annotated[str, typer.Option("--portal", help="The portal's id, e.g. portal-at.")],
@@ -74,6 +86,7 @@ def submit(
         bool, typer.Option("--dry-run", help="Print the mapped report; send nothing.")
     ] = False,
     profiles: ProfilesOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Map a portal's form to the common schema with the portal's mapping, and submit it."""
     form = _read_form(form_file)
@@ -90,7 +103,7 @@ def submit(
             public = load_public_keyset(hub_key)
             trusted = {public.signing_key_id: public.signing}
         answer = submit_report(
-            report, hub_url=hub_url, token=read_token(credential), hub_keys=trusted
+            report, hub_url=hub_url, token=read_token(credential), hub_keys=trusted, ca_file=ca_file
         )
     except KeyFileError as exc:
         raise _fail(f"connector: {exc}") from None
@@ -128,6 +141,7 @@ def init(
         ),
     ] = None,
     profiles: ProfilesOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Set up a new member: encrypted keys, connector configs and a registration folder."""
     try:
@@ -138,10 +152,13 @@ def init(
             hub_url=hub_url,
             hub_key_file=hub_key,
             passphrase_file=passphrase_file,
+            ca_file=ca_file,
         )
     except ConnectorError as exc:
         raise _fail(f"connector: {exc}") from None
-    typer.echo(f"hub key id (compare with the hub's published key): {setup.hub_key_id}")
+    typer.echo(
+        f"hub key id (read it to the hub operator by phone, and compare): {setup.hub_key_id}"
+    )
     typer.echo(
         f"private keys encrypted with the passphrase in {setup.passphrase_file}: keep it apart "
         "from backups of the keys (a systemd credential, see deploy/README.md)"
@@ -173,6 +190,8 @@ def render(
         if locale:
             reading = Reading(locales=locale, timezone=reading.timezone)
         written = render_stored(settings, reading, pdf=pdf)
+    except HubKeyNotTrusted as exc:
+        raise _fail(f"connector: a stored packet no longer verifies: {exc}") from None
     except PacketInvalid:
         raise _fail("connector: a stored packet no longer verifies") from None
     except ConnectorError as exc:

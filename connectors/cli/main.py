@@ -21,7 +21,9 @@ import uvicorn
 from pydantic import ValidationError
 
 from connectors.cli.countries import ProfilesOption, register_country_commands, selected_profiles
+from connectors.cli.evidence import evidence_app
 from connectors.cli.forward import register_forward_commands
+from connectors.cli.triage import register_triage_command
 from connectors.config import ConnectorConfig, key_passphrase, load_config
 from connectors.countries.profiles import Profile, RecipientSpec
 from connectors.errors import ConfigInvalid, ConnectorError
@@ -38,6 +40,13 @@ from connectors.recipient.pull import (
 from connectors.recipient.readable import reading_for, render_stored
 from connectors.recipient.receiver import create_receiver
 from connectors.recipient.store import LocalStore, packet_file, write_atomic
+from connectors.recipient.trust import (
+    Chain,
+    HubKeyNotTrusted,
+    follow_chain,
+    load_published_keys,
+    untrusted_signer,
+)
 from hub.crypto import OpenedPacket, open_packet
 from hub.errors import PacketInvalid
 from hub.logs import configure_logging
@@ -53,6 +62,10 @@ from keys import (
 from schemas.envelope import Envelope
 
 REJECTED = "packet rejected: it does not verify or is not sealed to this key"
+HUB_KEYS_HINT = (
+    "; if the hub rotated its key, give --hub-keys with its published key history "
+    "(GET /v1/hub/keys, or the connector's hub-trust.json)"
+)
 
 app = typer.Typer(
     name="connector",
@@ -64,6 +77,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="The connector's private key files.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
 
 
 class OutputFormat(StrEnum):
@@ -162,9 +176,15 @@ def _passphrase_for(keys: Path, passphrase_file: Path | None) -> bytes | None:
 
 
 def _open_file(
-    packet_file: Path, keys: Path, hub_key: Path, passphrase_file: Path | None
+    packet_file: Path,
+    keys: Path,
+    hub_key: Path,
+    hub_keys: Path | None,
+    passphrase_file: Path | None,
 ) -> tuple[OpenedPacket, Envelope]:
-    """Open one packet file in memory. Raises PacketInvalid, or KeyFileError for unusable keys."""
+    """Open one packet file in memory, trusting the pinned hub key and the keys the published
+    list `hub_keys` chains from it. Raises HubKeyNotTrusted saying why, PacketInvalid,
+    KeyFileError for unusable keys, or ConfigInvalid for an unreadable key list."""
     own = load_keyset(keys, _passphrase_for(keys, passphrase_file))
     hub = load_public_keyset(hub_key)
     if own.sealing is None:
@@ -173,8 +193,16 @@ def _open_file(
         envelope = Envelope.model_validate_json(packet_file.read_bytes())
     except (OSError, ValidationError) as exc:
         raise PacketInvalid() from exc
-    trusted = {hub.signing_key_id: hub.signing}
-    return open_packet(envelope, hub_keys=trusted, private=own.sealing), envelope
+    pinned = {hub.signing_key_id: hub.signing}
+    chain = (
+        follow_chain(pinned, load_published_keys(hub_keys))
+        if hub_keys is not None
+        else Chain(trusted=pinned)
+    )
+    if not {s.keyid for s in envelope.signatures} & chain.trusted.keys():
+        hint = "" if hub_keys is not None else HUB_KEYS_HINT
+        raise HubKeyNotTrusted(untrusted_signer(envelope, pinned, chain) + hint)
+    return open_packet(envelope, hub_keys=chain.trusted, private=own.sealing), envelope
 
 
 def _open_stored(config_file: Path, packet: str) -> tuple[OpenedPacket, Envelope, Envelope | None]:
@@ -209,7 +237,19 @@ def open_command(
         Path | None, typer.Option("--keys", help="Your private key file.", dir_okay=False)
     ] = None,
     hub_key: Annotated[
-        Path | None, typer.Option("--hub-key", help="The hub's public key file.", dir_okay=False)
+        Path | None,
+        typer.Option(
+            "--hub-key", help="The hub's public key file you pinned (hub.pub.json).", dir_okay=False
+        ),
+    ] = None,
+    hub_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--hub-keys",
+            help="The hub's published key history (GET /v1/hub/keys, or a connector's "
+            "hub-trust.json): keys endorsed in a chain from --hub-key are trusted too.",
+            dir_okay=False,
+        ),
     ] = None,
     passphrase_file: Annotated[
         Path | None,
@@ -259,11 +299,14 @@ def open_command(
         elif keys is None or hub_key is None:
             raise _fail("connector: give --config, or both --keys and --hub-key")
         else:
-            opened, envelope = _open_file(Path(packet), keys, hub_key, passphrase_file)
+            opened, envelope = _open_file(Path(packet), keys, hub_key, hub_keys, passphrase_file)
         if receipt is not None:
             receipt_envelope = Envelope.model_validate_json(receipt.read_bytes())
     except (KeyFileError, ConnectorError) as exc:
         raise _fail(f"connector: {exc}") from None
+    except HubKeyNotTrusted as exc:
+        # Key ids and the broken link only: what the member needs to see, nothing of the report.
+        raise _fail(f"{REJECTED}: {exc}") from None
     except (PacketInvalid, OSError, ValidationError):
         raise _fail(REJECTED) from None
     locale, timezone = locale or "en", timezone or "UTC"
@@ -392,6 +435,7 @@ def serve(
 
 register_country_commands(app)
 register_forward_commands(app)
+register_triage_command(app)
 
 
 def main() -> None:

@@ -26,9 +26,11 @@ from schemas.report import CountryCode, LanguageCode, SourceId
 
 __all__ = [
     "PROFILES_ENV",
+    "PROFILE_FILE",
     "SHIPPED_DIR",
     "CalendarSpec",
     "PortalSpec",
+    "ProcedureSpec",
     "Profile",
     "ProfileInvalid",
     "ProfileNotFound",
@@ -37,12 +39,13 @@ __all__ = [
     "default_profiles",
     "load_profile",
     "load_profiles",
+    "parse_profile",
     "profile_dirs_from_env",
 ]
 
 SHIPPED_DIR = Path(__file__).parent
 PROFILES_ENV = "CONNECTOR_PROFILES"
-PROFILE_FILE = "profile.toml"
+PROFILE_FILE = "profile.toml"  # in its folder, and in a member's registration folder
 
 RecipientIdText = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -105,6 +108,16 @@ class RecipientSpec(_Strict):
     )
 
 
+class ProcedureSpec(_Strict):
+    """Who receives a report first and triages it; the other gets what the first forwards."""
+
+    first: Literal["section", "police"]
+    copy_other: bool = Field(
+        default=False, description="Whether the other also receives a copy at once, as before."
+    )
+    why: str = Field(default="", description="The line's published procedure, in a sentence.")
+
+
 class PortalSpec(_Strict):
     """A portal that submits reports: its mapping file and a sample form per language."""
 
@@ -134,6 +147,9 @@ class Profile(_Strict):
         ge=1,
         le=3650,
         description="How long a readable report file (write_readable_reports) is kept.",
+    )
+    procedure: ProcedureSpec | None = Field(
+        default=None, description="Who triages first; none: section and police at once."
     )
     recipients: list[RecipientSpec] = Field(default_factory=list)
     portals: list[PortalSpec] = Field(default_factory=list)
@@ -169,17 +185,30 @@ class Profile(_Strict):
 def load_profile(path: Path) -> Profile:
     """Read one profile file. Raises ProfileInvalid naming the file and the fields at fault."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ProfileInvalid(f"{path}: cannot read profile ({exc})") from exc
+    return parse_profile(text, folder=path.resolve().parent, where=str(path))
+
+
+def parse_profile(text: str, *, folder: Path, where: str) -> Profile:
+    """A profile from the text of a profile file, its files relative to `folder`.
+
+    `where` names the text in errors (a path, or "the registration's profile.toml").
+    Raises ProfileInvalid naming the fields at fault.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileInvalid(f"{where}: cannot read profile ({exc})") from exc
     data.pop("folder", None)
     try:
-        return Profile.model_validate({**data, "folder": path.resolve().parent})
+        return Profile.model_validate({**data, "folder": folder})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
         )
-        raise ProfileInvalid(f"{path}: invalid profile ({problems})") from exc
+        raise ProfileInvalid(f"{where}: invalid profile ({problems})") from exc
 
 
 @dataclass(frozen=True)
@@ -204,6 +233,10 @@ class Profiles:
                 if recipient.id == recipient_id:
                     return profile, recipient
         return None
+
+    def with_profiles(self, others: Iterable[Profile]) -> Profiles:
+        """These profiles with `others` added, each replacing one of the same code."""
+        return Profiles(by_code={**self.by_code, **{p.code: p for p in others}})
 
     def portal(self, portal_id: str) -> tuple[Profile, PortalSpec]:
         """The profile and entry of a portal. Raises ProfileNotFound."""

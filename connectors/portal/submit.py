@@ -7,16 +7,16 @@ signed acknowledgement, which is verified here when the hub's public key is give
 
 from __future__ import annotations
 
-import functools
-import ssl
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from nacl.signing import VerifyKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.client import tls_context, transport_reason
 from connectors.countries.profiles import Profiles
 from connectors.errors import HubAnswerInvalid, HubRefused, HubUnreachable
 from connectors.portal.mapping import map_form, mapping_for
@@ -55,25 +55,22 @@ class _Problem(BaseModel):
     errors: list[_ProblemError] = []
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    # One context for the process: building one reads the whole CA bundle again.
-    return httpx.create_ssl_context()
-
-
 def submit_report(
     report: Report,
     *,
     hub_url: str,
     token: str,
     hub_keys: Mapping[str, VerifyKey] | None = None,
+    ca_file: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Submitted:
     """POST one report to the hub as its source.
 
-    With `hub_keys`, the acknowledgement must verify with one of them. Raises HubUnreachable,
-    HubRefused (with the hub's problem detail), HubAnswerInvalid, or PacketInvalid for an
-    acknowledgement that does not verify.
+    With `hub_keys`, the acknowledgement must verify with one of them; with `ca_file`, the hub's
+    certificate must be one its certificates vouch for. Raises HubUnreachable (saying what failed
+    underneath, in one line), HubRefused (with the hub's problem detail), HubAnswerInvalid,
+    ConfigInvalid for an unusable `ca_file`, or PacketInvalid for an acknowledgement that does
+    not verify.
     """
     body: dict[str, Any] = report.model_dump(mode="json", exclude_none=True)
     try:
@@ -82,14 +79,14 @@ def submit_report(
             timeout=TIMEOUT_SECONDS,
             transport=transport,
             follow_redirects=False,
-            verify=_tls(),
+            verify=tls_context(ca_file),
         ) as client:
             response = client.post(
                 "/v1/reports", json=body, headers={"Authorization": f"Bearer {token}"}
             )
     except httpx.HTTPError as exc:
         raise HubUnreachable(
-            f"cannot reach the hub at {hub_url} (POST /v1/reports): {type(exc).__name__}: {exc}"
+            f"cannot reach the hub at {hub_url} (POST /v1/reports): {transport_reason(exc)}"
         ) from exc
     if not response.is_success:
         try:
@@ -122,11 +119,17 @@ def submit_form(
     token: str,
     now: datetime,
     hub_keys: Mapping[str, VerifyKey] | None = None,
+    ca_file: Path | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> tuple[Report, Submitted]:
     """Map a portal's form with its mapping and submit the report. Raises like both steps."""
     mapping, profile = mapping_for(portal, profiles)
     report = map_form(form, mapping, now=now, timezone=profile.timezone)
     return report, submit_report(
-        report, hub_url=hub_url, token=token, hub_keys=hub_keys, transport=transport
+        report,
+        hub_url=hub_url,
+        token=token,
+        hub_keys=hub_keys,
+        ca_file=ca_file,
+        transport=transport,
     )

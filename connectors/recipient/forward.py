@@ -167,7 +167,9 @@ def forward_report(
     opened = _stored_copy(store, packet_id, keys, config.recipient_id)
     withheld = withheld_fields(opened.report, share_contact=share_contact)
     own = client is None
-    hub = client or HubClient(config.hub_url, read_token(config.credential_file))
+    hub = client or HubClient(
+        config.hub_url, read_token(config.credential_file), ca_file=config.ca_file
+    )
     try:
         # 2. The next recipient's sealing key.
         if to_key is None:

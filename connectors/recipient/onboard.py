@@ -15,6 +15,8 @@ folder for the hub operator:
                                              the pinned one: how the connector survives a rotation
     <out>/registration/registration.json     public keys and their ids: send this folder
     <out>/registration/<recipient>.pub.json
+    <out>/registration/profile.toml          the country profile, as given: the hub judges the
+                                             member and counts its working days by it
 
 The hub operator registers the folder (`hub recipients add`) and sends back one API token per
 recipient, which goes into `<out>/<recipient>/credential.txt`.
@@ -28,8 +30,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.client import tls_context
 from connectors.config import load_config
-from connectors.countries.profiles import Profile
+from connectors.countries.profiles import PROFILE_FILE, Profile
 from connectors.errors import ConfigInvalid
 from hub.network.directory import DeliveryMode
 from hub.network.routing import RecipientKind
@@ -61,6 +64,7 @@ __all__ = [
 CREDENTIAL_FILE = "credential.txt"
 PASSPHRASE_FILE = "passphrase.txt"  # noqa: S105 - a file name, not a passphrase
 HUB_TRUST_FILE = "hub-trust.json"
+CA_FILE = "hub-ca.pem"
 _DIR_MODE = 0o700
 
 
@@ -98,6 +102,16 @@ def _hub_key(hub_key_file: Path, out: Path) -> str:
     return hub.signing_key_id
 
 
+def _copy_profile(profile: Profile, target: Path) -> None:
+    """The profile file as the member wrote it, for the hub. Raises ConfigInvalid."""
+    try:
+        shutil.copyfile(profile.path(PROFILE_FILE), target)
+    except OSError as exc:
+        raise ConfigInvalid(
+            f"cannot copy the profile into {target.parent}: {exc.strerror}"
+        ) from exc
+
+
 def init_member(
     profile: Profile,
     *,
@@ -105,13 +119,16 @@ def init_member(
     hub_url: str,
     hub_key_file: Path,
     passphrase_file: Path | None = None,
+    ca_file: Path | None = None,
 ) -> MemberSetup:
     """Make keys, connector configs and the registration folder for every recipient of `profile`.
 
     The private keys are encrypted with the passphrase in `passphrase_file` (default
-    `<out>/passphrase.txt`), made at random if the file does not exist. Raises ConfigInvalid if
-    the profile lists no recipients, the hub key file or passphrase file is unusable, or a
-    recipient already has keys under `out` (keys are never overwritten).
+    `<out>/passphrase.txt`), made at random if the file does not exist. With `ca_file` (the
+    hub's private CA or self-signed certificate), a copy beside the hub's key is what the
+    connectors trust for the hub's TLS. Raises ConfigInvalid if the profile lists no recipients,
+    the hub key file, CA file or passphrase file is unusable, or a recipient already has keys
+    under `out` (keys are never overwritten).
     """
     if not profile.recipients:
         raise ConfigInvalid(f"profile {profile.code} lists no recipients")
@@ -122,6 +139,9 @@ def init_member(
         if any(folder.glob(f"{recipient.id}.keys.*")):
             raise ConfigInvalid(f"{folder} already has keys: not overwriting them")
     hub_key_id = _hub_key(hub_key_file, out)
+    if ca_file is not None:
+        tls_context(ca_file)  # certificates it can read, or ConfigInvalid before anything is made
+        shutil.copyfile(ca_file, out / CA_FILE)
     passphrase_path = passphrase_file or out / PASSPHRASE_FILE
     try:
         passphrase = create_passphrase_file(passphrase_path)
@@ -151,6 +171,7 @@ def init_member(
             # Without it a hub key rotation stops delivery: see connectors.recipient.trust.
             "hub_trust_file": HUB_TRUST_FILE,
             "store_dir": "inbox",
+            **({"ca_file": f"../{CA_FILE}"} if ca_file is not None else {}),
             # Readings in the recipient's languages and local time without --profiles.
             "languages": list(recipient.languages),
             "timezone": profile.timezone,
@@ -185,7 +206,9 @@ def init_member(
         country=profile.country,
         recipients=entries,
         portals=[RegisteredPortal(id=portal.id, name=portal.name) for portal in profile.portals],
+        profile_file=PROFILE_FILE,
     )
+    _copy_profile(profile, registration_dir / PROFILE_FILE)
     (registration_dir / REGISTRATION_FILE).write_text(
         registration.model_dump_json(indent=2) + "\n", encoding="utf-8"
     )

@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -28,7 +28,14 @@ from connectors.errors import ConfigInvalid, HubRefused
 from connectors.readings.translations import available_locales
 from connectors.recipient.forwarded import is_forward, open_forward
 from connectors.recipient.store import LocalStore
-from connectors.recipient.trust import extend_trust, load_trust_file, save_trust_file
+from connectors.recipient.trust import (
+    Chain,
+    HubKeyNotTrusted,
+    follow_chain,
+    load_trust_file,
+    save_trust_file,
+    untrusted_signer,
+)
 from hub.commitment import check_packet
 from hub.crypto import (
     OpenedPacket,
@@ -83,11 +90,19 @@ class PullResult:
 
 @dataclass(frozen=True)
 class ConnectorKeys:
-    """This recipient's private keys (every sealing key it still holds) and the hub's key."""
+    """This recipient's private keys (every sealing key it still holds) and the hub's keys: the
+    pinned one and those chained from it, with why the other published ones are not trusted."""
 
     sealing: Mapping[str, PrivateKey]
     signing: SigningKey
     hub: Mapping[str, VerifyKey]
+    pinned: Mapping[str, VerifyKey] = field(default_factory=dict)
+    chain: Chain | None = None
+
+    def untrusted(self, envelope: Envelope) -> str:
+        """Why the envelope's hub signature is not trusted (key ids and the broken link)."""
+        chain = self.chain or Chain(trusted=dict(self.hub))
+        return untrusted_signer(envelope, self.pinned or self.hub, chain)
 
 
 def load_keys(config: ConnectorConfig) -> ConnectorKeys:
@@ -106,28 +121,33 @@ def load_keys(config: ConnectorConfig) -> ConnectorKeys:
         for keys in [*previous, own]
         if keys.sealing is not None
     }
-    # The pinned hub key, and keys it endorsed in a chain (connectors.recipient.trust); never a key
-    # the hub merely claims.
-    trusted = {hub.signing_key_id: hub.signing, **load_trust_file(config.hub_trust_file)}
-    return ConnectorKeys(sealing=sealing, signing=own.signing, hub=trusted)
+    # The pinned hub key, and keys it endorsed in a chain (connectors.recipient.trust), checked
+    # again from the pin; never a key the hub, or the trust file, merely claims.
+    pinned = {hub.signing_key_id: hub.signing}
+    chain = load_trust_file(config.hub_trust_file, pinned)
+    return ConnectorKeys(
+        sealing=sealing, signing=own.signing, hub=chain.trusted, pinned=pinned, chain=chain
+    )
 
 
 def refresh_trust(config: ConnectorConfig, keys: ConnectorKeys, client: HubClient) -> ConnectorKeys:
     """Fetch the hub's published keys and trust those endorsed by a trusted key.
 
-    Keeps them in the config's hub_trust_file. Raises like HubClient.
+    Keeps them in the config's hub_trust_file, if it names one. Raises like HubClient.
     """
-    if config.hub_trust_file is None:
-        return keys
     published = client.published_hub_keys()
-    trusted = extend_trust(keys.hub, published)
-    if trusted.keys() == keys.hub.keys():
-        return keys
-    save_trust_file(config.hub_trust_file, published, trusted)
-    return ConnectorKeys(sealing=keys.sealing, signing=keys.signing, hub=trusted)
+    chain = follow_chain(keys.hub, published)
+    # Without a trust file the chain is followed for this pull only, from the pin again next time.
+    if config.hub_trust_file is not None and chain.trusted.keys() != keys.hub.keys():
+        save_trust_file(config.hub_trust_file, published, chain.trusted)
+    return replace(keys, hub=chain.trusted, chain=chain)
 
 
 def _verified_body(envelope: Envelope, keys: ConnectorKeys, recipient_id: str) -> PacketBody:
+    if not {s.keyid for s in envelope.signatures} & keys.hub.keys():
+        raise HubKeyNotTrusted(
+            f"not signed by a hub key this connector trusts: {keys.untrusted(envelope)}"
+        )
     try:
         payload = verify_envelope(envelope, PACKET_TYPE, keys.hub)
     except PacketInvalid as exc:
@@ -253,7 +273,7 @@ def pull_once(
         locale=primary_locale(config),
         timezone=config.timezone,
     )
-    with HubClient(config.hub_url, token) as client:
+    with HubClient(config.hub_url, token, ca_file=config.ca_file) as client:
         # 2. Lease what the inbox holds for us; a signer we do not know yet may be the hub's
         # rotated key, endorsed by one we trust.
         envelopes = client.pull(limit)

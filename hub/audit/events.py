@@ -18,6 +18,7 @@ __all__ = [
     "EVENT_KINDS",
     "AuditEvent",
     "CopyDeleted",
+    "CountryProcedure",
     "CredentialChanged",
     "CriterionDeclared",
     "DeliveryDead",
@@ -36,6 +37,8 @@ __all__ = [
     "PacketPushed",
     "PacketSealed",
     "PacketSuperseded",
+    "ProceduresChanged",
+    "ProfileRegistered",
     "PushRetry",
     "ReceiptRejected",
     "ReceiptVerified",
@@ -44,6 +47,7 @@ __all__ = [
     "ReportRouted",
     "SourceRegistered",
     "StatusSeen",
+    "TriageDecided",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -81,6 +85,20 @@ class SourceRegistered(AuditEvent):
     kind: ClassVar[str] = "source_registered"
     source_id: Id
     country: Country | None
+
+
+class ProfileRegistered(AuditEvent):
+    """A member's country profile registered (or replaced): what the hub judges it by."""
+
+    kind: ClassVar[str] = "profile_registered"
+    profile_code: Annotated[str, Field(pattern=r"^[A-Z]{2,3}$")]
+    country: Country | None
+    profile_sha256: Sha256Hex = Field(description="SHA-256 of the profile.toml bytes.")
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]]
+    timezone: Annotated[str, Field(max_length=60)]
+    calendar: Annotated[str, Field(max_length=60)] | None = Field(
+        description="The holidays calendar, e.g. FR or DE-HE; none: weekends only."
+    )
 
 
 class RecipientRegistered(AuditEvent):
@@ -282,6 +300,30 @@ class CopyDeleted(AuditEvent):
     deleted_at: AwareDatetime
 
 
+# The network's routing procedures.
+
+
+class CountryProcedure(BaseModel):
+    """Who in a country receives a report first, and whether the other gets a copy at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: Country
+    first: Literal["section", "police"]
+    copy_other: bool
+
+
+class ProceduresChanged(AuditEvent):
+    """The hub started with other procedures than the log last recorded: all now in force.
+
+    A country not listed receives at its section and police at once; an empty list says that
+    no country has a procedure any more.
+    """
+
+    kind: ClassVar[str] = "procedures_changed"
+    procedures: list[CountryProcedure] = Field(description="One per country, sorted by country.")
+
+
 # Feedback and quality.
 
 
@@ -290,6 +332,19 @@ class OutcomeRecorded(AuditEvent):
     report_id: Uuid
     recipient_id: RecipientId
     outcome: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+
+
+class TriageDecided(AuditEvent):
+    """A recipient's triage decision on a report it received: codes and times, never content."""
+
+    kind: ClassVar[str] = "triage_decided"
+    report_id: Uuid
+    recipient_id: RecipientId
+    decision_id: Uuid
+    decision: Literal["forward", "needs_information", "close"]
+    classification: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    reason_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None
+    decided_at: AwareDatetime
 
 
 class StatusSeen(AuditEvent):
@@ -328,6 +383,7 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
     cls.kind: cls
     for cls in (
         SourceRegistered,
+        ProfileRegistered,
         RecipientRegistered,
         DeliveryModeChanged,
         KeyRegistered,
@@ -350,7 +406,9 @@ EVENT_KINDS: dict[str, type[AuditEvent]] = {
         PacketPurged,
         ForwardAccepted,
         CopyDeleted,
+        ProceduresChanged,
         OutcomeRecorded,
+        TriageDecided,
         StatusSeen,
         CriterionDeclared,
         OperatorAction,

@@ -13,10 +13,11 @@ from pathlib import Path
 from hub.errors import ProofInvalid
 from hub.files import private_file
 
-__all__ = ["check_not_behind", "remember_signed"]
+__all__ = ["check_not_behind", "remember_signed", "signed_size"]
 
 
-def _signed_size(path: Path) -> int:
+def signed_size(path: Path) -> int:
+    """The size of the newest tree head this hub signed; 0 before the first (or no file)."""
     if not path.exists():
         return 0
     return int(json.loads(path.read_text(encoding="utf-8"))["tree_size"])
@@ -24,7 +25,7 @@ def _signed_size(path: Path) -> int:
 
 def check_not_behind(path: Path, size: int) -> None:
     """Raise ProofInvalid if the log holds fewer entries than a head this hub signed."""
-    signed = _signed_size(path)
+    signed = signed_size(path)
     if size < signed:
         raise ProofInvalid(
             f"the audit log holds {size} entries but this hub signed a tree head of {signed}: "
@@ -36,7 +37,7 @@ def check_not_behind(path: Path, size: int) -> None:
 
 def remember_signed(path: Path, size: int) -> None:
     """Record SIZE as the newest signed head (never lowering it)."""
-    if size <= _signed_size(path):
+    if size <= signed_size(path):
         return
     draft = path.with_suffix(".tmp")
     private_file(draft)

@@ -12,7 +12,7 @@
 4. At a fixed interval one hub process of the fleet signs a tree head (size, root, time) with
    the hub's Ed25519 key (`sign_tree_head`), after checking every stored leaf hash against its
    entry, and then verifies the whole log (`hub.audit.verify`) and records the outcome.
-Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.audit.merkle`).
+Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.merkle`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 from nacl.signing import SigningKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Table, bindparam, event, insert, update
+from sqlalchemy import Table, bindparam, event, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
-from hub.audit import merkle
+from hub import merkle
 from hub.audit.entry import ENTRY_VERSION, entry_bytes
 from hub.audit.events import AuditEvent
 from hub.audit.high_water import check_not_behind, remember_signed
@@ -54,8 +54,11 @@ __all__ = [
     "digest",
     "entries",
     "entry_bytes",
+    "hold_log",
     "inclusion_proof",
+    "inclusion_proofs",
     "last_check",
+    "last_of_kind",
     "latest_tree_head",
     "record",
     "record_check",
@@ -150,6 +153,15 @@ def record(session: Session, audit_event: AuditEvent, *, at: datetime) -> None:
     if session.get_transaction() is None:
         session.begin()  # so that a rollback before any statement forgets the event too
     session.info.setdefault(_PENDING, []).append((audit_event, at))
+
+
+def hold_log(session: Session) -> None:
+    """Lock the log's size row until `session`'s transaction ends (2.).
+
+    For an entry recorded only if the log does not hold it yet: another hub process that
+    holds the log first commits before this one reads it, so the entry is appended once.
+    """
+    session.connection().execute(_GROW, {"appended": 0})
 
 
 def record_now(session: Session, audit_event: AuditEvent, *, at: datetime) -> tuple[int, str]:
@@ -252,6 +264,16 @@ def entries(
         )
         for index, at, kind, report, recipient, entry, leaf in session.execute(query).all()
     ]
+
+
+def last_of_kind(session: Session, kind: str) -> AuditEntry | None:
+    """The newest entry of this kind, if the log holds one."""
+    newest = session.exec(
+        select(func.max(AuditEntryRow.leaf_index)).where(AuditEntryRow.kind == kind)
+    ).one()
+    if newest is None:
+        return None
+    return entries(session, start=newest, limit=1)[0]
 
 
 def _leaf_hashes(session: Session, size: int) -> list[bytes]:
@@ -420,6 +442,22 @@ def inclusion_proof(
         root_hash=merkle.root(hashes).hex(),
         audit_path=[h.hex() for h in merkle.inclusion_proof(leaf_index, hashes)],
     )
+
+
+def inclusion_proofs(
+    session: Session, *, leaf_indices: list[int], size: int
+) -> dict[int, list[str]]:
+    """The audit paths (hex) of several entries in the tree of `size` entries, reading the leaf
+    hashes once. Raises NotFound for an entry outside that tree, ProofInvalid if the log is
+    damaged."""
+    size = _proof_size(session, size)
+    outside = [index for index in leaf_indices if not 0 <= index < size]
+    if outside:
+        raise NotFound(f"no entry {outside[0]} in a tree of {size}")
+    hashes = _leaf_hashes(session, size)
+    return {
+        index: [h.hex() for h in merkle.inclusion_proof(index, hashes)] for index in leaf_indices
+    }
 
 
 def consistency_proof(

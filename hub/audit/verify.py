@@ -32,10 +32,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from connectors.client import transport_reason
 from connectors.recipient.trust import extend_trust
+from hub import merkle
 from hub.audit import log as audit
-from hub.audit import merkle
 from hub.audit.events import EVENT_KINDS, KeyRegistered, KeyRevoked, PacketSealed, ReceiptVerified
+from hub.audit.high_water import check_not_behind
 from hub.audit.log import AuditCheck, AuditEntry, SignedTreeHead
 from hub.crypto import verify_envelope, verify_receipt
 from hub.errors import ConfigurationError, PacketInvalid, ProofInvalid
@@ -53,6 +55,7 @@ __all__ = [
     "fetch_live",
     "format_verdict",
     "read_export",
+    "rolled_back",
     "sign_round",
     "trusted_hub_keys",
     "verify_log",
@@ -133,7 +136,9 @@ def verify_log(
         _replay(item, replay, problems)
     # 3.
     verified_heads = _check_heads(heads, hashes, published, trusted, problems)
-    if last_seen is not None:
+    if last_seen is not None and last_seen.tree_size > len(hashes):
+        problems.insert(0, rolled_back(len(hashes), last_seen))
+    elif last_seen is not None:
         _check_against(last_seen, hashes, "the tree head this verifier saw before", problems)
     latest = verified_heads[-1] if verified_heads else None
     signed = latest.tree_size if latest else 0
@@ -318,6 +323,16 @@ def _check_against(
         )
 
 
+def rolled_back(size: int, last_seen: SignedTreeHead) -> str:
+    """The one line that says a log is behind a tree head its verifier holds, and what to do."""
+    return (
+        f"the log has {size} entries, fewer than the {last_seen.tree_size} of the tree head "
+        f"you saw signed at {_when(last_seen.timestamp)}: the hub's log was rolled back (restored "
+        "from a backup) or entries were deleted. Keep your saved tree head as evidence and ask "
+        "the hub's operator what happened before you trust this log again"
+    )
+
+
 def _when(at: datetime) -> str:
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -340,7 +355,7 @@ def fetch_live(client: httpx.Client, *, last_seen: SignedTreeHead | None = None)
     token), then check the proofs it serves: consistency between each signed tree head and the
     next (and the last one seen), and the inclusion of the receipts in the newest one.
 
-    Raises ConfigurationError if the hub cannot be read.
+    Raises ConfigurationError if the hub cannot be read, in one line saying why.
     """
     try:
         published = PublishedHubKeys.model_validate_json(_get(client, "/v1/hub/keys").content)
@@ -358,9 +373,27 @@ def fetch_live(client: httpx.Client, *, last_seen: SignedTreeHead | None = None)
             if len(page) < 1000:
                 break
         problems = _check_live_proofs(client, heads, entries, last_seen)
-    except (httpx.HTTPError, ValidationError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read the audit log: {type(exc).__name__}") from exc
+    except httpx.HTTPStatusError as exc:
+        raise ConfigurationError(
+            f"cannot read the audit log: the hub answered {exc.response.status_code} to "
+            f"{exc.request.url.path} ({_problem_detail(exc.response)})"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise ConfigurationError(f"cannot read the audit log: {transport_reason(exc)}") from exc
+    except (ValidationError, ValueError) as exc:
+        raise ConfigurationError(
+            f"cannot read the audit log: the hub's answer is not the documented shape "
+            f"({type(exc).__name__})"
+        ) from exc
     return LiveLog(entries=entries, heads=heads, published=published, proof_problems=problems)
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else response.reason_phrase
 
 
 def _get(client: httpx.Client, path: str, **params: int) -> httpx.Response:
@@ -377,8 +410,10 @@ def _check_live_proofs(
 ) -> list[str]:
     problems = []
     chain = sorted(heads, key=lambda h: h.tree_size)
-    if last_seen is not None:
+    if last_seen is not None and last_seen.tree_size <= len(entries):
         chain = [last_seen, *[h for h in chain if h.tree_size > last_seen.tree_size]]
+    # A log behind the head last seen has no proof to give for it: verify_log says it was
+    # rolled back, and the proofs are checked among the heads the hub still has.
     for earlier, later in itertools.pairwise(chain):
         proof = _get(
             client, "/v1/audit/proof/consistency", first=earlier.tree_size, second=later.tree_size
@@ -487,17 +522,30 @@ def export_log(session: Session, published: PublishedHubKeys, now: datetime) -> 
 
 
 def verify_stored(
-    session: Session, published: PublishedHubKeys, *, last_seen: SignedTreeHead | None = None
+    session: Session,
+    published: PublishedHubKeys,
+    *,
+    last_seen: SignedTreeHead | None = None,
+    high_water: Path | None = None,
 ) -> AuditVerdict:
-    """Verify the log in the hub's own database, trusting the hub's published key history."""
+    """Verify the log in the hub's own database, trusting the hub's published key history,
+    and, given the newest signed head's size kept beside the key (`high_water`), that the log
+    was not restored from before it."""
     exported = export_log(session, published, datetime.now().astimezone())
-    return verify_log(
+    verdict = verify_log(
         exported.entries,
         exported.tree_heads,
         published,
         trusted_hub_keys(published, None),
         last_seen=last_seen,
     )
+    if high_water is not None:
+        try:
+            check_not_behind(high_water, verdict.entries)
+        except ProofInvalid as exc:
+            verdict.problems.insert(0, str(exc))
+            verdict.verified = False
+    return verdict
 
 
 def sign_round(
@@ -524,7 +572,7 @@ def audit_round(
     record the outcome (which the dashboard shows)."""
     sign_round(engine, key=key, now=now, high_water=high_water)
     with Session(engine, expire_on_commit=False) as session:
-        verdict = verify_stored(session, published)
+        verdict = verify_stored(session, published, high_water=high_water)
         audit.record_check(
             session,
             AuditCheck(

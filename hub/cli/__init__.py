@@ -1,5 +1,5 @@
 """The `hub` command: init, serve, demo, keys, credentials, recipients, deliveries, audit,
-compliance.
+compliance, evidence.
 
 May use every capability and hub.http (to serve); the only hub package that imports Typer.
 """

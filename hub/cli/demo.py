@@ -24,7 +24,7 @@ from connectors.recipient.pull import pull_until_empty
 from hub.files import private_folder
 from hub.network.credentials import Role, issue_credential
 from hub.network.directory import add_recipient, add_source
-from hub.network.routing import RecipientKind
+from hub.network.routing import RecipientKind, RoutingPolicy
 from hub.settings import Settings
 from hub.store import make_engine
 from keys import create_passphrase_file, generate_keyset, write_keyset, write_public_keyset
@@ -239,4 +239,17 @@ def format_outcomes(outcomes: list[DemoOutcome]) -> str:
         for index, (recipient, state) in enumerate(outcome.deliveries):
             label = outcome.label if index == 0 else ""
             lines.append(f"{label:58} {recipient:22} {state}")
+    return "\n".join(lines)
+
+
+def format_procedures(policy: RoutingPolicy) -> str:
+    """Who receives first in each country, as the hub routes (issue 14)."""
+    lines = ["Who receives a report first and triages it (deploy/routing.toml [procedures]):"]
+    for country, procedure in sorted(policy.procedures.items()):
+        other = "police" if procedure.first is RecipientKind.section else "section"
+        then = "also a copy at once" if procedure.copy_other else "what the first forwards"
+        name = MEMBERS.get(country, country)
+        lines.append(
+            f"  {country} {name:12} the {procedure.first.value} first; the {other} gets {then}"
+        )
     return "\n".join(lines)

@@ -17,9 +17,12 @@ from hub.audit.records import record_hub_key
 from hub.audit.verify import audit_round
 from hub.backup import backup_sqlite, restore_sqlite
 from hub.cli.credentials import credentials_app
-from hub.cli.demo import format_outcomes, play_demo, provision_demo
+from hub.cli.demo import format_outcomes, format_procedures, play_demo, provision_demo
+from hub.cli.demo_triage import format_triage, triage_demo
+from hub.cli.evidence import evidence_app
 from hub.cli.onboarding import recipients_app
 from hub.cli.oversight import audit_app, compliance_app
+from hub.cli.report import report_app
 from hub.cli.sources import sources_app
 from hub.delivery.rotation import revoke
 from hub.delivery.state import DeliveryState, deliveries_in_state, redrive
@@ -34,8 +37,10 @@ from hub.network.keyring import (
     load_hub_secrets,
     load_webhook_key,
     published_keys,
+    replace_stolen_hub_key,
     rotate_hub_key,
 )
+from hub.network.routing import load_policy
 from hub.network.webhook_secrets import protect_stored
 from hub.oversight.quality import declare_demo
 from hub.settings import Settings
@@ -61,6 +66,8 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(audit_app, name="audit")
 app.add_typer(compliance_app, name="compliance")
+app.add_typer(report_app, name="report")
+app.add_typer(evidence_app, name="evidence")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -287,6 +294,23 @@ def keys_rotate_hub() -> None:
     typer.echo("restart the hub to sign with it; connectors trust it through its endorsement")
 
 
+@keys_app.command("replace-stolen-hub")
+def keys_replace_stolen_hub() -> None:
+    """After the hub's signing key was stolen: a new key NOT endorsed by it; every member and
+    coordinator must pin the new key again (docs/hub-key-rotation.md, "Stolen hub key")."""
+    previous = published_keys(Settings()).keys[-1].key_id
+    entry = replace_stolen_hub_key(Settings(), datetime.now(UTC))
+    with _session() as session:
+        record_hub_key(session, entry, previous)
+        session.commit()
+    typer.echo(f"new hub signing key {entry.key_id}, valid from {entry.valid_from.isoformat()}")
+    typer.echo(f"it is NOT endorsed by {previous}: no connector trusts it until its member pins it")
+    typer.echo(
+        f"read {entry.key_id} to every member and coordinator out of band and send them "
+        f"{Settings().hub_public_key_file.name}; then restart the hub"
+    )
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id to revoke.")]) -> None:
     """Revoke a recipient key; undelivered packets sealed to it wait for their source's resend."""
@@ -391,9 +415,14 @@ def demo_command(
 def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
+        triaged = triage_demo(base_url, listing)
         _sign_audit_log(settings)
         typer.echo("")
+        typer.echo(format_procedures(load_policy(settings.routing_policy)))
+        typer.echo("")
         typer.echo(format_outcomes(outcomes))
+        typer.echo("")
+        typer.echo(format_triage(triaged))
         typer.echo("")
         typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
         typer.echo(

@@ -21,9 +21,11 @@ from sqlmodel import Session
 
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key
+from hub.network.profiles import calendar_name
 from hub.onboarding.member import (
     onboarding_deliveries,
     read_registration,
+    read_registration_profile,
     register_recipients,
     send_onboarding_packet,
 )
@@ -73,8 +75,11 @@ def add(
     """Register a member's recipients from their public keys and issue their API tokens."""
     settings = Settings()
     document, keys = read_registration(registration)
+    profile = read_registration_profile(registration, document)
     with _session(settings) as session:
-        issued = register_recipients(session, document, keys, now=datetime.now(UTC))
+        issued = register_recipients(
+            session, document, keys, now=datetime.now(UTC), profile=profile
+        )
     for entry in issued:
         path = _write_token(credentials_out, entry.recipient_id, entry.token)
         typer.echo(f"{entry.recipient_id}: registered")
@@ -84,6 +89,14 @@ def add(
     for portal in document.portals:
         typer.echo(f"{portal.id}: source portal registered")
         typer.echo(f"  its token: hub credentials issue source {portal.id} --out FILE")
+    if profile is None:
+        typer.echo(f"{document.profile}: no country profile in the registration (an old one?)")
+    else:
+        found = profile.profile
+        typer.echo(
+            f"{found.code}: country profile registered: languages {', '.join(found.languages)}, "
+            f"calendar {calendar_name(found) or 'weekends only'}, time zone {found.timezone}"
+        )
     typer.echo("confirm the key ids with the member by another channel before sending tokens")
     typer.echo(
         f"the tokens are on this server in {credentials_out}: move each to the member's "

@@ -19,6 +19,8 @@ from nacl.signing import VerifyKey
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from connectors.client import tls_context
+from connectors.errors import ConnectorError
 from hub.audit.log import AuditCheck, SignedTreeHead, record_check
 from hub.audit.verify import (
     AuditVerdict,
@@ -92,6 +94,14 @@ def verify(
             help="A file keeping the last tree head seen: the next run checks against it."
         ),
     ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --url: PEM certificates to trust for the hub's TLS instead of the "
+            "system's (a private CA, or the hub's self-signed certificate).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Check the audit log: every entry included, every tree head signed and consistent with the
     last one seen, every receipt valid against its recipient's key of its time."""
@@ -104,7 +114,7 @@ def verify(
             raise ConfigurationError(str(exc)) from exc
         pinned = {public.signing_key_id: public.signing}
     if url is not None:
-        verdict, source = _verify_live(url, token_file, pinned, last_seen)
+        verdict, source = _verify_live(url, token_file, pinned, last_seen, ca_file)
     elif export is not None:
         exported = read_export(export)
         trusted = trusted_hub_keys(exported.hub_keys, pinned)
@@ -115,7 +125,12 @@ def verify(
     else:
         settings = Settings()
         with _session(settings) as session:
-            verdict = verify_stored(session, published_keys(settings), last_seen=last_seen)
+            verdict = verify_stored(
+                session,
+                published_keys(settings),
+                last_seen=last_seen,
+                high_water=settings.signed_head_file,
+            )
             record_check(
                 session,
                 AuditCheck(
@@ -140,12 +155,19 @@ def _verify_live(
     token_file: Path | None,
     pinned: Mapping[str, VerifyKey] | None,
     last_seen: SignedTreeHead | None,
+    ca_file: Path | None,
 ) -> tuple[AuditVerdict, str]:
     if token_file is None:
         raise ConfigurationError("--url needs --token-file: the coordinator's credential")
     token = token_file.read_text(encoding="utf-8").strip()
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30, follow_redirects=False) as client:
+    try:
+        trust = tls_context(ca_file)
+    except ConnectorError as exc:
+        raise ConfigurationError(f"--ca-file {exc}") from exc
+    with httpx.Client(
+        base_url=url, headers=headers, timeout=30, follow_redirects=False, verify=trust
+    ) as client:
         live = fetch_live(client, last_seen=last_seen)
     trusted = trusted_hub_keys(live.published, pinned)
     verdict = verify_log(live.entries, live.heads, live.published, trusted, last_seen=last_seen)

@@ -1,14 +1,16 @@
 """Prometheus metrics at GET /metrics.
 
 Counts that hold for the whole fleet (reports accepted, deliveries by state and recipient,
-retries, dead letters) are read from the database at scrape time, so every hub process reports
-the same figures. The latency histogram is per process: each observes the receipts it records.
+retries, dead letters, and the figures the alert rules watch: hub.delivery.watch) are read from
+the database at scrape time, so every hub process reports the same figures. The latency
+histogram is per process: each observes the receipts it records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,6 +18,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, case, func
 from sqlmodel import Session, col, select
 
+from hub.delivery.watch import WatchCollector
 from hub.store import DeliveryRow, ReportRow
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 172800)
@@ -50,9 +53,18 @@ class _StoreCollector(Collector):
 class Metrics:
     """The metrics of one hub process, in a registry of its own."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        high_water: Path | None = None,
+    ) -> None:
+        """`clock` dates the ages the alert rules watch; `high_water` is the newest signed
+        head's file beside the hub's key (Settings.signed_head_file)."""
         self.registry = CollectorRegistry()
         self.registry.register(_StoreCollector(engine))
+        self.registry.register(WatchCollector(engine, clock, high_water))
         self.latency = Histogram(
             "hub_delivery_latency_seconds",
             "Time from intake to the verified receipt, as recorded by this process.",

@@ -9,6 +9,7 @@ from functools import partial
 
 import httpx
 from fastapi import Depends, FastAPI
+from sqlmodel import Session
 
 from hub.delivery.jobs import start_jobs, wake_push
 from hub.delivery.metrics import Metrics
@@ -17,11 +18,13 @@ from hub.http import (
     admin,
     coordinators,
     dashboard,
+    evidence,
     forwards,
     operations,
     oversight,
     recipients,
     sources,
+    triage,
 )
 from hub.http.deps import Clock, HubState, authorized, utc_now
 from hub.http.middleware import BodyLimit, RequestLog, SecurityHeaders
@@ -30,6 +33,7 @@ from hub.http.strictjson import StrictJSON
 from hub.intake.ratelimit import IntakeLimiter
 from hub.logs import get_logger
 from hub.network.keyring import load_hub_secrets
+from hub.network.procedures import record_procedures
 from hub.network.routing import load_policy
 from hub.settings import Settings
 from hub.store import make_engine
@@ -51,14 +55,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
         secrets, hub_keys = load_hub_secrets(settings)
+        policy = load_policy(settings.routing_policy)
+        with Session(engine) as session:
+            if record_procedures(session, policy, clock()):
+                log.info("procedures_changed", countries=sorted(policy.procedures))
         app.state.hub = HubState(
             settings=settings,
             engine=engine,
-            policy=load_policy(settings.routing_policy),
+            policy=policy,
             secrets=secrets,
             hub_keys=hub_keys,
             clock=clock,
-            metrics=Metrics(engine),
+            metrics=Metrics(engine, clock=clock, high_water=settings.signed_head_file),
             limiter=IntakeLimiter(settings.intake_rate_limit),
             receipts_limiter=IntakeLimiter(settings.receipts_rate_limit, "receipts"),
             inbox_limiter=IntakeLimiter(settings.inbox_rate_limit, "inbox"),
@@ -99,7 +107,17 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestLog)
-    for area in (sources, recipients, forwards, coordinators, operations, admin, oversight):
+    for area in (
+        sources,
+        recipients,
+        forwards,
+        triage,
+        coordinators,
+        evidence,
+        operations,
+        admin,
+        oversight,
+    ):
         app.include_router(area.router)
     dashboard.install(app)
     document_problems(app)

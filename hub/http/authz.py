@@ -131,6 +131,10 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/deliveries/summary", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries/open", _COORDINATOR),
     Endpoint("GET", "/v1/deliveries/latency", _COORDINATOR),
+    Endpoint("GET", "/v1/reports/annual", _COORDINATOR),  # counts per line and year (S4)
+    # A report's evidence bundle: its packets sealed as stored, receipts, proofs; never content.
+    # Exporting signs a tree head and records the export, in the audit log only.
+    Endpoint("GET", "/v1/reports/{report_id}/evidence", _COORDINATOR),
     # Coordinators: the audit log (ids, kinds, times, states, key ids, receipts) and its proofs,
     # and the quality criteria judged per country. Sections declare their own country's criteria.
     Endpoint("GET", "/v1/audit/tree-head", _COORDINATOR),
@@ -145,6 +149,10 @@ TABLE: tuple[Endpoint, ...] = (
     # a recipient attaches a coded outcome to a report it holds a verified receipt for.
     Endpoint("GET", "/v1/reports/{report_id}/status", _SOURCE, writes=True),
     Endpoint("POST", "/v1/reports/{report_id}/outcome", _OWN_INBOX, writes=True),
+    # Triage: a recipient records its decision and classification on a report it holds a
+    # verified receipt for; coordinators read the processing times per country (S2).
+    Endpoint("POST", "/v1/reports/{report_id}/triage", _OWN_INBOX, writes=True),
+    Endpoint("GET", "/v1/processing-times", _COORDINATOR),
     # The coordinators' dashboard (server-rendered pages; a browser logs in once with the
     # coordinator's token and then shows a session cookie, taken on these pages only).
     Endpoint("GET", "/dashboard/login", public=True),
@@ -158,6 +166,7 @@ TABLE: tuple[Endpoint, ...] = (
     Endpoint("GET", "/dashboard/latency", _COORDINATOR),
     Endpoint("GET", "/dashboard/quality", _COORDINATOR),
     Endpoint("GET", "/dashboard/audit", _COORDINATOR),
+    Endpoint("GET", "/dashboard/annual", _COORDINATOR),
     # Administrators: credentials and the recipient directory, never content.
     Endpoint("GET", "/v1/admin/credentials", _ADMINISTRATOR),
     Endpoint("POST", "/v1/admin/credentials", _ADMINISTRATOR, writes=True),

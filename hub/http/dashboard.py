@@ -9,8 +9,10 @@ the session. The authorization table (hub/http/authz.py) applies to these pages 
 the session's CSRF token as well. Charts are SVG drawn here; no script runs.
 
 Pages: the overview (deliveries per country and state, the audit log's signed tree head and last
-verification), the late and dead deliveries with a re-drive button, latency charts per country,
-the quality scorecard per country with its evidence, and the audit log.
+verification), the late and dead deliveries with a re-drive button, latency charts per country
+with the quarter's processing times (intake to the first triage decision), the quality scorecard
+per country with its evidence, the audit log, and the annual report per line and for the network
+(hub/oversight/annual.py), its charts drawn by the hub.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from hub.http.deps import Caller, SessionDep, StateDep
 from hub.http.sessions import COOKIE, PREFIX, LoginRequired, digest, session_caller
 from hub.network.credentials import Principal, authenticate
 from hub.network.routing import RecipientKind
+from hub.oversight.annual import annual_report, member_countries, processing_limit
+from hub.oversight.annual_render import annual_views, lines_chart
 from hub.oversight.compliance import compliance_report, judge_for, late_after
 from hub.oversight.figures import (
     CountryLatency,
@@ -45,12 +49,34 @@ from hub.oversight.figures import (
     latency_series,
     open_deliveries,
 )
+from hub.oversight.processing import processing_times
 from hub.oversight.quality import PERIOD_PATTERN, Period
 from hub.store import DashboardSessionRow
 
-__all__ = ["COOKIE", "PREFIX", "LoginRequired", "install", "session_caller"]
+__all__ = [
+    "COOKIE",
+    "PREFIX",
+    "TEMPLATES",
+    "LoginRequired",
+    "check_templates",
+    "install",
+    "session_caller",
+]
 
 _TEMPLATES = Path(__file__).parents[1] / "templates"
+# Every template the hub renders (the dashboard's pages and the printable compliance report):
+# package data that /readyz checks (hub/http/readiness.py).
+TEMPLATES = (
+    "dashboard_base.html",
+    "dashboard_login.html",
+    "dashboard_overview.html",
+    "dashboard_deliveries.html",
+    "dashboard_latency.html",
+    "dashboard_quality.html",
+    "dashboard_audit.html",
+    "dashboard_tree_head.html",
+    "compliance_report.html",
+)
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -103,6 +129,16 @@ _PAGES = _Page(
         lstrip_blocks=True,
     )
 )
+
+
+def check_templates() -> None:
+    """Load every template the hub renders, and its stylesheet.
+
+    Raises OSError or jinja2.TemplateError naming the file at fault.
+    """
+    for name in TEMPLATES:
+        _PAGES.environment.get_template(name)
+    (_TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
 
 
 def _csrf(request: Request) -> str:
@@ -278,14 +314,26 @@ def latency(
     caller: Caller,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> Response:
-    """Intake-to-receipt time per country and day, as charts drawn by the hub."""
-    series = latency_series(session, now=state.clock(), days=days)
+    """Intake-to-receipt time per country and day, as charts drawn by the hub; and this
+    quarter's processing times, intake to the first triage decision (standard S2)."""
+    now = state.clock()
+    series = latency_series(session, now=now, days=days)
+    quarter = Period.containing(now)
+    processing = processing_times(
+        session,
+        start=quarter.start,
+        end=quarter.end,
+        now=now,
+        limit_hours=late_after(state.settings) * 24,
+    )
     return _PAGES.render(
         "dashboard_latency.html",
         **_base(request, caller, "latency"),
         series=series,
         charts=[_chart(country, series) for country in series.countries],
         days=days,
+        processing=processing,
+        quarter=quarter.name,
     )
 
 
@@ -323,6 +371,36 @@ def audit_page(
         check=audit.last_check(session),
         size=audit.tree_size(session),
         entries=audit.entries(session, limit=50, newest_first=True),
+    )
+
+
+@router.get("/annual")
+def annual(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    caller: Caller,
+    year: int | None = None,
+    country: Annotated[str | None, Query(max_length=2)] = None,
+) -> Response:
+    """The annual report (standard S4): every line and the network, or one line, with charts."""
+    now = state.clock()
+    report = annual_report(
+        session,
+        year=now.year if year is None else year,
+        now=now,
+        limit_hours=processing_limit(state.settings),
+        country=country or None,
+    )
+    return _PAGES.render(
+        "dashboard_annual.html",
+        **_base(request, caller, "annual"),
+        report=report,
+        views=annual_views(report),
+        lines=lines_chart(report),
+        members=member_countries(session),
+        chosen=country or "",
+        this_year=now.year,
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.errors import NotReady
 from hub.http.deps import StateDep
 from hub.http.problems import Problem
+from hub.http.readiness import unready_data_files
 from schemas.envelope import PublishedHubKeys
 
 __all__ = ["router"]
@@ -35,15 +36,21 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     tags=["operations"],
-    responses={503: {"model": Problem, "description": "Database unreachable"}},
+    responses={
+        503: {"model": Problem, "description": "Database unreachable, or a data file unusable"}
+    },
 )
 def readyz(state: StateDep) -> dict[str, str]:
-    """The database answers and the hub's keys are loaded: send traffic here."""
+    """The database answers, the hub's keys are loaded and every data file it reads while it
+    serves can be read and parsed: send traffic here. A 503 names what is wrong, never a path."""
     try:
         with state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise NotReady("the database does not answer") from exc
+    unready = unready_data_files(state.settings)
+    if unready:
+        raise NotReady(f"cannot read or parse {'; '.join(unready)}")
     return {"status": "ready", "hub_key": state.hub_keys.keys[-1].key_id}
 
 

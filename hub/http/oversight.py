@@ -1,5 +1,6 @@
 """HTTP routes for oversight: the audit log and its proofs, compliance with the quality criteria,
-delivery figures, and feedback to sources. Who may call each is in hub/http/authz.py's table."""
+delivery figures, feedback to sources, and the annual report. Who may call each is in
+hub/http/authz.py's table."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hub.audit.log import AuditCheck, AuditEntry, ConsistencyProof, InclusionPro
 from hub.errors import Forbidden, NotFound
 from hub.http.deps import Caller, SessionDep, StateDep
 from hub.http.problems import Problem
+from hub.oversight.annual import AnnualReport, annual_report, processing_limit
 from hub.oversight.compliance import ComplianceReport, compliance_report, judge_for, late_after
 from hub.oversight.feedback import (
     OutcomeIn,
@@ -240,4 +242,34 @@ def outcome(
         recipient_id=caller.id,
         outcome=body.outcome,
         now=state.clock(),
+    )
+
+
+# The annual report (standard S4)
+
+
+@router.get(
+    "/v1/reports/annual",
+    response_model=AnnualReport,
+    responses={422: {"model": Problem, "description": "A year not begun, or not a member"}},
+    tags=["coordinators"],
+)
+def annual(
+    session: SessionDep,
+    state: StateDep,
+    _caller: Caller,
+    year: int | None = None,
+    country: CountryCode | None = None,
+) -> AnnualReport:
+    """Per member country's line and for the network: the year's reports by category,
+    classification, country of the incident and routing rule; decisions and outcomes; hours from
+    intake to the first decision against 48; packets, receipts and dead letters. Counts only:
+    no content, no report id. The year defaults to the current one (UTC)."""
+    now = state.clock()
+    return annual_report(
+        session,
+        year=now.year if year is None else year,
+        now=now,
+        limit_hours=processing_limit(state.settings),
+        country=country,
     )

@@ -26,6 +26,7 @@ from hub.errors import (
     RateLimited,
     RoutingFailed,
 )
+from hub.logs import get_logger
 from schemas.report import REPORTER_KINDS
 
 __all__ = ["ERRORS", "Problem", "document_problems", "install_error_handlers", "problem"]
@@ -43,6 +44,11 @@ class Problem(BaseModel):
 
 
 RETRY_UNAVAILABLE_SECONDS = 300
+# What a caller is told of a ConfigurationError: its message may name a server path or a key
+# file, which the operator reads in the hub's log (`configuration_error`) and nobody else.
+MISCONFIGURED = "the hub cannot serve this now; its operator is told why in the hub's log"
+
+log = get_logger(__name__)
 
 _STATUS: list[tuple[type[HubError], int, str]] = [
     (PayloadTooLarge, 413, "Payload too large"),
@@ -123,6 +129,9 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     status, title = next((s, t) for cls, s, t in _STATUS if isinstance(exc, cls))
     errors = exc.errors if isinstance(exc, InvalidInput) else []
     detail = "internal error" if status == 500 else str(exc)
+    if isinstance(exc, ConfigurationError):
+        log.error("configuration_error", cause=str(exc))
+        detail = MISCONFIGURED
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if isinstance(exc, RoutingFailed | ConfigurationError):
         # Nobody routed can receive the report now: the source keeps it and tries again later.

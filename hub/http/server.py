@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -13,8 +14,19 @@ from fastapi import FastAPI
 from hub.errors import ConfigurationError
 
 
-def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+def _config(
+    app: FastAPI, host: str, port: int, tls: tuple[Path, Path] | None = None
+) -> uvicorn.Config:
+    certificate, key = tls if tls is not None else (None, None)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ssl_certfile=certificate,
+        ssl_keyfile=key,
+    )
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:
@@ -23,12 +35,15 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
 
 
 @contextmanager
-def serving(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serving(
+    app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
     """Serve on a background thread; yield the base URL; stop cleanly on exit.
 
-    Port 0 picks a free port. Raises ConfigurationError if the server does not start in 20 s.
+    Port 0 picks a free port; `tls` (a certificate file and its key file) serves https. Raises
+    ConfigurationError if the server does not start in 20 s.
     """
-    server = uvicorn.Server(_config(app, host, port))
+    server = uvicorn.Server(_config(app, host, port, tls))
     thread = threading.Thread(target=server.run, name="hub-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -38,7 +53,7 @@ def serving(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> Iterator
         time.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{bound}"
+        yield f"{'https' if tls else 'http'}://{host}:{bound}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)

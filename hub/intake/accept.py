@@ -36,13 +36,20 @@ from hub.audit.records import (
     record_routing,
 )
 from hub.delivery.state import DeliveryState
-from hub.errors import ConfigurationError, Conflict, InvalidInput
+from hub.errors import ConfigurationError, Conflict, InvalidInput, RoutingFailed
 from hub.logs import get_logger
 from hub.network.credentials import Principal
 from hub.network.directory import Recipient, recipients, sealing_key_of
 from hub.network.keyring import HubSecrets
 from hub.network.routing import RoutingPolicy
-from hub.store import DeliveryRow, ReportFeedbackRow, ReportRow, SourceRow, one_writer
+from hub.store import (
+    DeliveryRow,
+    ReportFactRow,
+    ReportFeedbackRow,
+    ReportRow,
+    SourceRow,
+    one_writer,
+)
 from schemas.envelope import (
     AcknowledgementBody,
     Envelope,
@@ -65,6 +72,7 @@ _COUNTRY = core_select(_SOURCES.c.country).where(_SOURCES.c.id == bindparam("sou
 _NEW_REPORT = insert(_REPORTS)
 _NEW_DELIVERIES = insert(_DELIVERIES)
 _NEW_FEEDBACK = insert(ReportFeedbackRow.__table__)  # type: ignore[attr-defined]
+_NEW_FACTS = insert(ReportFactRow.__table__)  # type: ignore[attr-defined]
 # One audit interval and the default margin (Settings.promise_within); the API passes its own.
 PROMISE_WITHIN = timedelta(seconds=120)
 
@@ -249,24 +257,36 @@ def accept_report(
 
 
 def note_report(session: Session, report: Report) -> None:
-    """Keep whether the reporter consented to contact: the one fact S11 needs from the content
-    (hub/oversight/feedback.py). Intake is the only step that sees the report, so it keeps it."""
-    session.connection().execute(
+    """Keep the coded facts the oversight needs from the content, and nothing else of it: whether
+    the reporter consented to contact (S11, hub/oversight/feedback.py), and the incident's country
+    and the report's category (the annual report, hub/oversight/annual.py). Intake is the only
+    step that sees the report, so it keeps them (docs/threat-model.md, P58)."""
+    report_id = str(report.report_id)
+    connection = session.connection()
+    connection.execute(
         _NEW_FEEDBACK,
-        {"report_id": str(report.report_id), "contact_consent": report.reporter.kind == "contact"},
+        {"report_id": report_id, "contact_consent": report.reporter.kind == "contact"},
+    )
+    connection.execute(
+        _NEW_FACTS,
+        {
+            "report_id": report_id,
+            "incident_country": report.incident.country,
+            "category": report.category.value,
+        },
     )
 
 
 def _without_key(directory: list[Recipient], routed: list[RoutedRecipient]) -> set[str]:
     """The routed recipients without a current sealing key.
 
-    Raises ConfigurationError if that is every one of them: the hub does not acknowledge a report
-    it can deliver to nobody.
+    Raises RoutingFailed if that is every one of them: the hub does not acknowledge a report it
+    can deliver to nobody.
     """
     with_key = {r.member.recipient_id for r in directory if r.sealing_key is not None}
     keyless = {t.recipient_id for t in routed} - with_key
     if keyless and len(keyless) == len({t.recipient_id for t in routed}):
-        raise ConfigurationError(
+        raise RoutingFailed(
             f"no routed recipient has a current sealing key: {', '.join(sorted(keyless))}"
         )
     return keyless

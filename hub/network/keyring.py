@@ -215,3 +215,26 @@ def rotate_hub_key(settings: Settings, now: datetime) -> PublishedHubKey:
     settings.hub_public_key_file.unlink(missing_ok=True)
     write_public_keyset(new.public, settings.hub_public_key_file, name="hub")
     return entry
+
+
+def replace_stolen_hub_key(settings: Settings, now: datetime) -> PublishedHubKey:
+    """After a theft of the hub's signing key: a new key from `now`, endorsed by nobody.
+
+    The stolen key must not endorse its successor (the thief can endorse keys of its own), so
+    no connector follows the chain to the new key: every member and coordinator pins it anew,
+    out of band (docs/hub-key-rotation.md). The stolen key stays published, ended at `now`, so
+    that what it signed before stays verifiable by the hub's own audit. Raises
+    ConfigurationError if the published history cannot be read.
+    """
+    history = published_keys(settings)
+    new = generate_keyset(sealing=False)
+    entry = _published(new, now)
+    retired = history.keys[-1].model_copy(update={"valid_until": now})
+    staged = settings.hub_key_file.with_suffix(".new")
+    staged.unlink(missing_ok=True)
+    write_keyset(new, staged, name="hub", passphrase=_hub_passphrase(settings))
+    _write_index(settings, PublishedHubKeys(keys=[*history.keys[:-1], retired, entry]))
+    os.replace(staged, settings.hub_key_file)
+    settings.hub_public_key_file.unlink(missing_ok=True)
+    write_public_keyset(new.public, settings.hub_public_key_file, name="hub")
+    return entry

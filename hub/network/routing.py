@@ -9,8 +9,8 @@ of the report, the source's country, the policy and the directory of registered 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -94,11 +94,51 @@ class FallbackRule:
 
 
 @dataclass(frozen=True)
+class Procedure:
+    """Who in a country receives a report first and triages it; the other gets what it forwards.
+
+    `copy_other` keeps the former behaviour for a country that wants it: the other kind also
+    receives a copy at once.
+    """
+
+    first: RecipientKind
+    copy_other: bool = False
+
+    def keeps(self, kind: RecipientKind, first_present: bool) -> bool:
+        """Whether a chosen recipient of this kind in the country receives a copy at once."""
+        if kind not in (RecipientKind.section, RecipientKind.police):
+            return True
+        # Fail towards delivery: a country whose first receiver is not registered still gets it.
+        return kind == self.first or self.copy_other or not first_present
+
+
+@dataclass(frozen=True)
 class RoutingPolicy:
-    """The network's routing rules, applied in order, then the fallback."""
+    """The network's routing rules, applied in order, then the fallback, then each procedure."""
 
     rules: tuple[CountryRule, ...]
     fallback: FallbackRule
+    procedures: Mapping[str, Procedure] = field(default_factory=dict)
+
+    def _apply_procedures(
+        self, chosen: dict[str, list[str]], directory: Sequence[Member]
+    ) -> dict[str, list[str]]:
+        by_id = {m.recipient_id: m for m in directory}
+        kept: dict[str, list[str]] = {}
+        for recipient_id, rules in chosen.items():
+            member = by_id.get(recipient_id)
+            procedure = self.procedures.get(member.country or "") if member else None
+            if member is None or procedure is None:
+                kept[recipient_id] = rules
+                continue
+            first_present = any(
+                by_id[r].country == member.country and by_id[r].kind == procedure.first
+                for r in chosen
+                if r in by_id
+            )
+            if procedure.keeps(member.kind, first_present):
+                kept[recipient_id] = rules
+        return kept
 
     def route(
         self, report: Report, source_country: str | None, directory: Sequence[Member]
@@ -115,6 +155,7 @@ class RoutingPolicy:
         if not acted:
             for recipient_id in sorted(self.fallback.choose(directory)):
                 chosen.setdefault(recipient_id, []).append(self.fallback.id)
+        chosen = self._apply_procedures(chosen, directory)
         if not chosen:
             raise RoutingFailed(f"no recipient for report {report.report_id}")
         return [RoutedRecipient(recipient_id=r, rules=chosen[r]) for r in sorted(chosen)]
@@ -138,12 +179,20 @@ class _FallbackFile(BaseModel):
     unless_matched: list[str]
 
 
+class _ProcedureFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first: Literal[RecipientKind.section, RecipientKind.police]
+    copy_other: bool = False
+
+
 class _PolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1]
     rules: list[_RuleFile] = Field(min_length=1)
     fallback: _FallbackFile
+    procedures: dict[str, _ProcedureFile] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ids_known_and_unique(self) -> _PolicyFile:
@@ -172,6 +221,10 @@ def parse_policy(text: str) -> RoutingPolicy:
             kinds=frozenset(document.fallback.kinds),
             unless_matched=frozenset(document.fallback.unless_matched),
         ),
+        procedures={
+            country.upper(): Procedure(first=RecipientKind(p.first), copy_other=p.copy_other)
+            for country, p in document.procedures.items()
+        },
     )
 
 

@@ -4,8 +4,8 @@ A new member makes its keys on its own machine (`connector init --country XX`) a
 operator a registration folder: `registration.json` and the public key files it names. Private
 keys never leave the member. The hub operator then:
 
-1. registers each recipient with its public keys and issues its API credential
-   (`register_recipients`, `hub recipients add`);
+1. registers each recipient with its public keys and issues its API credential, its portals as
+   sources, and its country profile (`register_recipients`, `hub recipients add`);
 2. seals a test packet to one recipient only (`send_onboarding_packet`, `hub recipients test`),
    which the member's connector pulls, opens and receipts like any other;
 3. reads the test packet's delivery and verified receipt (`onboarding_deliveries`,
@@ -34,6 +34,7 @@ from hub.intake.accept import accept_report
 from hub.network.credentials import Principal, Role, issue_credential
 from hub.network.directory import DeliveryMode, add_recipient, add_source
 from hub.network.keyring import HubSecrets
+from hub.network.profiles import MemberProfile, read_member_profile, register_profile
 from hub.network.routing import FallbackRule, Member, RecipientKind, RoutingPolicy
 from hub.store import DeliveryRow, RecipientRow, ReportRow, SourceRow
 from keys import KeyFileError, PublicKeySet, load_public_keyset
@@ -52,6 +53,7 @@ __all__ = [
     "Registration",
     "onboarding_deliveries",
     "read_registration",
+    "read_registration_profile",
     "register_recipients",
     "send_onboarding_packet",
 ]
@@ -66,6 +68,9 @@ _NO_COUNTRY = "AQ"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+BareFile = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(json|toml)$")]
 
 
 class RegisteredRecipient(_Strict):
@@ -98,6 +103,11 @@ class Registration(_Strict):
     country: CountryCode | None
     recipients: list[RegisteredRecipient] = Field(min_length=1, max_length=20)
     portals: list[RegisteredPortal] = Field(default_factory=list, max_length=20)
+    profile_file: BareFile | None = Field(
+        default=None,
+        description="The member's profile.toml, next to registration.json: the hub judges the "
+        "member's standards and counts its working days by it.",
+    )
 
 
 @dataclass(frozen=True)
@@ -149,14 +159,56 @@ def read_registration(path: Path) -> tuple[Registration, dict[str, PublicKeySet]
     return registration, keys
 
 
+def read_registration_profile(path: Path, registration: Registration) -> MemberProfile | None:
+    """The country profile a registration folder carries, checked against the registration.
+
+    None for a registration without one (written before profiles were sent). The profile must
+    have the registration's code and country and list exactly its recipients and portals, so
+    the hub judges the member by the profile its recipients came with. Raises InvalidInput.
+    """
+    if registration.profile_file is None:
+        return None
+    folder = path if path.is_dir() else path.parent
+    member = read_member_profile(folder / registration.profile_file)
+    profile = member.profile
+    mismatches = {
+        "profile": (profile.code, registration.profile),
+        "country": (profile.country, registration.country),
+        "recipients": (
+            sorted(r.id for r in profile.recipients),
+            sorted(r.id for r in registration.recipients),
+        ),
+        "portals": (
+            sorted(p.id for p in profile.portals),
+            sorted(p.id for p in registration.portals),
+        ),
+    }
+    for name, (in_profile, registered) in mismatches.items():
+        if in_profile != registered:
+            raise InvalidInput.at(
+                "profile_file",
+                f"{name} in the profile ({in_profile}) and in the registration ({registered}) "
+                "differ",
+            )
+    return member
+
+
 def register_recipients(
-    session: Session, registration: Registration, keys: dict[str, PublicKeySet], *, now: datetime
+    session: Session,
+    registration: Registration,
+    keys: dict[str, PublicKeySet],
+    *,
+    now: datetime,
+    profile: MemberProfile | None = None,
 ) -> list[Issued]:
-    """Register every recipient with its public keys and issue its credential, and register
-    the member's portals as sources (their tokens: `hub credentials issue source ID`); all or none.
+    """Register every recipient with its public keys and issue its credential, register the
+    member's portals as sources (their tokens: `hub credentials issue source ID`) and store its
+    country profile (`read_registration_profile`); all or none.
 
     Raises InvalidInput if an id is taken or a key is already registered.
     """
+    if profile is not None:
+        register_profile(session, profile, now=now)
     issued = []
     for entry in registration.recipients:
         add_recipient(

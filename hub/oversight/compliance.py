@@ -13,20 +13,22 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from nacl.signing import VerifyKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
-from connectors.countries.profiles import Profiles, default_profiles
+from connectors.countries.profiles import Profile, Profiles
 from connectors.errors import ConnectorError
 from hub.audit.verify import trusted_hub_keys
 from hub.crypto import verify_acknowledgement
 from hub.errors import PacketInvalid
+from hub.network.profiles import calendar_name, hub_profiles
 from hub.onboarding.member import ONBOARDING_SOURCE
+from hub.oversight.processing import country_processing
 from hub.oversight.quality import (
     Criteria,
     Criterion,
@@ -51,6 +53,7 @@ from schemas.envelope import Envelope, PublishedHubKeys
 
 __all__ = [
     "ComplianceReport",
+    "CountryProfile",
     "CountryScorecard",
     "CriterionVerdict",
     "Evidence",
@@ -98,12 +101,36 @@ class CriterionVerdict(BaseModel):
     evidence: Evidence
 
 
+class CountryProfile(BaseModel):
+    """What the country's profile (registered by the member, or shipped) says the hub judges by."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str = Field(description="The profile's code, or 'unknown' without a profile.")
+    languages: list[str] = Field(description="National languages first, then English.")
+    timezone: str
+    calendar: str = Field(description="The holidays calendar (FR, DE-HE), 'weekends only'.")
+
+    @classmethod
+    def of(cls, profile: Profile | None) -> CountryProfile:
+        """The summary of a profile; every field 'unknown' without one."""
+        if profile is None:
+            return cls(profile="unknown", languages=[], timezone="unknown", calendar="unknown")
+        return cls(
+            profile=profile.code,
+            languages=list(profile.languages),
+            timezone=profile.timezone,
+            calendar=calendar_name(profile) or "weekends only",
+        )
+
+
 class CountryScorecard(BaseModel):
     """Every criterion for one member country."""
 
     model_config = ConfigDict(extra="forbid")
 
     country: str
+    profile: CountryProfile
     met: int
     not_met: int
     unknown: int
@@ -149,7 +176,8 @@ class _Report:
 @dataclass(frozen=True)
 class Judge:
     """What judging needs besides the database: the criteria, the hub's retention settings and
-    signing keys, and the countries' calendars."""
+    signing keys, and the countries' calendars (default: hub_profiles, the shipped and the
+    registered profiles)."""
 
     criteria: Criteria
     retention: timedelta
@@ -188,12 +216,15 @@ def compliance_report(
     members = countries or sorted(
         c for c in session.exec(select(RecipientRow.country).distinct()).all() if c is not None
     )
+    profiles = judge.profiles or hub_profiles(session)
+    judge = replace(judge, profiles=profiles)
     scorecards = []
     for country in members:
         verdicts = _Country(session, country, period, now, judge).verdicts()
         scorecards.append(
             CountryScorecard(
                 country=country,
+                profile=CountryProfile.of(_profile_of(profiles, country)),
                 met=sum(v.verdict is Verdict.met for v in verdicts),
                 not_met=sum(v.verdict is Verdict.not_met for v in verdicts),
                 unknown=sum(v.verdict is Verdict.unknown for v in verdicts),
@@ -208,6 +239,13 @@ def compliance_report(
         generated_at=now,
         countries=scorecards,
     )
+
+
+def _profile_of(profiles: Profiles, country: str) -> Profile | None:
+    try:
+        return profiles.get(country)
+    except ConnectorError:
+        return None
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -372,7 +410,8 @@ class _Country:
 
     def s8(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         return Verdict.unknown, Evidence(
-            summary="the hub records no classification with the network's common codes yet"
+            summary="the hub records classifications with the triage decisions, but does not judge "
+            "this share yet"
         )
 
     def s10(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
@@ -382,9 +421,9 @@ class _Country:
 
     def s12(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
         verdict, evidence, declaration = self._declaration(criterion)
-        try:
-            profile = (self.judge.profiles or default_profiles()).get(self.country)
-        except ConnectorError:
+        assert self.judge.profiles is not None  # compliance_report fills them in
+        profile = _profile_of(self.judge.profiles, self.country)
+        if profile is None:
             evidence.summary += f"; no profile of {self.country} says its national languages"
             return Verdict.unknown, evidence
         required = sorted(set(profile.languages) | {"en"})
@@ -476,8 +515,42 @@ class _Country:
         return str(body.report_id) == report.report_id
 
     def s2(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
-        """Clock hours from intake to the first verified receipt of any of the country's
-        recipients, per report: the stand-in for the processing decision until triage lands."""
+        """Clock hours from intake to the first triage decision of the country's recipients,
+        per report (hub/oversight/processing.py); where the country's recipients have recorded
+        no decision on the period's reports yet, to the first verified receipt instead."""
+        limit = criterion.setting("max_hours")
+        processing = country_processing(
+            self.session,
+            self.country,
+            start=self.period.start,
+            end=self.period.end,
+            now=self.now,
+            limit_hours=limit,
+        )
+        if processing.decided == 0:
+            return self._s2_to_first_receipt(criterion)
+        share = processing.share_within_limit
+        assert share is not None
+        assert processing.p95_hours is not None
+        verdict = Verdict.met if share >= criterion.setting("min_share") else Verdict.not_met
+        return verdict, Evidence(
+            summary=f"intake to the first triage decision: {processing.within_limit} of "
+            f"{processing.reports} reports within {limit:g} clock hours ({_pct(share)}), 95th "
+            f"percentile {processing.p95_hours:.1f} hours; {processing.undecided} not yet "
+            "decided (counted with their age)",
+            figures={
+                "reports": processing.reports,
+                "within_limit": processing.within_limit,
+                "share": share,
+                "p95_hours": processing.p95_hours,
+                "not_yet_decided": processing.undecided,
+                "measured_to": "first triage decision",
+            },
+            records=[f"report:{r}" for r in processing.late],
+        )
+
+    def _s2_to_first_receipt(self, criterion: Criterion) -> tuple[Verdict, Evidence]:
+        """S2 before a country records triage decisions: to the first verified receipt."""
         first: dict[str, tuple[datetime, datetime | None]] = {}
         for d in self.deliveries:
             intake, receipt = first.get(d.report_id, (d.created_at, None))
@@ -499,7 +572,7 @@ class _Country:
         late = sorted(r for r, h in hours.items() if h > limit)
         verdict = Verdict.met if share >= criterion.setting("min_share") else Verdict.not_met
         return verdict, Evidence(
-            summary=f"intake to the first verified receipt (until triage decisions are recorded): "
+            summary=f"intake to the first verified receipt (no triage decision recorded yet): "
             f"{within} of {len(hours)} reports within {limit:g} clock hours ({_pct(share)}), 95th "
             f"percentile {p95:.1f} hours; {waiting} not yet receipted",
             figures={

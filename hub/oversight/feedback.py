@@ -43,6 +43,10 @@ class Outcome(StrEnum):
     more_information_needed = "more_information_needed"
     no_jurisdiction = "no_jurisdiction"
     closed = "closed"
+    # What the police made of it, as the annual report counts it (S4, hub/oversight/annual.py).
+    investigation_opened = "investigation_opened"
+    conviction = "conviction"
+    no_action = "no_action"
 
 
 class OutcomeIn(BaseModel):

@@ -13,9 +13,11 @@ from datetime import date, datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
+from connectors.countries.profiles import Profiles
 from connectors.countries.workdays import working_days_between
 from connectors.errors import ConnectorError
 from hub.delivery.state import DeliveryState
+from hub.network.profiles import hub_profiles
 from hub.onboarding.member import ONBOARDING_SOURCE
 from hub.store import DeliveryRow, RecipientRow, ReportRow
 
@@ -112,11 +114,13 @@ def _country(value: str | None) -> str:
     return value or NETWORK
 
 
-def _age(country: str, start: datetime, now: datetime) -> float:
+def _age(country: str, start: datetime, now: datetime, profiles: Profiles) -> float:
+    """Working days in the country's calendar, the shipped or the registered profile's."""
+    code = country if country != NETWORK else "INT"
     try:
-        return working_days_between(country if country != NETWORK else "INT", start, now)
-    except ConnectorError:
-        return working_days_between("INT", start, now)  # weekdays in UTC: no calendar known
+        return working_days_between(code, start, now, profiles=profiles)
+    except ConnectorError:  # no calendar known: weekdays in UTC
+        return working_days_between("INT", start, now, profiles=profiles)
 
 
 def _rows(session: Session) -> list[tuple[DeliveryRow, str | None, str]]:
@@ -130,8 +134,10 @@ def _rows(session: Session) -> list[tuple[DeliveryRow, str | None, str]]:
     return list(rows)
 
 
-def _is_late(row: DeliveryRow, country: str, now: datetime, after: float) -> bool:
-    return row.state in _UNDELIVERED and _age(country, row.created_at, now) > after
+def _is_late(
+    row: DeliveryRow, country: str, now: datetime, after: float, profiles: Profiles
+) -> bool:
+    return row.state in _UNDELIVERED and _age(country, row.created_at, now, profiles) > after
 
 
 def delivery_summary(session: Session, *, now: datetime, late_after: float) -> DeliverySummary:
@@ -139,13 +145,14 @@ def delivery_summary(session: Session, *, now: datetime, late_after: float) -> D
     how many are late: undelivered for more than `late_after` working days of the country."""
     counts: dict[str, dict[str, int]] = {}
     late: dict[str, int] = {}
+    profiles = hub_profiles(session)
     for row, country_code, _kind in _rows(session):
         country = _country(country_code)
         state = row.state
         if state == DeliveryState.pending and row.lease_until is not None and row.lease_until > now:
             state = DeliveryState.leased
         counts.setdefault(country, dict.fromkeys(STATES, 0))[state] += 1
-        late[country] = late.get(country, 0) + _is_late(row, country, now, late_after)
+        late[country] = late.get(country, 0) + _is_late(row, country, now, late_after, profiles)
     return DeliverySummary(
         generated_at=now,
         late_after_working_days=late_after,
@@ -166,9 +173,12 @@ def open_deliveries(
 ) -> list[OpenDelivery]:
     """The late deliveries and the dead letters, oldest first."""
     found = []
+    profiles = hub_profiles(session)
     for row, country_code, kind in _rows(session):
         country = _country(country_code)
-        if row.state != DeliveryState.dead and not _is_late(row, country, now, late_after):
+        if row.state != DeliveryState.dead and not _is_late(
+            row, country, now, late_after, profiles
+        ):
             continue
         found.append(
             OpenDelivery(
@@ -179,7 +189,7 @@ def open_deliveries(
                 kind=kind,
                 state=row.state,
                 created_at=row.created_at,
-                age_working_days=round(_age(country, row.created_at, now), 2),
+                age_working_days=round(_age(country, row.created_at, now, profiles), 2),
                 pulls=row.pulls,
                 attempts=row.attempts,
                 last_error=row.last_error,

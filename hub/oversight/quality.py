@@ -42,6 +42,7 @@ __all__ = [
     "declare_demo",
     "expired_for",
     "load_criteria",
+    "read_criteria",
 ]
 
 # A year, a quarter or a month of this millennium: 2026, 2026-Q4, 2026-11.
@@ -49,9 +50,6 @@ PERIOD_PATTERN = r"^2[0-9]{3}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
 # The standards a section declares (in part, for S4 and S6).
 DECLARED = ("S1", "S3", "S4", "S5", "S6", "S7", "S9", "S12")
 DeclaredId = Literal["S1", "S3", "S4", "S5", "S6", "S7", "S9", "S12"]
-_ROOT = Path(__file__).resolve().parents[2]
-# The standards as the hub package ships them.
-BUILT_IN = "hub/oversight/standards.toml"
 
 
 class Criterion(BaseModel):
@@ -101,25 +99,36 @@ class Criteria(BaseModel):
         return self
 
 
-@functools.cache
-def _load(path: Path) -> Criteria:
-    try:
-        return Criteria.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
-        raise ConfigurationError(f"{path}: not a readable quality criteria file") from exc
-
-
-def load_criteria(path: Path | None = None) -> Criteria:
-    """The standards file at `path`, or the package's own when `path` is None.
+def read_criteria(path: Path | None = None) -> Criteria:
+    """Read and check the standards file at `path` (relative to the working directory, as every
+    path setting), or the package's own when `path` is None; uncached, as /readyz wants it.
 
     Raises ConfigurationError if it is missing or invalid.
     """
     if path is None:
         with resources.as_file(resources.files("hub.oversight") / "standards.toml") as built_in:
-            return _load(built_in.resolve())
-    if not path.is_absolute() and not path.exists():
-        path = _ROOT / path
-    return _load(path.resolve())
+            return _parse(built_in.resolve())
+    return _parse(path.resolve())
+
+
+def _parse(path: Path) -> Criteria:
+    try:
+        return Criteria.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: not a readable quality criteria file") from exc
+
+
+@functools.cache
+def _cached(path: Path | None) -> Criteria:
+    return read_criteria(path)
+
+
+def load_criteria(path: Path | None = None) -> Criteria:
+    """The standards file at `path`, or the package's own when `path` is None, read once.
+
+    Raises ConfigurationError if it is missing or invalid.
+    """
+    return _cached(None if path is None else path.resolve())
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
 from schemas.report import Report
 from tests.bench.seed import seed_history
-from tests.factories import report_body
+from tests.factories import copies_at_once_policy, report_body
 from tests.faults.harness import FAST_HUB, Process, free_port, hub_process, wait_until
 from tests.postgres import PostgresServer
 
@@ -148,7 +148,7 @@ class Bench:
         self.settings = Settings(
             data_dir=self.folder / "hub-data",
             database_url=url,
-            routing_policy=ROOT / "deploy" / "routing.toml",
+            routing_policy=copies_at_once_policy(self.folder),
         )
         upgrade(url)
         create_hub_keys(self.settings)

@@ -11,7 +11,7 @@ from uuid import uuid4
 from nacl.signing import SigningKey
 from sqlalchemy import Engine, insert, select, text, update
 
-from hub.audit import merkle
+from hub import merkle
 from hub.crypto import sign_envelope
 from hub.store import (
     AuditEntryRow,

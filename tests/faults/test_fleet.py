@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from hub.network.keyring import create_hub_keys
 from hub.settings import Settings
 from hub.store import DeliveryRow, make_engine, upgrade
-from tests.conftest import ROOT, admin_sql, provision
+from tests.conftest import admin_sql, provision
+from tests.factories import copies_at_once_policy
 from tests.faults.audit_check import audit_log_verdict
 from tests.faults.harness import (
     FaultProxy,
@@ -48,7 +49,7 @@ def postgres_settings(postgres_server: PostgresServer, tmp_path: Path) -> Settin
     settings = Settings(
         data_dir=tmp_path / "hub-data",
         database_url=postgres_server.url(name),
-        routing_policy=ROOT / "deploy" / "routing.toml",
+        routing_policy=copies_at_once_policy(tmp_path),
     )
     upgrade(settings.resolved_database_url)
     create_hub_keys(settings)

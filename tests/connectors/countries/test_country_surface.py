@@ -8,9 +8,10 @@ import pytest
 
 SURFACES = {
     "connectors.countries.profiles": [
-        "PROFILES_ENV", "SHIPPED_DIR", "CalendarSpec", "PortalSpec", "Profile", "ProfileInvalid",
-        "ProfileNotFound", "Profiles", "RecipientSpec", "default_profiles", "load_profile",
-        "load_profiles", "profile_dirs_from_env",
+        "PROFILES_ENV", "PROFILE_FILE", "SHIPPED_DIR", "CalendarSpec", "PortalSpec",
+        "ProcedureSpec", "Profile", "ProfileInvalid", "ProfileNotFound", "Profiles",
+        "RecipientSpec", "default_profiles",
+        "load_profile", "load_profiles", "parse_profile", "profile_dirs_from_env",
     ],
     "connectors.countries.workdays": ["is_working_day", "working_days_between"],
     "connectors.portal.mapping": [
@@ -28,7 +29,8 @@ SURFACES = {
     "connectors.portal.submit": ["Submitted", "submit_form", "submit_report"],
     "connectors.recipient.readable": ["Reading", "reading_for", "render_stored"],
     "connectors.recipient.onboard": [
-        "CREDENTIAL_FILE", "HUB_TRUST_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup", "init_member",
+        "CREDENTIAL_FILE", "HUB_TRUST_FILE", "PASSPHRASE_FILE", "MemberSetup", "RecipientSetup",
+        "init_member",
     ],
     "connectors.cli.countries": [
         "ProfilesOption", "register_country_commands", "selected_profiles",
@@ -36,7 +38,8 @@ SURFACES = {
     "hub.onboarding.member": [
         "ONBOARDING_SOURCE", "REGISTRATION_FILE", "REGISTRATION_FORMAT", "TEST_RULE", "Issued",
         "OnboardingPacket", "RegisteredPortal", "RegisteredRecipient", "Registration",
-        "onboarding_deliveries", "read_registration", "register_recipients",
+        "onboarding_deliveries", "read_registration", "read_registration_profile",
+        "register_recipients",
         "send_onboarding_packet",
     ],
     "hub.cli.onboarding": ["recipients_app"],

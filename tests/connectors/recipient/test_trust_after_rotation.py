@@ -91,4 +91,7 @@ def test_a_connector_given_packets_signed_by_a_key_not_chained_from_its_pin_exit
         result = CliRunner().invoke(connector_app, ["pull", "--config", str(config_file)])
     assert result.exit_code == 1
     assert "not signed by a hub key this connector trusts" in result.output
+    assert "the pinned key is not in the hub's published key history" in " ".join(
+        result.output.split()
+    )
     assert not any((config_file.parent / "inbox" / "packets").glob("*"))

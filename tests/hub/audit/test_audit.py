@@ -24,9 +24,9 @@ from typer.testing import CliRunner
 
 from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
+from hub import merkle
 from hub.audit import log as audit
-from hub.audit import merkle
-from hub.audit.events import EVENT_KINDS, OperatorAction
+from hub.audit.events import EVENT_KINDS, CountryProcedure, OperatorAction
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
@@ -650,9 +650,13 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
         "outcomes", "criterion", "stated_on", "holds", "evidence_url", "declared_by", "role",
         "action", "subject", "credential_id", "principal_id", "change", "ends_at", "count",
         "forward_id", "from_recipient_id", "forwarder_key_id", "forward_sha256", "deleted_at",
+        "profile_code", "profile_sha256", "languages", "timezone", "calendar",
+        "procedures", "first", "copy_other",
+        "decision_id", "decision", "classification", "reason_code", "decided_at",
     }  # fmt: skip
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind
+    assert set(CountryProcedure.model_fields) <= allowed
 
 
 def test_packet_bodies_are_never_in_the_log(signed: Signed) -> None:

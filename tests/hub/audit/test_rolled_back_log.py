@@ -17,12 +17,11 @@ from tests.conftest import Clock
 from tests.hub.audit.test_audit import grow
 
 
+@pytest.mark.engine("sqlite")
 def test_a_restored_hub_refuses_to_sign_a_head_below_one_it_signed(
     engine: Engine, settings: Settings, clock: Clock, tmp_path: Path
 ) -> None:
     url = settings.resolved_database_url
-    if not url.startswith("sqlite"):
-        pytest.skip("PostgreSQL is backed up with pg_dump")
     key = load_hub_secrets(settings)[0].signing_key
     mark = settings.signed_head_file
     grow(engine, clock, 2)

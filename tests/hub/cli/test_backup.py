@@ -24,12 +24,11 @@ def _recipients(url: str) -> list[str]:
         engine.dispose()
 
 
+@pytest.mark.engine("sqlite")
 def test_a_backup_restored_brings_back_what_was_lost_since(
     settings: Settings, network: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = settings.resolved_database_url
-    if not url.startswith("sqlite"):
-        pytest.skip("PostgreSQL is backed up with pg_dump")
     monkeypatch.setenv("HUB_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("HUB_DATABASE_URL", url)
     monkeypatch.setenv("HUB_ROUTING_POLICY", str(ROOT / "deploy" / "routing.toml"))

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli.demo import format_outcomes, play_demo
+from hub.cli.demo import format_outcomes, format_procedures, play_demo
 from hub.cli.main import app
 from hub.http.app import create_app
 from hub.http.server import serving
+from hub.network.routing import load_policy
 from hub.settings import Settings
 from tests.conftest import ROOT
 
@@ -49,4 +50,19 @@ def test_the_demo_network_is_set_up_played_and_fully_delivered(
         assert {state for _, state in outcome.deliveries} == {"delivered"}
     table = format_outcomes(outcomes)
     assert "network-coordinator" in table
-    assert "nl-police" in table
+    # Each country's procedure (issue 14): Belgian and Dutch reports reach the section first,
+    # German and Austrian ones the police first; the other gets what the first forwards.
+    reached = {o.label: {r for r, _ in o.deliveries} for o in outcomes}
+    assert reached == {
+        "Dutch suspect in Thailand, NL portal": {"nl-section"},
+        "German suspect living in Austria, in Cambodia, AT portal": {"at-police", "de-police"},
+        "Belgian suspect in Germany, international platform": {"be-section", "de-police"},
+        "Unknown suspect in the Philippines, international platform": {"network-coordinator"},
+    }
+    procedures = format_procedures(load_policy(ROOT / "deploy" / "routing.toml"))
+    assert (
+        "BE Belgium      the section first; the police gets what the first forwards" in procedures
+    )
+    assert (
+        "DE Germany      the police first; the section gets what the first forwards" in procedures
+    )

@@ -50,7 +50,7 @@ from hub.store import CredentialRow, DeliveryRow, ReportRow, make_engine
 from schemas.commitment import ForwardAdditions
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import ROOT, Clock, Network, admin_sql, provision
-from tests.factories import report_body
+from tests.factories import copies_at_once_policy, report_body
 from tests.postgres import PostgresServer
 
 MARKER = "AUTHZ-MATRIX-MARKER-7f3a"  # in every report's free text: must never come back
@@ -186,7 +186,7 @@ def world(
     settings = Settings(
         data_dir=folder / "hub-data",
         database_url=_matrix_database(engine_name, migrated_template, folder, request),
-        routing_policy=ROOT / "deploy" / "routing.toml",
+        routing_policy=copies_at_once_policy(folder),
         scheduler=False,
         intake_rate_limit="100000/minute",
         receipts_rate_limit="100000/minute",
@@ -387,6 +387,7 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
     ("GET", "/v1/deliveries/summary"): _dashboard("/v1/deliveries/summary"),
     ("GET", "/v1/deliveries/open"): _dashboard("/v1/deliveries/open"),
     ("GET", "/v1/deliveries/latency"): _dashboard("/v1/deliveries/latency"),
+    ("GET", "/v1/reports/annual"): _dashboard("/v1/reports/annual"),
     ("GET", "/v1/audit/tree-head"): lambda w, p: _signed_log(w, "/v1/audit/tree-head"),
     ("GET", "/v1/audit/tree-heads"): _dashboard("/v1/audit/tree-heads"),
     ("GET", "/v1/audit/entries"): _dashboard("/v1/audit/entries?start=0&limit=5"),
@@ -412,6 +413,18 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
         f"/v1/reports/{_receipted_report(w, p)}/outcome",
         json={"outcome": "forwarded_to_investigators"},
     ),
+    ("POST", "/v1/reports/{report_id}/triage"): lambda w, p: Call(
+        "POST",
+        f"/v1/reports/{_receipted_report(w, p)}/triage",
+        ok=201,
+        json={
+            "decision": "close",
+            "classification": "not_within_scope",
+            "reason_code": "not_within_scope",
+            "decided_at": w.clock().isoformat(),
+        },
+    ),
+    ("GET", "/v1/processing-times"): _dashboard("/v1/processing-times"),
     # The dashboard's pages: a coordinator's bearer token works as its login session does.
     ("GET", "/dashboard/login"): _dashboard("/dashboard/login"),
     ("POST", "/dashboard/login"): lambda w, p: Call("POST", "/dashboard/login", ok=400),
@@ -426,6 +439,7 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
     ("GET", "/dashboard/latency"): _dashboard("/dashboard/latency"),
     ("GET", "/dashboard/quality"): _dashboard("/dashboard/quality"),
     ("GET", "/dashboard/audit"): _dashboard("/dashboard/audit"),
+    ("GET", "/dashboard/annual"): _dashboard("/dashboard/annual"),
 }
 
 
@@ -449,6 +463,9 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ),
     ("GET", "/v1/reports/{report_id}/deliveries"): lambda w, p: Call(
         "GET", f"/v1/reports/{_report_id(w)}/deliveries"
+    ),
+    ("GET", "/v1/reports/{report_id}/evidence"): lambda w, p: Call(
+        "GET", f"/v1/reports/{_report_id(w)}/evidence"
     ),
     ("GET", "/v1/deliveries"): lambda w, p: Call("GET", "/v1/deliveries?state=pending"),
     ("POST", "/v1/deliveries/{packet_id}/retry"): lambda w, p: Call(

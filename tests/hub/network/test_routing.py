@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -18,6 +19,9 @@ from tests.conftest import ROOT
 from tests.factories import report_body
 
 POLICY = load_policy(ROOT / "deploy" / "routing.toml")
+# The rules alone, before each country's procedure keeps only its first receiver (issue 14).
+RULES_ONLY = dataclasses.replace(POLICY, procedures={})
+FIRST = {"AT": "police", "BE": "section", "DE": "police", "NL": "section"}
 MEMBERS = ("AT", "BE", "DE", "NL")
 DIRECTORY = [
     Member(f"{c.lower()}-{kind}", c, RecipientKind(kind))
@@ -27,7 +31,7 @@ DIRECTORY = [
 SOURCE_COUNTRY = {"portal-at": "AT", "portal-be": "BE", "portal-de": "DE", "portal-nl": "NL"}
 
 
-def route(policy: RoutingPolicy = POLICY, **kwargs: Any) -> dict[str, list[str]]:
+def route(policy: RoutingPolicy = RULES_ONLY, **kwargs: Any) -> dict[str, list[str]]:
     report = Report.model_validate(report_body(**kwargs))
     source_country = SOURCE_COUNTRY.get(report.source)
     return {r.recipient_id: r.rules for r in policy.route(report, source_country, DIRECTORY)}
@@ -153,7 +157,7 @@ def test_routing_is_deterministic_and_never_empty(
     assert ids == sorted(set(ids))
     members_named = {c for c in [*nationalities, residence] if c is not None and c in MEMBERS}
     for country in members_named:
-        assert f"{country.lower()}-police" in ids
+        assert f"{country.lower()}-{FIRST[country]}" in ids
 
 
 _EXAMPLE = re.compile(r"```routing-example\n(.*?)```", re.DOTALL)
@@ -181,3 +185,51 @@ def test_the_worked_routing_examples_of_the_protocol_route_as_written() -> None:
         routed = policy.route(Report.model_validate(body), countries[example["source"]], directory)
         assert {r.recipient_id: r.rules for r in routed} == example["recipients"], text
         assert [r.recipient_id for r in routed] == sorted(example["recipients"])
+
+
+@pytest.mark.parametrize(
+    ("country", "first", "other"),
+    [
+        ("BE", "section", "police"),
+        ("NL", "section", "police"),
+        ("DE", "police", "section"),
+        ("AT", "police", "section"),
+    ],
+)
+def test_a_countrys_procedure_sends_the_report_to_its_first_receiver_only(
+    country: str, first: str, other: str
+) -> None:
+    routed = route(POLICY, source="platform-int", country="TH", nationalities=(country,))
+    assert routed == {f"{country.lower()}-{first}": ["suspect-nationality"]}
+    assert f"{country.lower()}-{other}" not in routed
+
+
+def test_a_country_that_wants_a_copy_at_once_still_gets_both() -> None:
+    text = (ROOT / "deploy" / "routing.toml").read_text(encoding="utf-8")
+    text = text.replace("[procedures.AT]", "[procedures.AT]\ncopy_other = true", 1)
+    text = text.replace("directly\ncopy_other = false", "directly")
+    policy = parse_policy(text)
+    routed = route(policy, source="platform-int", country="TH", nationalities=("AT",))
+    assert set(routed) == {"at-police", "at-section"}
+
+
+def test_a_country_whose_first_receiver_is_not_chosen_still_reaches_the_other() -> None:
+    routed = route(POLICY, source="portal-de", country="TH", nationalities=(None,))
+    assert "de-section" in routed
+
+
+@pytest.mark.parametrize(
+    ("country", "first", "other"), [("BE", "section", "police"), ("DE", "police", "section")]
+)
+def test_a_country_whose_first_receiver_is_not_registered_reaches_the_other(
+    country: str, first: str, other: str
+) -> None:
+    # Routing fails towards delivery: a procedure never leaves a country without a receiver.
+    directory = [m for m in DIRECTORY if m.recipient_id != f"{country.lower()}-{first}"]
+    report = Report.model_validate(
+        report_body(source="platform-int", country="TH", nationalities=(country,))
+    )
+    routed = POLICY.route(report, None, directory)
+    assert [(r.recipient_id, r.rules) for r in routed] == [
+        (f"{country.lower()}-{other}", ["suspect-nationality"])
+    ]

@@ -171,7 +171,7 @@ def test_measured_verdicts_change_when_deliveries_are_late(
     assert prompt["S2"]["verdict"] == "met"
     assert prompt["S2"]["evidence"]["figures"]["p95_hours"] == pytest.approx(3.0)
     assert prompt["S2"]["evidence"]["figures"]["measured_to"] == "first verified receipt"
-    assert "until triage decisions are recorded" in prompt["S2"]["evidence"]["summary"]
+    assert "no triage decision recorded yet" in prompt["S2"]["evidence"]["summary"]
     assert prompt["N2"]["verdict"] == "met"
     assert prompt["N1"]["verdict"] == "met"
     assert prompt["S6"]["evidence"]["figures"]["sealed_to_current_keys"] == 2

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.audit.merkle import (
+from hub.errors import ProofInvalid
+from hub.merkle import (
     EMPTY_ROOT,
     Frontier,
     consistency_proof,
@@ -22,7 +23,6 @@ from hub.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from hub.errors import ProofInvalid
 
 LEAVES = [bytes.fromhex(h) for h in [
     "", "00", "10", "2021", "3031", "40414243", "5051525354555657",

@@ -9,6 +9,8 @@ and the tree over n leaves splits at k, the largest power of two smaller than n.
 with RFC 6962's PATH and SUBPROOF recursions and verified with the iterative algorithms of
 RFC 9162 §2.1.3.2 and §2.1.4.2, so any CT-compatible verifier (transparency-dev/merkle, Trillian,
 sigstore) accepts them. Every function takes leaf hashes, never entries: a tree is its leaf list.
+It is a pure layer beneath the audit log, which builds its proofs with it, so that a connector
+can check an evidence bundle's inclusion proofs with it offline (connectors.recipient.evidence_log).
 
 No maintained Python library exposes RFC 6962 proofs as public API under a licence this project can
 ship (sigstore keeps its verifier private and inclusion-only; pymerkle is GPL-3.0 and uses its own
