@@ -45,7 +45,7 @@ class Settings(BaseSettings):
         60.0,
         ge=0,
         description="Slack, beyond one audit interval, in the deadline an acknowledgement promises "
-        "for a signed tree head that includes the report (docs/audit.md, \"Promises\").",
+        'for a signed tree head that includes the report (docs/audit.md, "Promises").',
     )
     audit_verify_interval_seconds: float = Field(
         3600.0,

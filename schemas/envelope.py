@@ -157,7 +157,9 @@ class AcknowledgementBody(_Strict):
     @model_validator(mode="after")
     def _members_of_the_version(self) -> AcknowledgementBody:
         if (self.acknowledgement_version >= 2) != (self.commitment_root is not None):
-            raise ValueError("a version 2 or 3 acknowledgement, and only it, names a commitment root")
+            raise ValueError(
+                "acknowledgement versions 2 and 3, and only they, name a commitment root"
+            )
         if (self.acknowledgement_version == 3) != (self.promise is not None):
             raise ValueError("a version 3 acknowledgement, and only it, carries a promise")
         return self
