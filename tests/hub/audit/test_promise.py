@@ -359,7 +359,7 @@ def test_a_portal_keeps_the_acknowledgement_and_checks_the_promise_later(
     assert f"acknowledgement kept in {ack_file}" in submitted.output
     assert set(json.loads(ack_file.read_text(encoding="utf-8"))) == {
         "payload",
-        "payload_type",
+        "payloadType",
         "signatures",
     }  # the signed acknowledgement only: ids, routing, hashes and times, no report content
     check = [
