@@ -136,6 +136,13 @@ def consistency(
             "model": Problem,
             "description": "No such report of the caller's, none with a promise, or no signed "
             "tree head covers its entry yet: then Retry-After says when to ask again",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a signed tree head may cover the entry (only "
+                    "while it is not yet covered)",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
         }
     },
     tags=["audit"],

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -24,13 +25,13 @@ from connectors.countries.profiles import load_profiles
 from hub.audit.promise import PromisedInclusion, PromiseState, verify_promise
 from hub.audit.verify import audit_round
 from hub.cli.main import app as hub_cli
-from hub.crypto import verify_acknowledgement
-from hub.errors import PacketInvalid, ProofInvalid
+from hub.crypto import sign_acknowledgement, verify_acknowledgement
+from hub.errors import InvalidInput, PacketInvalid, ProofInvalid
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets
 from hub.settings import Settings
-from schemas.envelope import AcknowledgementBody, Envelope
+from schemas.envelope import AcknowledgementBody, Envelope, RoutedRecipient
 from tests.conftest import Clock, LiveHub, Network, provision
 from tests.factories import report_body
 from tests.hub.audit.test_audit import grow
@@ -129,6 +130,24 @@ def test_a_flipped_leaf_hash_index_or_deadline_fails_on_the_signature(
         verify_promise(
             _flipped(acknowledgement(answer), member), network.hub_trust(), served, now=clock.now
         )
+
+
+def test_an_acknowledgement_of_version_2_still_verifies_and_carries_no_promise(
+    network: Network, settings: Settings, clock: Clock
+) -> None:
+    older = AcknowledgementBody(
+        acknowledgement_version=2,
+        report_id=uuid4(),
+        source="portal-nl",
+        accepted_at=clock.now,
+        recipients=[RoutedRecipient(recipient_id="nl-police", rules=["nationality"])],
+        commitment_root="ab" * 32,
+    )
+    signed = sign_acknowledgement(older, load_hub_secrets(settings)[0].signing_key)
+    assert b'"promise"' not in base64.b64decode(signed.payload)  # the bytes are as before
+    assert verify_acknowledgement(signed, network.hub_trust()) == older
+    with pytest.raises(InvalidInput, match="version 2 carries no promise"):
+        verify_promise(signed, network.hub_trust(), None, now=clock.now)
 
 
 def test_a_tree_head_no_trusted_key_signed_proves_nothing(
