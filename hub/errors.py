@@ -7,6 +7,7 @@ HubError
 ├── Forbidden               a known caller asks for what its role may not do
 ├── RateLimited             a source sent more requests than its rate allows
 ├── NotFound                no such thing, or not the caller's to see
+│   └── NotYetCovered       an entry no signed tree head covers yet: ask again later
 ├── Conflict                a report id reused for different content
 ├── PacketInvalid           a packet, receipt or acknowledgement fails verification
 │   └── ReceiptRejected     a receipt that verifies but does not match its delivery
@@ -70,6 +71,14 @@ class RateLimited(HubError):
 
 class NotFound(HubError):
     """No such resource visible to the caller."""
+
+
+class NotYetCovered(NotFound):
+    """A promised audit entry no signed tree head covers yet; `retry_after` is in whole seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Conflict(HubError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     scheduler: bool = Field(True, description="Run the push and purge jobs in this process.")
     audit_interval_seconds: float = Field(
         60.0, gt=0, description="How often the fleet signs an audit tree head over new entries."
+    )
+    audit_promise_margin_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="Slack, beyond one audit interval, in the deadline an acknowledgement promises "
+        'for a signed tree head that includes the report (docs/audit.md, "Promises").',
     )
     audit_verify_interval_seconds: float = Field(
         3600.0,
@@ -92,6 +99,11 @@ class Settings(BaseSettings):
         """The database URL fit to print or log: its password hidden, its query left off."""
         url = make_url(self.resolved_database_url)
         return url.set(query={}).render_as_string(hide_password=True)
+
+    @property
+    def promise_within(self) -> timedelta:
+        """How long after accepting a report the hub promises a tree head that includes it."""
+        return timedelta(seconds=self.audit_interval_seconds + self.audit_promise_margin_seconds)
 
     @property
     def hub_key_file(self) -> Path:

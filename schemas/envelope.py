@@ -120,22 +120,48 @@ class RoutedRecipient(_Strict):
     rules: list[str] = Field(min_length=1)
 
 
-class AcknowledgementBody(_Strict):
-    """What the hub signs to tell a source it accepted a report."""
+class InclusionPromise(_Strict):
+    """The hub's promise, signed inside an acknowledgement, that an entry of its audit log will be
+    covered by a signed tree head no later than `deadline` (docs/audit.md, "Promises")."""
 
-    acknowledgement_version: Literal[1, 2] = 1
+    log: Literal["ctt-hub-audit"] = "ctt-hub-audit"
+    leaf_index: int = Field(ge=0, description="The index of the report's `report_routed` entry.")
+    leaf_hash: Sha256Hex = Field(description="That entry's RFC 6962 leaf hash, in hex.")
+    deadline: AwareDatetime = Field(
+        description="A tree head covering the entry is signed no later than this."
+    )
+
+
+class AcknowledgementBody(_Strict):
+    """What the hub signs to tell a source it accepted a report.
+
+    Version 2 adds the commitment's root; version 3 adds, beside it, a promise of inclusion in
+    the audit log. A version 1 or 2 body has no `promise` member at all, so its bytes are as
+    before and strict readers of those versions still accept it.
+    """
+
+    acknowledgement_version: Literal[1, 2, 3] = 1
     report_id: UUID
     source: str
     accepted_at: AwareDatetime
     recipients: list[RoutedRecipient]
     commitment_root: Sha256Hex | None = Field(
-        None, description="Version 2: the root of the hub's signed commitment to the report."
+        None, description="Versions 2 and 3: the root of the hub's signed commitment to the report."
+    )
+    promise: InclusionPromise | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="Version 3: the signed promise of inclusion in the audit log.",
     )
 
     @model_validator(mode="after")
-    def _root_of_the_version(self) -> AcknowledgementBody:
-        if (self.acknowledgement_version == 2) != (self.commitment_root is not None):
-            raise ValueError("a version 2 acknowledgement, and only it, names a commitment root")
+    def _members_of_the_version(self) -> AcknowledgementBody:
+        if (self.acknowledgement_version >= 2) != (self.commitment_root is not None):
+            raise ValueError(
+                "acknowledgement versions 2 and 3, and only they, name a commitment root"
+            )
+        if (self.acknowledgement_version == 3) != (self.promise is not None):
+            raise ValueError("a version 3 acknowledgement, and only it, carries a promise")
         return self
 
 

@@ -17,6 +17,7 @@ from connectors.config import load_config, read_token
 from connectors.countries.profiles import Profiles, load_profiles, profile_dirs_from_env
 from connectors.errors import ConnectorError
 from connectors.portal.mapping import map_form, mapping_for
+from connectors.portal.promise import keep_acknowledgement
 from connectors.portal.submit import submit_report
 from connectors.recipient.onboard import init_member
 from connectors.recipient.readable import Reading, reading_for, render_stored
@@ -87,6 +88,15 @@ def submit(
     ] = False,
     profiles: ProfilesOption = None,
     ca_file: CaFileOption = None,
+    keep_ack: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep-ack",
+            help="Keep the signed acknowledgement in this folder (<report_id>.ack.json, no "
+            "content), to check the hub's promise of inclusion later: connector verify-promise.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Map a portal's form to the common schema with the portal's mapping, and submit it."""
     form = _read_form(form_file)
@@ -121,6 +131,12 @@ def submit(
         typer.echo(f"  -> {routed.recipient_id} ({', '.join(routed.rules)}){held}")
     if hub_key is not None:
         typer.echo("acknowledgement verified with the hub's key")
+    if keep_ack is not None:
+        try:
+            kept = keep_acknowledgement(keep_ack, answer.report_id, answer.acknowledgement)
+        except ConnectorError as exc:
+            raise _fail(f"connector: {exc}") from None
+        typer.echo(f"acknowledgement kept in {kept}")
 
 
 def init(

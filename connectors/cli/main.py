@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from connectors.cli.countries import ProfilesOption, register_country_commands, selected_profiles
 from connectors.cli.evidence import evidence_app
 from connectors.cli.forward import register_forward_commands
+from connectors.cli.promise import register_promise_command
 from connectors.cli.room import register_room_command
 from connectors.cli.triage import register_triage_command
 from connectors.config import ConnectorConfig, key_passphrase, load_config
@@ -438,6 +439,7 @@ register_country_commands(app)
 register_forward_commands(app)
 register_triage_command(app)
 register_room_command(app)
+register_promise_command(app)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 `submit_form` runs the portal's mapping (`connectors.portal.mapping`) and POSTs the report to the
 hub's `POST /v1/reports` with the portal's source credential; the hub answers with its routing and a
-signed acknowledgement, which is verified here when the hub's public key is given.
+signed acknowledgement, which is verified here when the hub's public key is given. The portal may
+keep that acknowledgement (no content) and check the hub's promise of inclusion in it later:
+connectors.portal.promise.
 """
 
 from __future__ import annotations

@@ -162,7 +162,10 @@ class ReportAccepted(AuditEvent):
 
 class ReportRouted(AuditEvent):
     kind: ClassVar[str] = "report_routed"
-    report_id: Uuid
+    report_id: Uuid = Field(description="The id the source gave the report.")
+    source_id: Id | None = Field(
+        default=None, description="The source; null in entries written before ids were per source."
+    )
     recipients: list[RoutedRecipient]
 
 

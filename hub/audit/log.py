@@ -2,7 +2,8 @@
 
 1. Domain code calls `record(session, event, at=now)` where the change happens. The event waits
    in the session and is appended when that session commits, in the same transaction: a change
-   and its record are stored together or not at all.
+   and its record are stored together or not at all. `record_now` appends at once instead and
+   returns the entry's index and leaf hash, for intake to promise in its acknowledgement.
 2. Appending takes the next leaf indices by updating the log's one size row (`audit_log`). The
    update locks that row until commit, so concurrent appends from several hub processes queue
    there and indices stay gapless and unique; a rolled-back transaction gives its indices back.
@@ -32,9 +33,10 @@ from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, select
 
 from hub import merkle
+from hub.audit.entry import ENTRY_VERSION, entry_bytes
 from hub.audit.events import AuditEvent
 from hub.audit.high_water import check_not_behind, remember_signed
-from hub.crypto import canonical_json, sign_envelope
+from hub.crypto import sign_envelope
 from hub.errors import NotFound, ProofInvalid
 from hub.logs import get_logger
 from hub.store import AuditCheckRow, AuditEntryRow, AuditLogRow, TreeHeadRow
@@ -60,6 +62,7 @@ __all__ = [
     "latest_tree_head",
     "record",
     "record_check",
+    "record_now",
     "sign_tree_head",
     "tree_heads",
     "tree_size",
@@ -67,7 +70,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-ENTRY_VERSION = 1
 _PENDING = "audit_pending"
 _SIGN_CHUNK = 2000
 _LOG_ROW = 1
@@ -162,20 +164,18 @@ def hold_log(session: Session) -> None:
     session.connection().execute(_GROW, {"appended": 0})
 
 
-def entry_bytes(index: int, audit_event: AuditEvent, at: datetime) -> bytes:
-    """The exact bytes of an entry: canonical JSON of its index, time, kind and event."""
-    body: Any = {
-        "v": ENTRY_VERSION,
-        "index": index,
-        "at": _instant(at),
-        "kind": audit_event.kind,
-        "event": audit_event.model_dump(mode="json"),
-    }
-    return canonical_json(body)
+def record_now(session: Session, audit_event: AuditEvent, *, at: datetime) -> tuple[int, str]:
+    """Append `audit_event` now, inside `session`'s transaction, and return its index and leaf
+    hash (hex): for a promise of inclusion, signed before the transaction commits.
 
-
-def _instant(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+    Events recorded earlier in the session are appended first, so the log keeps their order.
+    From here until the transaction ends it holds the log's size row (2.), and a rollback still
+    gives the indices back.
+    """
+    if session.get_transaction() is None:
+        session.begin()
+    pending: list[tuple[AuditEvent, datetime]] = session.info.pop(_PENDING, [])
+    return _append(session, [*pending, (audit_event, at)])[-1]
 
 
 @event.listens_for(OrmSession, "before_commit")
@@ -191,7 +191,9 @@ def _forget_pending(session: OrmSession, transaction: SessionTransaction) -> Non
         session.info.pop(_PENDING, None)  # rolled back or closed: the events did not happen
 
 
-def _append(session: OrmSession, pending: list[tuple[AuditEvent, datetime]]) -> None:
+def _append(
+    session: OrmSession, pending: list[tuple[AuditEvent, datetime]]
+) -> list[tuple[int, str]]:
     # Core statements on the session's connection: the ORM's bulk paths cost more than the
     # hashing (docs/benchmark.md). 2. The row lock on the size row is held until this
     # transaction ends.
@@ -214,6 +216,7 @@ def _append(session: OrmSession, pending: list[tuple[AuditEvent, datetime]]) -> 
             }
         )
     connection.execute(_NEW_ENTRIES, rows)
+    return [(int(row["leaf_index"]), str(row["leaf_hash"])) for row in rows]
 
 
 # Reading

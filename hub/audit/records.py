@@ -38,7 +38,7 @@ from hub.audit.events import (
     ReportRouted,
     SourceRegistered,
 )
-from hub.audit.log import record
+from hub.audit.log import record, record_now
 from hub.store import CredentialRow, DeliveryRow, RecipientKeyRow, RecipientRow, SourceRow
 from schemas.envelope import Envelope, PublishedHubKey, RoutedRecipient
 
@@ -62,6 +62,7 @@ __all__ = [
     "record_redriven",
     "record_resealed",
     "record_retry",
+    "record_routing",
     "record_source",
 ]
 
@@ -96,17 +97,35 @@ class SealedDelivery:
     hub_key_id: str
 
 
+def record_routing(
+    session: Session,
+    *,
+    report_id: str,
+    source_id: str,
+    recipients: list[RoutedRecipient],
+    now: datetime,
+) -> tuple[int, str]:
+    """A report routed, appended at once: its entry's index and leaf hash, which the
+    acknowledgement promises will be covered by a signed tree head (docs/audit.md).
+
+    The entry names the report as its source does (`source_id`, `report_id`), not by the hub's
+    key, so that the source rebuilds it from the acknowledgement alone, and a key of its own
+    (another source used the id first) is not revealed to it."""
+    routed = ReportRouted(report_id=report_id, source_id=source_id, recipients=recipients)
+    return record_now(session, routed, at=now)
+
+
 def record_acceptance(
     session: Session,
     *,
     report_id: str,
-    recipients: list[RoutedRecipient],
     acknowledgement: Envelope,
     deliveries: Iterable[SealedDelivery],
     source_id: str,
     now: datetime,
 ) -> None:
-    """A report accepted, routed and sealed once per recipient."""
+    """A report accepted (its acknowledgement's digest) and sealed once per recipient; its
+    routing is recorded first, by `record_routing`."""
     payload = base64.b64decode(acknowledgement.payload)
     record(
         session,
@@ -118,7 +137,6 @@ def record_acceptance(
         ),
         at=now,
     )
-    record(session, ReportRouted(report_id=report_id, recipients=recipients), at=now)
     for sealed in deliveries:
         record(
             session,

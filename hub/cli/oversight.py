@@ -21,6 +21,14 @@ from sqlmodel import Session
 
 from connectors.client import tls_context
 from connectors.errors import ConnectorError
+from connectors.portal.promise import (
+    CANNOT_CHECK,
+    EXIT_CODES,
+    check_promise,
+    fetch_hub_keys,
+    read_acknowledgement,
+    verdict_line,
+)
 from hub.audit.log import AuditCheck, SignedTreeHead, record_check
 from hub.audit.verify import (
     AuditVerdict,
@@ -174,6 +182,70 @@ def _verify_live(
     verdict.problems += live.proof_problems
     verdict.verified = not verdict.problems
     return verdict, url
+
+
+@audit_app.command("verify-promise")
+def verify_promise_command(
+    acknowledgement_file: Annotated[
+        Path,
+        typer.Argument(
+            help="A report's signed acknowledgement (or the whole intake answer holding it).",
+            dir_okay=False,
+        ),
+    ],
+    url: Annotated[
+        str,
+        typer.Option("--url", "--hub-url", help="The hub's base URL, e.g. https://hub.example."),
+    ],
+    token_file: Annotated[
+        Path,
+        typer.Option(
+            help="The credential of the report's source, or of a coordinator.", dir_okay=False
+        ),
+    ],
+    hub_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The hub's public key file you trust (hub.pub.json), pinned out of band."
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM certificates to trust for the hub's TLS instead of the system's.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Check the hub's promise, signed in a report's acknowledgement, that the report's audit
+    entry is in a tree head signed by the promised deadline. Exit 0 kept, 1 broken (evidence
+    against the hub), 2 could not check, 3 not yet due (docs/audit.md)."""
+    try:
+        acknowledgement = read_acknowledgement(acknowledgement_file)
+        published = fetch_hub_keys(url, ca_file=ca_file)
+        pinned = None
+        if hub_key is not None:
+            public = load_public_keyset(hub_key)
+            pinned = {public.signing_key_id: public.signing}
+        verdict = check_promise(
+            acknowledgement,
+            hub_url=url,
+            token=token_file.read_text(encoding="utf-8").strip(),
+            trusted=trusted_hub_keys(published, pinned),
+            now=datetime.now(UTC),
+            ca_file=ca_file,
+        )
+    except (ConnectorError, HubError, KeyFileError, OSError) as exc:
+        typer.echo(f"cannot check the promise: {_one_line(exc)}", err=True)
+        raise typer.Exit(CANNOT_CHECK) from None
+    if hub_key is None:
+        typer.echo("warning: no --hub-key given: trusted the keys the hub publishes", err=True)
+    typer.echo(verdict_line(verdict))
+    raise typer.Exit(EXIT_CODES[verdict.state.value])
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 
 @audit_app.command("export")

@@ -148,6 +148,9 @@ TABLE: tuple[Endpoint, ...] = (
     # Feedback: a source reads the status of its own reports (seeing it is recorded, for S11);
     # a recipient attaches a coded outcome to a report it holds a verified receipt for.
     Endpoint("GET", "/v1/reports/{report_id}/status", _SOURCE, writes=True),
+    # A promise of inclusion: its report's source, and coordinators, read the signed tree head
+    # that covers the promised audit entry and the entry's audit path (ids and hashes only).
+    Endpoint("GET", "/v1/reports/{report_id}/inclusion", {**_SOURCE, **_COORDINATOR}),
     Endpoint("POST", "/v1/reports/{report_id}/outcome", _OWN_INBOX, writes=True),
     # Triage: a recipient records its decision and classification on a report it holds a
     # verified receipt for; coordinators read the processing times per country (S2).

@@ -10,8 +10,11 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from hub.audit import log as audit
+from hub.audit.inclusion import promised_inclusion
 from hub.audit.log import AuditCheck, AuditEntry, ConsistencyProof, InclusionProof, SignedTreeHead
+from hub.audit.promise import PromisedInclusion
 from hub.errors import Forbidden, NotFound
+from hub.http.authz import Party, party_of
 from hub.http.deps import Caller, OfSource, SessionDep, StateDep
 from hub.http.problems import Problem
 from hub.oversight.annual import AnnualReport, annual_report, processing_limit
@@ -123,6 +126,41 @@ def consistency(
     """The proof that the tree of `first` entries is a prefix of the tree of `second` (by
     default the newest signed one)."""
     return audit.consistency_proof(session, first=first, second=second)
+
+
+@router.get(
+    "/v1/reports/{report_id}/inclusion",
+    response_model=PromisedInclusion,
+    responses={
+        404: {
+            "model": Problem,
+            "description": "No such report of the caller's, none with a promise, or no signed "
+            "tree head covers its entry yet: then Retry-After says when to ask again",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a signed tree head may cover the entry (only "
+                    "while it is not yet covered)",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    },
+    tags=["audit"],
+)
+def inclusion_of_report(
+    report_id: UUID, session: SessionDep, state: StateDep, caller: Caller
+) -> PromisedInclusion:
+    """The first signed tree head covering the audit entry that the report's acknowledgement
+    promised, and the entry's audit path in it: what `hub audit verify-promise` checks
+    (docs/audit.md, "Verifying a promise of inclusion"). For the report's source, and
+    coordinators."""
+    return promised_inclusion(
+        session,
+        report_id=str(report_id),
+        source_id=None if party_of(caller) is Party.coordinator else caller.id,
+        now=state.clock(),
+        interval_seconds=state.settings.audit_interval_seconds,
+    )
 
 
 @router.get(

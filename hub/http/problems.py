@@ -21,6 +21,7 @@ from hub.errors import (
     NotAuthenticated,
     NotFound,
     NotReady,
+    NotYetCovered,
     PacketInvalid,
     PayloadTooLarge,
     RateLimited,
@@ -132,7 +133,9 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ConfigurationError):
         log.error("configuration_error", cause=str(exc))
         detail = MISCONFIGURED
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = None
+    if isinstance(exc, RateLimited | NotYetCovered):  # both say when to ask again
+        headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, RoutingFailed | ConfigurationError):
         # Nobody routed can receive the report now: the source keeps it and tries again later.
         headers = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}

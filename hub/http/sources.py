@@ -66,6 +66,7 @@ def submit_report(
         policy=state.policy,
         secrets=state.secrets,
         now=state.clock(),
+        promise_within=state.settings.promise_within,
     )
     state.wake_push()  # push recipients get their packets now, not at the next interval
     return answer

@@ -13,13 +13,15 @@ The steps, in order:
    gets a held copy instead (`awaiting_reseal`, no bytes): the source sees the report in its
    reseal requests and sends it again once the recipient has a key. If no routed recipient has
    a key, the report is refused.
-6. Sign the acknowledgement and store the report row and all its deliveries in one transaction.
+6. In one transaction: append the report's routing to the audit log, which gives its entry's
+   index and leaf hash; sign the acknowledgement with the promise that a tree head covering that
+   entry will be signed within `promise_within`; store the report row and all its deliveries.
 The plaintext exists only in memory, in steps 2 to 5.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -34,6 +36,7 @@ from hub.audit.records import (
     record_acceptance,
     record_awaiting_key,
     record_resealed,
+    record_routing,
 )
 from hub.delivery.state import DeliveryState
 from hub.errors import ConfigurationError, Conflict, InvalidInput, RoutingFailed
@@ -50,7 +53,13 @@ from hub.store import (
     SourceRow,
     one_writer,
 )
-from schemas.envelope import AcknowledgementBody, Envelope, RecipientId, RoutedRecipient
+from schemas.envelope import (
+    AcknowledgementBody,
+    Envelope,
+    InclusionPromise,
+    RecipientId,
+    RoutedRecipient,
+)
 from schemas.report import Report
 
 log = get_logger(__name__)
@@ -70,6 +79,8 @@ _NEW_REPORT = insert(_REPORTS)
 _NEW_DELIVERIES = insert(_DELIVERIES)
 _NEW_FEEDBACK = insert(ReportFeedbackRow.__table__)  # type: ignore[attr-defined]
 _NEW_FACTS = insert(ReportFactRow.__table__)  # type: ignore[attr-defined]
+# One audit interval and the default margin (Settings.promise_within); the API passes its own.
+PROMISE_WITHIN = timedelta(seconds=120)
 
 
 class IntakeAnswer(BaseModel):
@@ -96,8 +107,12 @@ def accept_report(
     policy: RoutingPolicy,
     secrets: HubSecrets,
     now: datetime,
+    promise_within: timedelta = PROMISE_WITHIN,
 ) -> IntakeAnswer:
     """Accept `report` from `caller` and return the answer to send (new or repeated).
+
+    The acknowledgement promises a signed tree head covering the report's routing entry by
+    `now + promise_within` (docs/audit.md, "Promises").
 
     Raises InvalidInput if the report names another source, Conflict if its id was used for
     other content, RoutingFailed or ConfigurationError if it cannot be sealed for anybody.
@@ -176,44 +191,48 @@ def accept_report(
                 "last_error": None,
             }
         )
-    # 6.
-    acknowledgement = crypto.sign_acknowledgement(
-        AcknowledgementBody(
-            acknowledgement_version=2,
-            report_id=report.report_id,
-            source=caller.id,
-            accepted_at=now,
-            recipients=routed,
-            commitment_root=committed.root,
-        ),
-        secrets.signing_key,
-    )
-    answer = IntakeAnswer(
-        report_id=report_id,
-        accepted_at=now,
-        recipients=routed,
-        acknowledgement=acknowledgement,
-        awaiting_key=sorted(keyless),
-    )
     # Core statements, not ORM objects: the rows are written once and never read back here, and
     # building and flushing mapped objects cost more than sealing them (docs/benchmark.md).
-    report_row = {
+    report_row: dict[str, object] = {
         "id": report_key,
         "report_id": report_id,
         "source_id": caller.id,
         "accepted_at": now,
         "content_mac": mac,
-        "answer": answer.model_dump_json(),
     }
+    # 6.
     with one_writer(session):
         try:
+            leaf_index, leaf_hash = record_routing(
+                session, report_id=report_id, source_id=caller.id, recipients=routed, now=now
+            )
+            acknowledgement = crypto.sign_acknowledgement(
+                AcknowledgementBody(
+                    acknowledgement_version=3,
+                    report_id=report.report_id,
+                    source=caller.id,
+                    accepted_at=now,
+                    recipients=routed,
+                    commitment_root=committed.root,
+                    promise=InclusionPromise(
+                        leaf_index=leaf_index, leaf_hash=leaf_hash, deadline=now + promise_within
+                    ),
+                ),
+                secrets.signing_key,
+            )
+            answer = IntakeAnswer(
+                report_id=report_id,
+                accepted_at=now,
+                recipients=routed,
+                acknowledgement=acknowledgement,
+                awaiting_key=sorted(keyless),
+            )
             connection = session.connection()
-            connection.execute(_NEW_REPORT, report_row)
+            connection.execute(_NEW_REPORT, {**report_row, "answer": answer.model_dump_json()})
             connection.execute(_NEW_DELIVERIES, rows)
             record_acceptance(
                 session,
                 report_id=report_key,
-                recipients=routed,
                 acknowledgement=acknowledgement,
                 deliveries=sealed,
                 source_id=caller.id,
@@ -243,7 +262,13 @@ def accept_report(
                 # Another source's report took this id as its key meanwhile: this one is stored
                 # under a key of its own, as if it had come a moment later (once: that key is new).
                 return accept_report(
-                    session, report=report, caller=caller, policy=policy, secrets=secrets, now=now
+                    session,
+                    report=report,
+                    caller=caller,
+                    policy=policy,
+                    secrets=secrets,
+                    now=now,
+                    promise_within=promise_within,
                 )
             raise Conflict(f"report {report.report_id} could not be stored; send it again")
         return repeated[1]

@@ -405,6 +405,9 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
         ok=201,
         json={"criterion": "S5", "stated_on": w.clock().date().isoformat()},
     ),
+    ("GET", "/v1/reports/{report_id}/inclusion"): lambda w, p: _signed_log(
+        w, f"/v1/reports/{w.submit(source='portal-nl')['report_id']}/inclusion"
+    ),
     ("GET", "/v1/reports/{report_id}/status"): lambda w, p: Call(
         "GET", f"/v1/reports/{w.submit(source='portal-nl')['report_id']}/status"
     ),
