@@ -314,6 +314,33 @@ def test_tree_heads_are_signed_and_the_proofs_served_verify(
     assert quiet.get("/v1/audit/tree-head", headers=network.auth("nl-police")).status_code == 403
 
 
+def test_proofs_are_served_only_to_the_size_of_a_signed_tree_head(
+    quiet: TestClient, network: Network, engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    coordinator = network.auth("network-coordinator")
+    deliver(quiet, network)
+    head = sign(engine, settings, clock.now).latest
+    assert head is not None
+    deliver(quiet, network, "nl-section")  # the log grows past the signed head
+    size = head.tree_size
+    for path in (
+        f"/v1/audit/proof/inclusion?leaf_index=0&tree_size={size}",
+        f"/v1/audit/proof/consistency?first=1&second={size}",
+    ):
+        answer = quiet.get(path, headers=coordinator)
+        assert answer.status_code == 200, answer.text
+    for unsigned in (size - 1, size + 1):
+        for path in (
+            f"/v1/audit/proof/inclusion?leaf_index=0&tree_size={unsigned}",
+            f"/v1/audit/proof/consistency?first=1&second={unsigned}",
+        ):
+            answer = quiet.get(path, headers=coordinator)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["detail"] == (
+                f"no signed tree head has {unsigned} entries (GET /v1/audit/tree-heads)"
+            )
+
+
 # Tampering, directly in the database.
 
 
