@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, alembic_config, make_engine
 from keys import fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
-from tests.conftest import Clock, LiveHub, Network
+from tests.conftest import ROOT, Clock, LiveHub, Network
 from tests.factories import report_body
 from tests.hub.delivery.test_delivery import accepted, pull, receipt_for, send_receipts
 
@@ -684,6 +685,17 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind
     assert set(CountryProcedure.model_fields) <= allowed
+
+
+def test_the_event_table_of_docs_audit_lists_every_kind_of_event_and_no_other() -> None:
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    table = text[text.index("| kind | when | holds |") :].split("\n\n", 1)[0]
+    named = [
+        name
+        for row in table.splitlines()[2:]
+        for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    ]
+    assert sorted(named) == sorted(EVENT_KINDS)
 
 
 def test_packet_bodies_are_never_in_the_log(signed: Signed) -> None:
