@@ -25,7 +25,8 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import SigningKey, VerifyKey
 from pydantic import BaseModel, ValidationError
 
-from hub.errors import PacketInvalid
+from hub.errors import BodyInvalid, PacketInvalid
+from hub.validation import field_errors
 from keys import fingerprint
 from schemas.envelope import (
     ACKNOWLEDGEMENT_TYPE,
@@ -155,10 +156,11 @@ def verify_envelope(
 
 
 def _parse(model: type[_M], payload: bytes) -> _M:
+    """Parse a verified payload. Raises BodyInvalid naming its faults, never quoting it."""
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
-        raise PacketInvalid() from exc
+        raise BodyInvalid(field_errors(exc.errors())) from exc
 
 
 @dataclass(frozen=True)

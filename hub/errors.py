@@ -10,6 +10,7 @@ HubError
 │   └── NotYetCovered       an entry no signed tree head covers yet: ask again later
 ├── Conflict                a report id reused for different content
 ├── PacketInvalid           a packet, receipt or acknowledgement fails verification
+│   ├── BodyInvalid         its signature verifies, but its body does not match its schema
 │   └── ReceiptRejected     a receipt that verifies but does not match its delivery
 ├── RoutingFailed           no recipient could be found for a report (fail closed)
 ├── ConfigurationError      settings, policy or keys are unusable
@@ -93,6 +94,21 @@ class PacketInvalid(HubError):
 
     def __init__(self, message: str = "signed object failed verification") -> None:
         super().__init__(message)
+
+
+class BodyInvalid(PacketInvalid):
+    """A signed object whose signature verifies but whose body does not match its schema.
+
+    The signer made the body, so naming its faults (`errors`, in fixed wordings that never
+    quote it) tells nobody anything they do not know, and tells the signer what to fix.
+    """
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        faults = "; ".join(
+            e.reason if e.field == "body" else f"{e.field}: {e.reason}" for e in errors
+        )
+        super().__init__(f"signature verified, but the body does not match its schema: {faults}")
+        self.errors = errors
 
 
 class ReceiptRejected(PacketInvalid):

@@ -429,8 +429,10 @@ def inclusion_proof(
 ) -> InclusionProof:
     """The audit path of one entry in the tree of `size` entries (by default the latest signed).
 
-    Raises NotFound if there is no such entry or tree, ProofInvalid if the log is damaged.
+    Raises NotFound if there is no such entry, or no signed head of `size` entries, ProofInvalid
+    if the log is damaged.
     """
+    _check_signed(session, size)
     size = _proof_size(session, size)
     if not 0 <= leaf_index < size:
         raise NotFound(f"no entry {leaf_index} in a tree of {size}")
@@ -465,8 +467,10 @@ def consistency_proof(
 ) -> ConsistencyProof:
     """The proof that the tree of `first` entries is a prefix of the tree of `second`.
 
-    Raises NotFound if either tree is larger than the log, ProofInvalid if the log is damaged.
+    Raises NotFound if either tree is larger than the log or no signed head has `second`
+    entries, ProofInvalid if the log is damaged.
     """
+    _check_signed(session, second)
     second = _proof_size(session, second)
     if not 0 <= first <= second:
         raise NotFound(f"no tree of {first} inside a tree of {second}")
@@ -478,6 +482,13 @@ def consistency_proof(
         second_root=merkle.root(hashes).hex(),
         consistency_path=[h.hex() for h in merkle.consistency_proof(first, hashes)],
     )
+
+
+def _check_signed(session: Session, size: int | None) -> None:
+    """Raise NotFound unless a signed head has `size` entries: a proof to a root that no head
+    signs proves nothing, and a verifier should not have to find that out."""
+    if size is not None and session.get(TreeHeadRow, size) is None:
+        raise NotFound(f"no signed tree head has {size} entries (GET /v1/audit/tree-heads)")
 
 
 def _proof_size(session: Session, size: int | None) -> int:

@@ -412,6 +412,13 @@ def demo_command(
         _serve_demo(settings, listing, log_file, host=host, port=port)
 
 
+def api_docs_note(settings: Settings, base_url: str) -> str:
+    """Where the API is described: the /docs page only while HUB_API_DOCS serves it."""
+    if settings.api_docs:
+        return f"API docs at {base_url}/docs"
+    return f"OpenAPI at {base_url}/openapi.json; HUB_API_DOCS=true serves {base_url}/docs"
+
+
 def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str, port: int) -> None:
     with serving(create_app(settings), host=host, port=port) as base_url:
         outcomes = play_demo(base_url, listing)
@@ -424,7 +431,7 @@ def _serve_demo(settings: Settings, listing: Path, log_file: Path, *, host: str,
         typer.echo("")
         typer.echo(format_triage(triaged))
         typer.echo("")
-        typer.echo(f"Hub:         {base_url}  (API docs at {base_url}/docs)")
+        typer.echo(f"Hub:         {base_url}  ({api_docs_note(settings, base_url)})")
         typer.echo(
             f"Dashboard:   {base_url}/dashboard  (log in with the coordinator's token: "
             f"{_demo_dir(settings) / 'recipients' / 'network-coordinator' / 'credential.txt'})"

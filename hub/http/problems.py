@@ -28,7 +28,7 @@ from hub.errors import (
     RoutingFailed,
 )
 from hub.logs import get_logger
-from schemas.report import REPORTER_KINDS
+from hub.validation import field_errors
 
 __all__ = ["ERRORS", "Problem", "document_problems", "install_error_handlers", "problem"]
 
@@ -142,38 +142,11 @@ def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(status, title, detail, errors, headers)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    """The dotted path of the JSON field at fault, as the client wrote it.
-
-    Pydantic puts the tag of a tagged union in the path (`reporter.contact.email`); the JSON
-    has no such level (`reporter.email`), so it is left out.
-    """
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path", "header"}:
-        parts = parts[1:]
-    parts = [
-        p
-        for i, p in enumerate(parts)
-        if not (i and parts[i - 1] == "reporter" and p in REPORTER_KINDS)
-    ]
-    return ".".join(parts) or "body"
-
-
-def _field_error(error: Any) -> FieldError:
-    """One of pydantic's errors, without the input it quotes: that may be report content.
-
-    An unknown field is named by its parent's path only, since its name is input too.
-    """
-    loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden":
-        return FieldError(_field_path(loc[:-1]), "unknown field")
-    return FieldError(_field_path(loc), str(error["msg"]))
-
-
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """Pydantic's errors, without the input values they quote: those may be report content."""
+    """Pydantic's errors, each a path and a fixed reason (hub/validation.py): never the input,
+    which may be report content."""
     assert isinstance(exc, RequestValidationError)
-    errors = [_field_error(e) for e in exc.errors()]
+    errors = field_errors(exc.errors())
     return problem(422, "Invalid input", "the request does not match the schema", errors)
 
 

@@ -113,7 +113,7 @@ def add_source(
 ) -> SourceRow:
     """Register a portal. Raises InvalidInput if the id is taken."""
     if session.get(SourceRow, source_id) is not None:
-        raise InvalidInput.at("id", f"source {source_id} exists")
+        raise InvalidInput.at("id", "a source with this id is registered")
     row = SourceRow(id=source_id, name=name, country=country, created_at=now)
     session.add(row)
     record_source(session, row)

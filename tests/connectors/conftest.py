@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import pytest
 
+from hub.commitment import commit, new_salt, sign_commitment
 from hub.crypto import OpenedPacket, SealedPacket, canonical_bytes, open_packet, seal_packet
 from keys import (
     KeySet,
@@ -77,6 +78,37 @@ def seal(
         recipient_key=recipient.public.sealing,
         hub_key=hub.signing,
         now=SEALED_AT,
+    )
+
+
+def seal_committed(
+    report: Report,
+    recipient: KeySet,
+    hub: KeySet,
+    *,
+    committed_to: Report | None = None,
+    commitment_key: KeySet | None = None,
+    sealed_salt: bytes | None = None,
+) -> SealedPacket:
+    """Seal `report` as intake does, as a version 2 packet with the hub's signed commitment.
+
+    The commitment is to `committed_to` (default: the report), signed by `commitment_key`
+    (default: the hub), and the salt sealed beside it is `sealed_salt` (default: the one
+    committed with): any of them other than the default makes a packet a recipient must reject.
+    """
+    assert recipient.public.sealing is not None
+    salt = new_salt()
+    body = commit(committed_to or report, salt, SEALED_AT)
+    commitment = sign_commitment(body, (commitment_key or hub).signing)
+    return seal_packet(
+        report_id=report.report_id,
+        canonical=canonical_bytes(report),
+        recipient_id=RECIPIENT_ID,
+        recipient_key=recipient.public.sealing,
+        hub_key=hub.signing,
+        now=SEALED_AT,
+        commitment=commitment,
+        salt=sealed_salt or salt,
     )
 
 

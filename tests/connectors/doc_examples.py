@@ -47,3 +47,21 @@ def run_example(
         timeout=60,
         check=False,
     )
+
+
+def doc_block(marker: str, language: str = "", doc: str = "protocol.md") -> str:
+    """The fenced block (of `language`, or without one) after `marker` in docs/`doc`."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    found = re.search(re.escape(marker) + r"\s*```" + language + r"\n(.*?)\n```", text, re.DOTALL)
+    assert found is not None, f"docs/{doc} has no {language or 'plain'} block after {marker}"
+    return found.group(1)
+
+
+def table_members(heading: str, doc: str = "protocol.md") -> list[str]:
+    """The members named in the first column of the table under `heading` in docs/`doc`."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    start = text.index(heading)
+    rows = re.findall(
+        r"^\|([^|\n]*)\|", text[start:].split("\n\n|", 1)[1].split("\n\n", 1)[0], re.M
+    )
+    return [name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row)]

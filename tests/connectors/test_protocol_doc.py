@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from hub.commitment import check_packet
 from hub.crypto import SealedPacket, verify_receipt
+from hub.errors import PacketInvalid
 from keys import generate_keyset
 from schemas.envelope import Envelope
 from schemas.report import Report
 
-from .conftest import RECIPIENT_ID, Parties, flip_payload_char, make_report, seal
+from .conftest import (
+    RECIPIENT_ID,
+    Parties,
+    flip_payload_char,
+    make_report,
+    seal,
+    seal_committed,
+)
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 MARKER = "<!-- protocol-example -->"
@@ -78,11 +87,15 @@ def test_the_example_names_the_recipient_the_tests_seal_to() -> None:
     assert _constant(_example(), "MY_RECIPIENT_ID") == RECIPIENT_ID
 
 
+@pytest.mark.parametrize("version", [1, 2])
 def test_the_example_opens_a_packet_and_signs_a_receipt_the_hub_accepts(
-    parties: Parties, tmp_path: Path
+    parties: Parties, tmp_path: Path, version: int
 ) -> None:
     report = make_report()
-    packet = seal(report, parties.recipient, parties.hub)
+    if version == 1:
+        packet = seal(report, parties.recipient, parties.hub)
+    else:
+        packet = seal_committed(report, parties.recipient, parties.hub)
     result = _run_example(parties, packet, tmp_path / "example")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
@@ -112,6 +125,29 @@ def test_the_example_rejects_what_the_connector_rejects(
             envelope=flip_payload_char(good.envelope),
             sealed_sha256=good.sealed_sha256,
         )
+    result = _run_example(parties, packet, tmp_path / "example")
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip() == "packet rejected"
+
+
+@pytest.mark.parametrize("bad", ["another report", "another signer", "another salt"])
+def test_the_example_rejects_a_version_2_packet_whose_commitment_does_not_open_to_its_report(
+    parties: Parties, tmp_path: Path, bad: str
+) -> None:
+    report = make_report()
+    if bad == "another report":
+        altered = report.model_copy(update={"free_text": "words the reporter never wrote"})
+        packet = seal_committed(report, parties.recipient, parties.hub, committed_to=altered)
+    elif bad == "another signer":
+        packet = seal_committed(
+            report, parties.recipient, parties.hub, commitment_key=generate_keyset(sealing=False)
+        )
+    else:
+        packet = seal_committed(report, parties.recipient, parties.hub, sealed_salt=b"\x07" * 32)
+    hub_trust = {parties.hub.public.signing_key_id: parties.hub.public.signing}
+    with pytest.raises(PacketInvalid):  # as the connector does
+        check_packet(parties.open(packet.envelope), hub_trust)
     result = _run_example(parties, packet, tmp_path / "example")
     assert result.returncode != 0
     assert result.stdout == ""

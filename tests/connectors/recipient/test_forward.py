@@ -33,6 +33,7 @@ from schemas.envelope import PACKET_TYPE, Envelope, PacketBody
 from schemas.report import Report
 from tests.conftest import ROOT, LiveHub
 from tests.connectors.conftest import make_report
+from tests.connectors.doc_examples import table_members
 from tests.factories import report_body
 
 CONTACT = {
@@ -389,7 +390,11 @@ def test_the_protocols_forward_example_verifies_a_forward_and_rejects_an_altered
     section = _config(live_hub, "be-section")
     pull_until_empty(section)
     forward_report(section, _copy(section, report_id), to_recipient_id="be-police", note="n")
-    verified = _run_example(live_hub, _leased_forward(live_hub, report_id), tmp_path / "good")
+    forwarded = _leased_forward(live_hub, report_id)
+    body = json.loads(base64.b64decode(forwarded.payload))
+    assert list(body) == table_members("### Packet (signed by the hub)")
+    assert (body["commitment"], body["sealed_salt"]) == (None, None)  # present, as null (§3)
+    verified = _run_example(live_hub, forwarded, tmp_path / "good")
     assert verified.returncode == 0, verified.stderr
     printed = json.loads(verified.stdout)
     acknowledged = json.loads(base64.b64decode(answer["acknowledgement"]["payload"]))

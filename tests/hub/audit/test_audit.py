@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, alembic_config, make_engine
 from keys import fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
-from tests.conftest import Clock, LiveHub, Network
+from tests.conftest import ROOT, Clock, LiveHub, Network
 from tests.factories import report_body
 from tests.hub.delivery.test_delivery import accepted, pull, receipt_for, send_receipts
 
@@ -312,6 +313,33 @@ def test_tree_heads_are_signed_and_the_proofs_served_verify(
     assert check["verified"] is True
     assert check["tree_size"] == second.entries
     assert quiet.get("/v1/audit/tree-head", headers=network.auth("nl-police")).status_code == 403
+
+
+def test_proofs_are_served_only_to_the_size_of_a_signed_tree_head(
+    quiet: TestClient, network: Network, engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    coordinator = network.auth("network-coordinator")
+    deliver(quiet, network)
+    head = sign(engine, settings, clock.now).latest
+    assert head is not None
+    deliver(quiet, network, "nl-section")  # the log grows past the signed head
+    size = head.tree_size
+    for path in (
+        f"/v1/audit/proof/inclusion?leaf_index=0&tree_size={size}",
+        f"/v1/audit/proof/consistency?first=1&second={size}",
+    ):
+        answer = quiet.get(path, headers=coordinator)
+        assert answer.status_code == 200, answer.text
+    for unsigned in (size - 1, size + 1):
+        for path in (
+            f"/v1/audit/proof/inclusion?leaf_index=0&tree_size={unsigned}",
+            f"/v1/audit/proof/consistency?first=1&second={unsigned}",
+        ):
+            answer = quiet.get(path, headers=coordinator)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["detail"] == (
+                f"no signed tree head has {unsigned} entries (GET /v1/audit/tree-heads)"
+            )
 
 
 # Tampering, directly in the database.
@@ -657,6 +685,17 @@ def test_events_name_no_field_that_could_hold_report_content() -> None:
     for kind, model in EVENT_KINDS.items():
         assert set(model.model_fields) <= allowed, kind
     assert set(CountryProcedure.model_fields) <= allowed
+
+
+def test_the_event_table_of_docs_audit_lists_every_kind_of_event_and_no_other() -> None:
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    table = text[text.index("| kind | when | holds |") :].split("\n\n", 1)[0]
+    named = [
+        name
+        for row in table.splitlines()[2:]
+        for name in re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    ]
+    assert sorted(named) == sorted(EVENT_KINDS)
 
 
 def test_packet_bodies_are_never_in_the_log(signed: Signed) -> None:

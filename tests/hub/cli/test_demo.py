@@ -8,10 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from hub.cli.demo import format_outcomes, format_procedures, play_demo
-from hub.cli.main import app
+from hub.cli.main import api_docs_note, app
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.routing import load_policy
@@ -66,3 +67,17 @@ def test_the_demo_network_is_set_up_played_and_fully_delivered(
     assert (
         "DE Germany      the police first; the section gets what the first forwards" in procedures
     )
+
+
+def test_the_demo_points_at_the_docs_page_only_while_it_is_served(settings: Settings) -> None:
+    url = "http://127.0.0.1:8000"
+    off = api_docs_note(settings, url)
+    assert f"{url}/openapi.json" in off
+    assert "HUB_API_DOCS=true" in off
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/openapi.json").status_code == 200
+    on = settings.model_copy(update={"api_docs": True})
+    assert api_docs_note(on, url) == f"API docs at {url}/docs"
+    with TestClient(create_app(on)) as client:
+        assert client.get("/docs").status_code == 200

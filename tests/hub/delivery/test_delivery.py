@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,6 +149,50 @@ def test_a_receipt_for_another_recipients_packet_is_rejected(
         answer = send_receipts(client, network, "nl-section", [receipt])
     assert answer.status_code == 422
     assert any(e["event"] == "receipts_rejected" for e in logs)
+
+
+def _resigned(network: Network, recipient: str, receipt: dict[str, Any], **change: Any) -> Any:
+    """The receipt's body with `change` made (None drops a member), signed by the recipient."""
+    envelope = Envelope.model_validate(receipt)
+    body = json.loads(base64.b64decode(envelope.payload))
+    for member, value in change.items():
+        if value is None:
+            del body[member]
+        else:
+            body[member] = value
+    payload = json.dumps(body).encode()
+    key = network.keys(recipient).signing
+    signature = base64.b64encode(key.sign(pae(envelope.payload_type, payload)).signature)
+    return {
+        **receipt,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{**receipt["signatures"][0], "sig": signature.decode()}],
+    }
+
+
+def test_a_signed_receipt_whose_body_is_invalid_is_refused_naming_the_fault(
+    client: TestClient, network: Network
+) -> None:
+    accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    genuine = receipt_for(network, "nl-police", packet)
+    extra = _resigned(network, "nl-police", genuine, stored_by="Qx7Marker")
+    naive = _resigned(network, "nl-police", genuine, received_at="2026-11-01T10:00:00")
+    missing = _resigned(network, "nl-police", genuine, sealed_sha256=None)
+    bad_signature = {**genuine, "signatures": extra["signatures"]}
+    answer = send_receipts(client, network, "nl-police", [extra, naive, missing, bad_signature])
+    assert answer.status_code == 422
+    schema = "signature verified, but the body does not match its schema: "
+    assert answer.json()["errors"] == [
+        {"field": "receipts.0", "reason": schema + "unknown field"},
+        {
+            "field": "receipts.1",
+            "reason": schema + "received_at: must have a UTC offset (Z or +hh:mm)",
+        },
+        {"field": "receipts.2", "reason": schema + "sealed_sha256: required"},
+        {"field": "receipts.3", "reason": "signed object failed verification"},
+    ]
+    assert "Qx7Marker" not in answer.text
 
 
 def test_a_receipt_with_a_wrong_digest_is_rejected(client: TestClient, network: Network) -> None:

@@ -391,11 +391,11 @@ OVERSIGHT: dict[tuple[str, str], Builder] = {
     ("GET", "/v1/audit/tree-head"): lambda w, p: _signed_log(w, "/v1/audit/tree-head"),
     ("GET", "/v1/audit/tree-heads"): _dashboard("/v1/audit/tree-heads"),
     ("GET", "/v1/audit/entries"): _dashboard("/v1/audit/entries?start=0&limit=5"),
-    ("GET", "/v1/audit/proof/inclusion"): _dashboard(
-        "/v1/audit/proof/inclusion?leaf_index=0&tree_size=2"
+    ("GET", "/v1/audit/proof/inclusion"): lambda w, p: _signed_log(
+        w, "/v1/audit/proof/inclusion?leaf_index=0"
     ),
-    ("GET", "/v1/audit/proof/consistency"): _dashboard(
-        "/v1/audit/proof/consistency?first=1&second=3"
+    ("GET", "/v1/audit/proof/consistency"): lambda w, p: _signed_log(
+        w, "/v1/audit/proof/consistency?first=1"
     ),
     ("GET", "/v1/audit/verification"): lambda w, p: _signed_log(w, "/v1/audit/verification"),
     ("GET", "/v1/compliance"): _dashboard("/v1/compliance"),

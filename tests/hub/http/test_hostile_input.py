@@ -21,6 +21,7 @@ from hub import crypto
 from hub.errors import InvalidInput, PacketInvalid
 from hub.http.app import create_app
 from hub.http.strictjson import MAX_DEPTH, loads_strict
+from hub.network.credentials import Role, issue_credential, register_administrator
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow
 from keys import fingerprint, generate_keyset
@@ -28,6 +29,8 @@ from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, Signature
 from schemas.report import Report
 from tests.conftest import Clock, Network, stored_counts
 from tests.factories import report_body
+
+REPORT_ID_REASON = "must be a random (version 4) UUID, lowercase, as 8-4-4-4-12 hex digits"
 
 HUB = generate_keyset(sealing=False)
 ALICE = generate_keyset()
@@ -349,3 +352,123 @@ def test_error_paths_are_the_jsons_own_and_an_unknown_field_is_not_echoed(
     assert {"field": "incident", "reason": "unknown field"} in errors
     assert "reporter.email" in [e["field"] for e in errors]
     assert "victim_name_here" not in answer.text
+
+
+# -- no answer echoes what was sent ---------------------------------------------------------
+
+MARK = "Qx7Marker"  # stands for report content: it must be nowhere in an answer
+
+
+def _contact(**members: Any) -> dict[str, Any]:
+    return {
+        "kind": "contact",
+        "email": "reporter@example.org",
+        "consent_to_contact": True,
+        "preferred_language": "nl",
+        **members,
+    }
+
+
+# Each kind of schema error, with the marker in the value sent: (change, field, reason).
+MARKED: dict[str, tuple[Any, str, str]] = {
+    "a tag no union has": (
+        lambda b: b.update(reporter={"kind": MARK}),
+        "reporter.kind",
+        "must be one of 'anonymous', 'contact'",
+    ),
+    "no tag": (lambda b: b.update(reporter={"name": MARK}), "reporter.kind", "required"),
+    "a literal": (lambda b: b.update(schema_version=MARK), "schema_version", "must be 1"),
+    "a literal true": (
+        lambda b: b.update(reporter=_contact(consent_to_contact=MARK)),
+        "reporter.consent_to_contact",
+        "must be true",
+    ),
+    "an enum": (
+        lambda b: b["incident"].update(place_kind=MARK),
+        "incident.place_kind",
+        "must be one of 'hotel', 'bar', 'beach', 'orphanage', 'street', 'private_home', "
+        "'school', 'vehicle', 'online' or 'other'",
+    ),
+    "a pattern": (
+        lambda b: b.update(reporter=_contact(email=MARK)),
+        "reporter.email",
+        "must match the pattern ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+    ),
+    "a UUID": (lambda b: b.update(report_id=MARK), "report_id", REPORT_ID_REASON),
+    "a date": (
+        lambda b: b["incident"].update(date_from=MARK),
+        "incident.date_from",
+        "must be a date (YYYY-MM-DD)",
+    ),
+    "a time": (
+        lambda b: b.update(submitted_at=MARK),
+        "submitted_at",
+        "must be an RFC 3339 time with an offset",
+    ),
+    "a time without offset": (
+        lambda b: b.update(submitted_at="2026-01-01T10:00:00"),
+        "submitted_at",
+        "must have a UTC offset (Z or +hh:mm)",
+    ),
+    "an integer": (
+        lambda b: b["children"].update(count=MARK),
+        "children.count",
+        "must be an integer",
+    ),
+    "an object": (lambda b: b.update(incident=MARK), "incident", "must be an object"),
+    "an array": (lambda b: b.update(suspects=MARK), "suspects", "must be an array"),
+    "a string too long": (
+        lambda b: b["incident"].update(place=MARK * 30),
+        "incident.place",
+        "must have at most 200 characters",
+    ),
+    "an unknown member": (lambda b: b["incident"].update({MARK: 1}), "incident", "unknown field"),
+    "a country": (
+        lambda b: b["incident"].update(country=MARK[:2].upper()),
+        "incident.country",
+        "not an ISO 3166-1 alpha-2 country code",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MARKED))
+def test_a_422_names_the_field_and_a_fixed_reason_and_never_echoes_the_value_sent(
+    kind: str, hub: TestClient, network: Network
+) -> None:
+    change, field, reason = MARKED[kind]
+    body = report_body("portal-nl")
+    change(body)
+    answer = hub.post("/v1/reports", json=body, headers=network.auth("portal-nl"))
+    assert answer.status_code == 422, answer.text
+    assert {"field": field, "reason": reason} in answer.json()["errors"], answer.text
+    assert MARK not in answer.text
+    assert MARK[:2].upper() not in answer.text
+
+
+def test_no_refusal_of_the_other_endpoints_echoes_the_value_sent(
+    hub: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        register_administrator(session, "hostile-admin", "Administrator", clock())
+        token = issue_credential(session, Role.administrator, "hostile-admin", clock())
+        admin = {"Authorization": f"Bearer {token}"}
+        session.commit()
+    portal = {"id": MARK.lower(), "name": "A portal", "country": "FR"}
+    assert hub.post("/v1/admin/sources", json=portal, headers=admin).status_code == 201
+    answers = [
+        hub.post("/v1/admin/sources", json=portal, headers=admin),
+        hub.get(f"/v1/inbox?limit={MARK}", headers=network.auth("nl-police")),
+        hub.post(
+            "/v1/receipts",
+            json={"receipts": [{"payload": MARK, "payloadType": MARK, "signatures": MARK}]},
+            headers=network.auth("nl-police"),
+        ),
+        hub.post(
+            "/v1/admin/credentials",
+            json={"role": MARK, "principal_id": MARK, MARK: 1},
+            headers=admin,
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert MARK.lower() not in answer.text.lower(), answer.text

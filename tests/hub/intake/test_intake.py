@@ -17,6 +17,8 @@ from schemas.envelope import Envelope
 from tests.conftest import Network, stored_counts
 from tests.factories import report_body
 
+REPORT_ID_REASON = "must be a random (version 4) UUID, lowercase, as 8-4-4-4-12 hex digits"
+
 
 def submit(client: TestClient, network: Network, body: Any, source: str = "portal-nl") -> Any:
     return client.post("/v1/reports", json=body, headers=network.auth(source))
@@ -144,6 +146,21 @@ def test_validation_errors_do_not_echo_the_submitted_values(
     assert answer.status_code == 422
     assert "SECRET-PLACE" not in answer.text
     assert '"QQ"' not in answer.text
+
+
+def test_a_bad_reporter_kind_or_report_id_is_named_without_echoing_the_value(
+    client: TestClient, network: Network
+) -> None:
+    body = report_body()
+    body["reporter"] = {"kind": "SECRET-KIND"}
+    body["report_id"] = "SECRET-ID"
+    answer = submit(client, network, body)
+    assert answer.status_code == 422
+    assert sorted(answer.json()["errors"], key=lambda e: e["field"]) == [
+        {"field": "report_id", "reason": REPORT_ID_REASON},
+        {"field": "reporter.kind", "reason": "must be one of 'anonymous', 'contact'"},
+    ]
+    assert "SECRET" not in answer.text
 
 
 def test_a_body_that_is_not_json_gets_422(client: TestClient, network: Network) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 
 from connectors.config import load_config
@@ -101,3 +102,17 @@ def test_an_endorsement_for_another_key_is_not_accepted() -> None:
         }
     )
     assert extend_trust(trusted, PublishedHubKeys(keys=[forged])) == trusted
+
+
+def test_a_process_publishes_and_signs_with_a_rotated_key_only_once_it_restarts(
+    settings: Settings,
+) -> None:
+    """docs/hub-key-rotation.md, step 3: the keys are read when a process starts."""
+    old_key = published_keys(settings).keys[-1].key_id
+    with TestClient(create_app(settings.model_copy(update={"scheduler": False}))) as running:
+        new_key = rotate_hub_key(settings, datetime.now(UTC)).key_id
+        still = [k["key_id"] for k in running.get("/v1/hub/keys").json()["keys"]]
+    with TestClient(create_app(settings.model_copy(update={"scheduler": False}))) as restarted:
+        published = [k["key_id"] for k in restarted.get("/v1/hub/keys").json()["keys"]]
+    assert still == [old_key]
+    assert published == [old_key, new_key]

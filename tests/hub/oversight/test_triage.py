@@ -134,7 +134,11 @@ def test_a_decision_sent_again_with_its_id_is_recorded_once_and_other_codes_conf
             "decision",
             "did not consent to contact",
         ),
-        ({"decision": "postpone", "classification": "child_sexual_abuse"}, "decision", "Input"),
+        (
+            {"decision": "postpone", "classification": "child_sexual_abuse"},
+            "decision",
+            "must be one of",
+        ),
         ({**CLOSE, "classification": "Not-A-Code" * 5}, "classification", "at most 40"),
         ({**CLOSE, "note": "free text"}, "body", "unknown field"),
     ],
