@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from connectors.client import HubClient, RecordedOutcome
 from connectors.config import ConnectorConfig, read_token
 from connectors.errors import StoreFailed, TriageRefused
+from connectors.recipient.ledger import Ledger
 from connectors.recipient.pull import ConnectorKeys, load_keys
 from connectors.recipient.store import LocalStore, packet_file
 from hub.crypto import verify_envelope
@@ -80,6 +81,9 @@ def record_outcome(
     finally:
         if own:
             hub.close()
+    Ledger(config.store_dir).outcome(
+        str(body.report_id), outcome=recorded.outcome, at=recorded.recorded_at
+    )
     log.info(
         "outcome_recorded", report_id=str(body.report_id), packet_id=packet_id, outcome=outcome
     )

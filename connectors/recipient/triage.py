@@ -32,6 +32,7 @@ from connectors.client import HubClient
 from connectors.config import ConnectorConfig, read_token
 from connectors.errors import ConnectorError, ForwardRefused, TriageRefused
 from connectors.recipient.forward import ForwardResult, forward_report
+from connectors.recipient.ledger import Ledger
 from connectors.recipient.pull import load_keys, open_with
 from connectors.recipient.store import LocalStore, packet_file
 from hub.crypto import OpenedPacket, fingerprint_x25519
@@ -132,6 +133,13 @@ def triage_report(
                 reason_code=reason_code,
                 decided_at=clock(),
             ),
+        )
+        Ledger(config.store_dir).decided(
+            report_id,
+            decision=recorded.decision.value,
+            classification=recorded.classification,
+            reason_code=recorded.reason_code,
+            at=recorded.recorded_at,
         )
         log.info(
             "triage_recorded",

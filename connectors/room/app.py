@@ -23,12 +23,12 @@ from connectors.config import ConnectorConfig, read_token
 from connectors.countries.profiles import default_profiles
 from connectors.errors import ConnectorError, HubUnreachable, RoomRefused
 from connectors.readings.translations import available_locales
+from connectors.recipient.ledger import Ledger
 from connectors.recipient.outcome import OUTCOMES, record_outcome
 from connectors.recipient.pull import load_keys
 from connectors.recipient.readable import Reading, reading_for
 from connectors.recipient.triage import triage_report
 from connectors.room.guard import HEADERS, check_loopback, guard
-from connectors.room.ledger import Ledger
 from connectors.room.library import holdings, open_report
 from connectors.room.login import COOKIE, LoginSession, Sessions
 from connectors.room.pages import render, stylesheet
@@ -288,14 +288,6 @@ def record_triage(
             delete_copy=delete_copy == "yes",
             now=room.clock,
         )
-        answer = result.decision
-        room.ledger.decided(
-            str(answer.report_id),
-            decision=answer.decision.value,
-            classification=answer.classification,
-            reason_code=answer.reason_code,
-            at=answer.recorded_at,
-        )
     except _FAILED as exc:
         status = 502 if isinstance(exc, HubUnreachable) else 400
         return _report_page(room, session, packet_id, None, status=status, error=_line(exc))
@@ -316,8 +308,7 @@ def record_coded_outcome(
     """Record the report's coded outcome at the hub."""
     _check_csrf(session, csrf)
     try:
-        recorded = record_outcome(room.config, packet_id, outcome)
-        room.ledger.outcome(recorded.report_id, outcome=recorded.outcome, at=recorded.recorded_at)
+        record_outcome(room.config, packet_id, outcome)
     except _FAILED as exc:
         status = 502 if isinstance(exc, HubUnreachable) else 400
         return _report_page(room, session, packet_id, None, status=status, error=_line(exc))

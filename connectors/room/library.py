@@ -22,11 +22,11 @@ from connectors.config import ConnectorConfig
 from connectors.readings.render import ReportView, build_view, visible
 from connectors.readings.translations import catalogue
 from connectors.recipient.forwarded import OpenedForward, open_forward
+from connectors.recipient.ledger import Ledger, Recorded
 from connectors.recipient.outcome import stored_body
 from connectors.recipient.pull import ConnectorKeys, open_with
 from connectors.recipient.store import LocalStore
 from connectors.recipient.triage import may_contact
-from connectors.room.ledger import Ledger, Recorded
 from hub.crypto import OpenedPacket
 from hub.errors import PacketInvalid
 from schemas.envelope import Envelope, PacketBody, ReceiptBody

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from connectors.cli.main import app
 from connectors.errors import ForwardRefused, HubRefused, TriageRefused
+from connectors.recipient.ledger import Ledger
+from connectors.recipient.outcome import record_outcome
 from connectors.recipient.pull import pull_until_empty
 from connectors.recipient.triage import triage_report
 from hub.store import ForwardRow, TriageDecisionRow, make_engine
@@ -114,6 +116,28 @@ def test_needs_information_is_recorded_where_the_reporter_consented(live_hub: Li
     assert [(r.decision, r.reason_code) for r in _decisions(live_hub)] == [
         ("needs_information", "suspect_description_missing")
     ]
+
+
+def test_a_decision_and_an_outcome_recorded_by_the_connector_are_noted_for_the_reading_room(
+    live_hub: LiveHub,
+) -> None:
+    report_id, packet_id = _received(live_hub, "be-section")
+    config = _config(live_hub, "be-section")
+    triage_report(
+        config,
+        packet_id,
+        decision=Decision.close,
+        classification="not_within_scope",
+        reason_code="not_within_scope",
+    )
+    record_outcome(config, packet_id, "no_action")
+    noted = Ledger(config.store_dir).get(report_id)
+    assert (noted.decision, noted.classification, noted.reason_code, noted.outcome) == (
+        "close",
+        "not_within_scope",
+        "not_within_scope",
+        "no_action",
+    )
 
 
 def test_a_code_the_network_does_not_know_is_refused_and_nothing_is_forwarded(

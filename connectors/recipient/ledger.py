@@ -1,9 +1,11 @@
-"""What the reading room recorded on each report: codes and times, never content.
+"""What this recipient recorded at the hub on each report: codes and times, never content.
 
-The hub holds the decisions and outcomes; the room keeps a note of those it recorded, so that the
-list shows which reports still wait for a decision after a restart. One small JSON file per
-report under `<store>/room/` (folder 0700, files 0600, written atomically), holding the same codes
-and times the hub keeps: the triage decision, classification, reason code, and the outcome.
+The hub holds the decisions and outcomes; the connector keeps a note of those it recorded
+(through `connector triage`, `connector outcome`-like calls or the reading room), so that the
+reading room's list shows which reports still wait for a decision, after a restart too. One
+small JSON file per report under `<store>/room/` (folder 0700, files 0600, written atomically),
+holding the same codes and times the hub keeps: the triage decision, classification, reason
+code, and the outcome.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from connectors.recipient.store import write_atomic
 
 __all__ = ["Ledger", "Recorded"]
 
+# One lock for every Ledger of the process: the room serves requests on several threads.
+_LOCK = threading.Lock()
+
 
 class Recorded(BaseModel):
-    """The codes recorded on one report through the room."""
+    """The codes recorded on one report."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,11 +40,10 @@ class Recorded(BaseModel):
 
 
 class Ledger:
-    """The room's notes of what it recorded, one file per report id."""
+    """The connector's notes of what it recorded, one file per report id."""
 
     def __init__(self, store_dir: Path) -> None:
         self.folder = store_dir / "room"
-        self._lock = threading.Lock()
 
     def _path(self, report_id: str) -> Path:
         # Parsed as a UUID so that no id names a path outside the folder.
@@ -59,7 +63,7 @@ class Ledger:
             raise StoreFailed(f"{path}: unreadable") from exc
 
     def _update(self, report_id: str, **codes: str | datetime | None) -> Recorded:
-        with self._lock:
+        with _LOCK:
             updated = self.get(report_id).model_copy(update=codes)
             try:
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
