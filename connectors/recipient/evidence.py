@@ -237,7 +237,7 @@ def _verify(
         raise EvidenceInvalid("the acknowledgement is of another report")
     head, _ = hub_signed(bundle.tree_head, TREE_HEAD_TYPE, TreeHeadBody, hub_keys, "the tree head")
     # 3.
-    entries = included_entries(bundle, head)
+    entries = included_entries(bundle, head, ack.source)
     # 4.
     accepted = of_kind(entries, "report_accepted")
     if not accepted:

@@ -50,9 +50,21 @@ class LoggedEntry(BaseModel):
 # 3. Audit entries in the signed tree head
 
 
-def included_entries(bundle: EvidenceBundle, head: TreeHeadBody) -> dict[int, LoggedEntry]:
+def _about_the_report(entry: LoggedEntry, bundle: EvidenceBundle, source: str) -> bool:
+    """Every event names the report by the hub's key (`report_key`, else `report_id`), except
+    `report_routed`, which names it as its source does: `report_id` and `source_id`."""
+    about = entry.event.get("report_id")
+    if entry.kind == "report_routed":
+        return about == str(bundle.report_id) and entry.event.get("source_id") in {None, source}
+    return about is None or about == str(bundle.report_key or bundle.report_id)
+
+
+def included_entries(
+    bundle: EvidenceBundle, head: TreeHeadBody, source: str
+) -> dict[int, LoggedEntry]:
     """3. The bundle's entries by index, each proven leaf `leaf_index` of the signed tree head,
-    saying it is that entry, and about no other report. Raises EvidenceInvalid."""
+    saying it is that entry, and about no other report (`source` sent it). Raises
+    EvidenceInvalid."""
     found: dict[int, LoggedEntry] = {}
     root = bytes.fromhex(head.root_hash)
     for item in bundle.entries:
@@ -79,8 +91,7 @@ def included_entries(bundle: EvidenceBundle, head: TreeHeadBody) -> dict[int, Lo
             raise EvidenceInvalid(f"{where}: not an audit entry") from exc
         if parsed.index != item.leaf_index:
             raise EvidenceInvalid(f"{where}: says it is entry {parsed.index}")
-        about = parsed.event.get("report_id")
-        if about is not None and about != str(bundle.report_key or bundle.report_id):
+        if not _about_the_report(parsed, bundle, source):
             raise EvidenceInvalid(f"{where} ({parsed.kind}) is about another report")
         found[item.leaf_index] = parsed
     return found

@@ -34,12 +34,12 @@ from sqlmodel import Session, col, select
 
 from hub import merkle
 from hub.audit.entry import ENTRY_VERSION, entry_bytes
-from hub.audit.events import AuditEvent
+from hub.audit.events import AuditEvent, ReportRouted
 from hub.audit.high_water import check_not_behind, remember_signed
 from hub.crypto import sign_envelope
 from hub.errors import NotFound, ProofInvalid
 from hub.logs import get_logger
-from hub.store import AuditCheckRow, AuditEntryRow, AuditLogRow, TreeHeadRow
+from hub.store import AuditCheckRow, AuditEntryRow, AuditLogRow, ReportRow, TreeHeadRow
 from keys import fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, TreeHeadBody
 
@@ -148,6 +148,9 @@ class AuditCheck(BaseModel):
 # 1. Recording
 
 
+_ROUTED = ReportRouted.kind
+
+
 def record(session: Session, audit_event: AuditEvent, *, at: datetime) -> None:
     """Append `audit_event` to the log when `session` commits (nothing if it rolls back)."""
     if session.get_transaction() is None:
@@ -236,7 +239,10 @@ def entries(
     report_id: str | None = None,
     newest_first: bool = False,
 ) -> list[AuditEntry]:
-    """Entries from leaf `start` on, or all of one report's entries, up to `limit`."""
+    """Entries from leaf `start` on, or all of one report's entries (`report_id` its key), up to
+    `limit`."""
+    if report_id is not None:
+        return _of_report(session, report_id, limit=limit, newest_first=newest_first)
     query = sa_select(
         col(AuditEntryRow.leaf_index),
         col(AuditEntryRow.at),
@@ -246,10 +252,7 @@ def entries(
         col(AuditEntryRow.entry),
         col(AuditEntryRow.leaf_hash),
     )
-    if report_id is not None:
-        query = query.where(col(AuditEntryRow.report_id) == report_id)
-    else:
-        query = query.where(col(AuditEntryRow.leaf_index) >= start)
+    query = query.where(col(AuditEntryRow.leaf_index) >= start)
     order = col(AuditEntryRow.leaf_index)
     query = query.order_by(order.desc() if newest_first else order).limit(limit)
     return [
@@ -264,6 +267,37 @@ def entries(
         )
         for index, at, kind, report, recipient, entry, leaf in session.execute(query).all()
     ]
+
+
+def _of_report(session: Session, key: str, *, limit: int, newest_first: bool) -> list[AuditEntry]:
+    """The entries about the report whose hub key is `key`.
+
+    Every event names the report by its key, except `report_routed`, which names it as its
+    source does (`report_id` and `source_id`, so that the source rebuilds the entry from its
+    acknowledgement): where another source's report had the id first, the two reports' routing
+    entries carry one `report_id`, and the source tells them apart.
+    """
+    report = session.get(ReportRow, key)
+    own_id = report.report_id if report is not None else key
+    query = select(AuditEntryRow).where(col(AuditEntryRow.report_id).in_({key, own_id}))
+    order = col(AuditEntryRow.leaf_index)
+    query = query.order_by(order.desc() if newest_first else order)
+    found: list[AuditEntry] = []
+    for row in session.exec(query):
+        if row.kind == _ROUTED:
+            source = json.loads(row.entry)["event"].get("source_id")
+            mine = (
+                row.report_id == key
+                if source is None
+                else (report is not None and source == report.source_id)
+            )
+        else:
+            mine = row.report_id == key
+        if mine:
+            found.append(AuditEntry.model_validate(row, from_attributes=True))
+        if len(found) == limit:
+            break
+    return found
 
 
 def last_of_kind(session: Session, kind: str) -> AuditEntry | None:

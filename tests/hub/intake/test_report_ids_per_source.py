@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid1, uuid3, uuid4, uuid5
 
@@ -28,12 +29,16 @@ from hub.store import (
 )
 from schemas.commitment import ForwardAdditions
 from tests.conftest import Clock, Network, stored_counts
+from tests.connectors.doc_examples import doc_example, run_example
 from tests.factories import report_body
 from tests.hub.delivery.test_delivery import pull, receipt_for, send_receipts
 from tests.hub.oversight.test_feedback import receive
 
 SHARED_ID = str(uuid4())
 CLOSE = {"decision": "close", "classification": "not_within_scope", "reason_code": "duplicate"}
+
+
+EVIDENCE_EXAMPLE = "<!-- evidence-example -->"  # docs/protocol.md §9.3
 
 
 def submit(client: TestClient, network: Network, body: dict[str, Any]) -> Any:
@@ -217,7 +222,7 @@ def test_forwards_outcomes_and_deletions_under_a_shared_id_reach_the_caller_s_ow
 
 
 def test_the_evidence_of_each_report_under_a_shared_id_is_its_own_and_verifies(
-    client: TestClient, network: Network, engine: Engine
+    client: TestClient, network: Network, engine: Engine, tmp_path: Path
 ) -> None:
     submit(client, network, shared("portal-nl", "One thing happened."))
     submit(client, network, shared("portal-at", "Something else happened."))
@@ -232,6 +237,15 @@ def test_the_evidence_of_each_report_under_a_shared_id_is_its_own_and_verifies(
         bundle = parse_bundle(answer.content)
         summary = verify_bundle(bundle, network.hub_trust())
         assert (summary.report_id, summary.source) == (SHARED_ID, source)
+        by_the_document = run_example(
+            doc_example(EVIDENCE_EXAMPLE),
+            tmp_path / source,
+            {
+                "hub-public-keys.json": (network.listing_path.parent / "hub.pub.json").read_bytes(),
+                "evidence.json": answer.content,
+            },
+        )
+        assert by_the_document.returncode == 0, by_the_document.stderr
         bundles[source] = bundle
     with Session(engine) as session:
         packets = {
@@ -244,6 +258,23 @@ def test_the_evidence_of_each_report_under_a_shared_id_is_its_own_and_verifies(
         }
     for source, bundle in bundles.items():
         assert {str(p.packet_id) for p in bundle.packets} == packets[keys[source]]
+    # Each bundle and each report's audit look-up holds its own routing entry, not the other's.
+    for source, bundle in bundles.items():
+        routed = [
+            entry["event"]
+            for entry in (json.loads(e.entry) for e in bundle.entries)
+            if entry["kind"] == "report_routed"
+        ]
+        assert [(r["report_id"], r["source_id"]) for r in routed] == [(SHARED_ID, source)]
+        listed = client.get(
+            "/v1/audit/entries",
+            params={"report_id": keys[source]},
+            headers=network.auth("network-coordinator"),
+        )
+        assert listed.status_code == 200, listed.text
+        kinds = [e["kind"] for e in listed.json()]
+        assert kinds.count("report_routed") == 1
+        assert {e["leaf_index"] for e in listed.json()} <= {e.leaf_index for e in bundle.entries}
     # The first report's bundle is as before ids were per source; the other names its key.
     assert bundles["portal-nl"].report_key is None
     assert "report_key" not in json.loads(bundles["portal-nl"].model_dump_json())
