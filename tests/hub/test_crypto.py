@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 import rfc8785
@@ -16,7 +17,14 @@ from nacl.signing import SigningKey
 from hub import crypto
 from hub.errors import PacketInvalid
 from keys import KeySet, fingerprint, generate_keyset
-from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, PacketBody, Signature
+from schemas.envelope import (
+    PACKET_TYPE,
+    RECEIPT_TYPE,
+    AcknowledgementBody,
+    Envelope,
+    PacketBody,
+    Signature,
+)
 from schemas.report import Report
 from tests.factories import report_body
 
@@ -190,6 +198,31 @@ def test_a_receipt_verifies_with_the_recipients_key_and_not_another() -> None:
     assert verified.sealed_sha256 == packet.sealed_sha256
     with pytest.raises(PacketInvalid):
         crypto.verify_receipt(receipt, {MALLORY.public.signing_key_id: MALLORY.public.signing})
+
+
+def test_an_acknowledgement_verifies_with_the_hubs_key_and_not_another() -> None:
+    body = AcknowledgementBody(
+        report_id=UUID("0b7e1c1e-9f0a-4c55-8d37-5a1d2f3e4b6c"),
+        source="portal-nl",
+        accepted_at=NOW,
+        recipients=[],
+    )
+    acknowledgement = crypto.sign_acknowledgement(body, HUB.signing)
+    assert crypto.verify_acknowledgement(acknowledgement, HUB_TRUST) == body
+    with pytest.raises(PacketInvalid):
+        crypto.verify_acknowledgement(
+            acknowledgement, {MALLORY.public.signing_key_id: MALLORY.public.signing}
+        )
+    # A receipt signed by the hub's key is not an acknowledgement.
+    packet = sealed_for(ALICE)
+    receipt = crypto.sign_receipt(
+        packet=PacketBody.model_validate_json(base64.b64decode(packet.envelope.payload)),
+        sealed_sha256=packet.sealed_sha256,
+        received_at=NOW,
+        key=HUB.signing,
+    )
+    with pytest.raises(PacketInvalid):
+        crypto.verify_acknowledgement(receipt, HUB_TRUST)
 
 
 @given(raw=st.binary(max_size=400))
