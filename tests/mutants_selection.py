@@ -1,11 +1,14 @@
-"""A pytest plugin for `make mutants` only: the authorization matrix runs for authz's mutants.
+"""A pytest plugin for `make mutants` only: a mutant is answered by the tests of its own module.
 
-mutmut runs, against each mutant, every selected test that reached the mutated function. The
-matrix in tests/hub/http/test_authz.py calls every endpoint as every party (60 rows, 80 s), so
-it reaches nearly all the hub, and every surviving mutant anywhere paid for it in full. It is the
-test of hub/http/authz.py; the other modules are answered by their own tests, as the note says
-(docs/mutants.md). Outside a mutant's run (the stats run that finds which tests reach what, a
-plain `pytest`) this plugin deselects nothing.
+mutmut runs, against each mutant, every selected test that reached the mutated function. Most
+tests reach far: a dashboard login signs audit entries, the authorization matrix in
+tests/hub/http/test_authz.py (60 rows, 80 s) calls every endpoint as every party, and every
+surviving mutant paid for all of them. Here each guarded module names the test files that are its
+tests (the one that mirrors it, and the tampering tests for evidence); a mutant's run keeps the
+tests mutmut chose from those files only. A mutant that only a far test reached shows as "no
+tests", and is counted as a survivor: its module needs a test of its own (docs/mutants.md).
+Outside a mutant's run (the stats run that finds which test reaches what, a plain `pytest`)
+this plugin deselects nothing.
 """
 
 from __future__ import annotations
@@ -14,26 +17,41 @@ import os
 
 import pytest
 
-# The tests that build the matrix's hub (its module-scoped `world`), by node id.
-MATRIX = (
-    "tests/hub/http/test_authz.py::test_each_endpoint_answers_each_caller_exactly_as_the_table_says",
-    "tests/hub/http/test_authz.py::test_the_openapi_document_asks_for_a_token_exactly_where_the_table_does",
-)
-# The modules whose mutants the matrix is the test of.
-MATRIX_MODULES = ("hub.http.authz.",)
+_TAMPERING = "tests/test_tampering.py"
+_CRYPTO = "tests/hub/test_crypto.py"
+_AUDIT = "tests/hub/audit/test_audit.py"
+_DASHBOARD = "tests/hub/http/test_dashboard.py"
+
+# A mutant's module (mutmut names a mutant `package.module.x_function__mutmut_n`) to its tests.
+TESTS_OF: dict[str, tuple[str, ...]] = {
+    "hub.crypto": (_CRYPTO, _TAMPERING),
+    "keys.keypair": ("tests/hub/cli/test_keys.py", _CRYPTO),
+    "schemas.envelope": (_CRYPTO, _TAMPERING),
+    "hub.network.credentials": ("tests/hub/network/test_credentials.py",),
+    "hub.http.authz": ("tests/hub/http/test_authz.py",),
+    "hub.http.sessions": (_DASHBOARD,),
+    "hub.http.dashboard_session": (_DASHBOARD,),
+    "hub.audit.log": (_AUDIT, _TAMPERING),
+    "hub.merkle": ("tests/hub/test_merkle.py", _AUDIT),
+    "hub.audit.verify": (_AUDIT, _TAMPERING),
+    "hub.delivery.state": ("tests/hub/delivery/test_delivery.py", _TAMPERING),
+}
 
 
-def _mutant() -> str:
-    """The mutant this run is against (`module.x_f__mutmut_n`), or "" outside one."""
-    name = os.environ.get("MUTANT_UNDER_TEST", "")
-    return name if "__mutmut_" in name else ""
+def tests_of(mutant: str) -> tuple[str, ...] | None:
+    """The test files that answer `mutant`, or None outside a mutant's run or module."""
+    if "__mutmut_" not in mutant:
+        return None
+    module = mutant.split(".x_")[0].split(".xǁ")[0]
+    return TESTS_OF.get(module)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    mutant = _mutant()
-    if not mutant or mutant.startswith(MATRIX_MODULES):
+    files = tests_of(os.environ.get("MUTANT_UNDER_TEST", ""))
+    if files is None:
         return
-    dropped = [item for item in items if item.nodeid.startswith(MATRIX)]
+    kept = [item for item in items if item.nodeid.split("::")[0] in files]
+    dropped = [item for item in items if item.nodeid.split("::")[0] not in files]
     if dropped:
-        items[:] = [item for item in items if not item.nodeid.startswith(MATRIX)]
+        items[:] = kept
         config.hook.pytest_deselected(items=dropped)

@@ -225,6 +225,7 @@ def authorize(endpoint: Endpoint, principal: Principal) -> Scope:
     party = party_of(principal)
     scope = endpoint.grants.get(party)
     if scope is None:
+        # pragma: no mutate start
         log.warning(
             "access_denied",
             method=endpoint.method,
@@ -233,6 +234,7 @@ def authorize(endpoint: Endpoint, principal: Principal) -> Scope:
             principal=principal.id,
             credential_id=principal.credential_id,
         )
+        # pragma: no mutate end
         raise Forbidden(f"a {party.value} may not call {endpoint.method} {endpoint.path}")
     return scope
 

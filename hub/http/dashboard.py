@@ -17,8 +17,6 @@ per country with its evidence, the audit log, and the annual report per line and
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,17 +26,21 @@ from uuid import UUID
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import delete
 
 from hub.audit import log as audit
-from hub.audit.events import OperatorAction
-from hub.audit.log import record
 from hub.delivery.state import redrive
-from hub.errors import InvalidInput, NotAuthenticated
 from hub.http.deps import Caller, SessionDep, StateDep
-from hub.http.sessions import COOKIE, PREFIX, LoginRequired, digest, session_caller
-from hub.network.credentials import Principal, authenticate
-from hub.network.routing import RecipientKind
+from hub.http.sessions import (
+    COOKIE,
+    PREFIX,
+    LoginRequired,
+    check_csrf,
+    csrf_token,
+    end_session,
+    open_session,
+    session_caller,
+)
+from hub.network.credentials import Principal
 from hub.oversight.annual import annual_report, member_countries, processing_limit
 from hub.oversight.annual_render import annual_views, lines_chart
 from hub.oversight.compliance import compliance_report, judge_for, late_after
@@ -51,7 +53,6 @@ from hub.oversight.figures import (
 )
 from hub.oversight.processing import processing_times
 from hub.oversight.quality import PERIOD_PATTERN, Period
-from hub.store import DashboardSessionRow
 
 __all__ = [
     "COOKIE",
@@ -116,9 +117,7 @@ def install(app: FastAPI) -> None:
 class _Page:
     environment: Environment
 
-    def render(
-        self, name: str, status: int = 200, **context: Any
-    ) -> HTMLResponse:  # pragma: no mutate block
+    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.environment.get_template(name).render(prefix=PREFIX, **context)
         return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
@@ -133,7 +132,7 @@ _PAGES = _Page(
 )
 
 
-def check_templates() -> None:  # pragma: no mutate block
+def check_templates() -> None:
     """Load every template the hub renders, and its stylesheet.
 
     Raises OSError or jinja2.TemplateError naming the file at fault.
@@ -143,17 +142,12 @@ def check_templates() -> None:  # pragma: no mutate block
     (_TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
 
 
-def _csrf(request: Request) -> str:
-    row = getattr(request.state, "dashboard_session", None)
-    return row.csrf_token if isinstance(row, DashboardSessionRow) else ""
-
-
 def _base(request: Request, caller: Principal, page: str) -> dict[str, Any]:
-    return {"page": page, "coordinator": caller.id, "csrf": _csrf(request)}
+    return {"page": page, "coordinator": caller.id, "csrf": csrf_token(request)}
 
 
 @router.get("/static/dashboard.css")
-def stylesheet() -> Response:  # pragma: no mutate block
+def stylesheet() -> Response:
     """The dashboard's only stylesheet, served by the hub itself."""
     css = (_TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
     return Response(
@@ -162,7 +156,7 @@ def stylesheet() -> Response:  # pragma: no mutate block
 
 
 @router.get("/login")
-def login_form() -> HTMLResponse:  # pragma: no mutate block
+def login_form() -> HTMLResponse:
     """The login form: the coordinator's API token, once."""
     return _PAGES.render("dashboard_login.html", page="login", error=None)
 
@@ -175,38 +169,15 @@ def login(
     token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Check the coordinator's token and open a session (a cookie); never stores the token."""
-    now = state.clock()
-    try:
-        caller = authenticate(session, token.strip(), now=now)
-    except NotAuthenticated:
-        caller = None
-    if caller is None or caller.recipient_kind != RecipientKind.coordinator:
+    lifetime = timedelta(seconds=state.settings.dashboard_session_seconds)
+    cookie = open_session(session, token, now=state.clock(), lifetime=lifetime)
+    if cookie is None:
         return _PAGES.render(
             "dashboard_login.html",
             status=400,
             page="login",
             error="This token does not open the dashboard: use the network coordinator's token.",
         )
-    assert caller.credential_id is not None
-    cookie = secrets.token_urlsafe(32)
-    lifetime = timedelta(seconds=state.settings.dashboard_session_seconds)
-    session.add(
-        DashboardSessionRow(
-            token_hash=digest(cookie),
-            coordinator_id=caller.id,
-            credential_id=caller.credential_id,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-    )
-    session.execute(delete(DashboardSessionRow).where(DashboardSessionRow.expires_at <= now))  # type: ignore[arg-type]
-    record(
-        session,
-        OperatorAction(actor=caller.id, role="coordinator", action="dashboard.login"),
-        at=now,
-    )
-    session.commit()
     response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=_HEADERS)
     response.set_cookie(
         COOKIE,
@@ -220,13 +191,6 @@ def login(
     return response
 
 
-def _check_csrf(request: Request, given: str) -> None:
-    """A form posted with the session cookie must carry the session's CSRF token too."""
-    expected = _csrf(request)
-    if expected and not hmac.compare_digest(expected, given):
-        raise InvalidInput.at("csrf", "the form is stale: reload the page")
-
-
 @router.post("/logout")
 def logout(
     request: Request,
@@ -236,18 +200,8 @@ def logout(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """End the session."""
-    _check_csrf(request, csrf)
-    row = getattr(request.state, "dashboard_session", None)
-    if isinstance(row, DashboardSessionRow):
-        session.execute(
-            delete(DashboardSessionRow).where(DashboardSessionRow.token_hash == row.token_hash)  # type: ignore[arg-type]
-        )
-        record(
-            session,
-            OperatorAction(actor=caller.id, role="coordinator", action="dashboard.logout"),
-            at=state.clock(),
-        )
-        session.commit()
+    check_csrf(request, csrf)
+    end_session(request, session, caller, now=state.clock())
     response = RedirectResponse(f"{PREFIX}/login", status_code=303, headers=_HEADERS)
     response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
     return response
@@ -255,9 +209,7 @@ def logout(
 
 @router.get("/")
 @router.get("")
-def overview(
-    request: Request, session: SessionDep, state: StateDep, caller: Caller
-) -> Response:  # pragma: no mutate block
+def overview(request: Request, session: SessionDep, state: StateDep, caller: Caller) -> Response:
     """Deliveries per country and state; the audit log's signed tree head and last check."""
     now = state.clock()
     summary = delivery_summary(session, now=now, late_after=late_after(state.settings))
@@ -279,7 +231,7 @@ def deliveries(
     state: StateDep,
     caller: Caller,
     redriven: UUID | None = None,
-) -> Response:  # pragma: no mutate block
+) -> Response:
     """The late deliveries and the dead letters, each dead one with a re-drive button."""
     now = state.clock()
     found = open_deliveries(session, now=now, late_after=late_after(state.settings))
@@ -303,7 +255,7 @@ def retry(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Re-drive a dead delivery (a new retry window from now), then show the list again."""
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     redrive(session, packet_ids=[str(packet_id)], now=state.clock(), actor=caller.id)
     return RedirectResponse(
         f"{PREFIX}/deliveries?redriven={packet_id}", status_code=303, headers=_HEADERS
@@ -317,7 +269,7 @@ def latency(
     state: StateDep,
     caller: Caller,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
-) -> Response:  # pragma: no mutate block
+) -> Response:
     """Intake-to-receipt time per country and day, as charts drawn by the hub; and this
     quarter's processing times, intake to the first triage decision (standard S2)."""
     now = state.clock()
@@ -348,7 +300,7 @@ def quality(
     state: StateDep,
     caller: Caller,
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
-) -> Response:  # pragma: no mutate block
+) -> Response:
     """The quality scorecard of each member country, with the evidence of each verdict."""
     now = state.clock()
     chosen = Period.parse(period) if period else Period.containing(now)
@@ -366,7 +318,7 @@ def audit_page(
     session: SessionDep,
     state: StateDep,
     caller: Caller,
-) -> Response:  # pragma: no mutate block
+) -> Response:
     """The audit log: its newest signed tree head, its last verification, its newest entries."""
     return _PAGES.render(
         "dashboard_audit.html",
@@ -386,7 +338,7 @@ def annual(
     caller: Caller,
     year: int | None = None,
     country: Annotated[str | None, Query(max_length=2)] = None,
-) -> Response:  # pragma: no mutate block
+) -> Response:
     """The annual report (standard S4): every line and the network, or one line, with charts."""
     now = state.clock()
     report = annual_report(
@@ -429,7 +381,7 @@ class Chart:
 _W, _H, _LEFT, _BOTTOM, _TOP, _RIGHT = 640, 220, 48, 28, 12, 12
 
 
-def _chart(country: CountryLatency, series: LatencySeries) -> Chart:  # pragma: no mutate block
+def _chart(country: CountryLatency, series: LatencySeries) -> Chart:
     span = max((series.end - series.start).days, 1)
     top = max([p.p95_hours for p in country.points] + [1.0])
     top = _nice(top)
@@ -465,7 +417,7 @@ def _chart(country: CountryLatency, series: LatencySeries) -> Chart:  # pragma: 
     )
 
 
-def _nice(value: float) -> float:  # pragma: no mutate block
+def _nice(value: float) -> float:
     """A round axis maximum at or above `value`."""
     for step in (1, 2, 4, 6, 8, 12, 24, 48, 72, 96, 168, 336, 720):
         if value <= step:
