@@ -22,6 +22,7 @@ from schemas.envelope import (
     RECEIPT_TYPE,
     AcknowledgementBody,
     Envelope,
+    ForwarderKey,
     PacketBody,
     Signature,
 )
@@ -198,6 +199,28 @@ def test_a_receipt_verifies_with_the_recipients_key_and_not_another() -> None:
     assert verified.sealed_sha256 == packet.sealed_sha256
     with pytest.raises(PacketInvalid):
         crypto.verify_receipt(receipt, {MALLORY.public.signing_key_id: MALLORY.public.signing})
+
+
+def test_a_forwarded_packet_is_not_opened_as_a_packet_from_intake() -> None:
+    # A forwarded copy's `sealed` is the forwarder's opening, not the report: open_packet,
+    # which opens copies from intake, refuses it even when the hub signed it for this key.
+    body = PacketBody.model_validate_json(base64.b64decode(sealed_for(ALICE).envelope.payload))
+    forward = crypto.sign_envelope(RECEIPT_TYPE, body, MALLORY.signing)
+    forwarded = body.model_copy(
+        update={
+            "packet_version": 2,
+            "forward": forward,
+            "forwarder_key": ForwarderKey(
+                recipient_id="nl-section",
+                key_id=MALLORY.public.signing_key_id,
+                public_key=base64.b64encode(bytes(MALLORY.public.signing)).decode(),
+            ),
+        }
+    )
+    envelope = crypto.sign_envelope(PACKET_TYPE, PacketBody.model_validate(forwarded), HUB.signing)
+    assert ALICE.sealing is not None
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
 
 
 def test_an_acknowledgement_verifies_with_the_hubs_key_and_not_another() -> None:
