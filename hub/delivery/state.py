@@ -176,6 +176,7 @@ def record_receipts(
         except PacketInvalid as exc:
             failures.append(FieldError(f"receipts.{index}", str(exc)))
     if failures:
+        # pragma: no mutate start
         log.warning(
             "receipts_rejected",
             recipient_id=recipient_id,
@@ -183,6 +184,7 @@ def record_receipts(
             first_failed=failures[0].field,
             reasons=sorted({f.reason for f in failures}),
         )
+        # pragma: no mutate end
         # One entry for the whole batch: its size must not decide how much the log grows.
         reasons = "; ".join(sorted({f.reason for f in failures}))
         record_receipt_rejected(session, recipient_id, None, reasons, now, count=len(failures))
@@ -199,12 +201,14 @@ def record_receipts(
             outcome.recorded.append(row.packet_id)
             latencies.append(latency)
     session.commit()
+    # pragma: no mutate start
     log.info(
         "receipts_recorded",
         recipient_id=recipient_id,
         recorded=outcome.recorded,
         already_recorded=outcome.already_recorded,
     )
+    # pragma: no mutate end
     return RecordedReceipts(outcome=outcome, latencies=latencies)
 
 

@@ -228,6 +228,7 @@ def authorize(endpoint: Endpoint, principal: Principal) -> Scope:
     party = party_of(principal)
     scope = endpoint.grants.get(party)
     if scope is None:
+        # pragma: no mutate start
         log.warning(
             "access_denied",
             method=endpoint.method,
@@ -236,6 +237,7 @@ def authorize(endpoint: Endpoint, principal: Principal) -> Scope:
             principal=principal.id,
             credential_id=principal.credential_id,
         )
+        # pragma: no mutate end
         raise Forbidden(f"a {party.value} may not call {endpoint.method} {endpoint.path}")
     return scope
 
@@ -278,7 +280,7 @@ def render_markdown() -> str:
 _BEGIN, _END = "<!-- authz-table -->\n", "<!-- /authz-table -->\n"
 
 
-def update_document(path: Path) -> None:
+def update_document(path: Path) -> None:  # pragma: no mutate block
     """Write the table into `path` between its `<!-- authz-table -->` markers."""
     text = path.read_text(encoding="utf-8")
     head, rest = text.split(_BEGIN, 1)

@@ -17,8 +17,6 @@ per country with its evidence, the audit log, and the annual report per line and
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,17 +26,21 @@ from uuid import UUID
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import delete
 
 from hub.audit import log as audit
-from hub.audit.events import OperatorAction
-from hub.audit.log import record
 from hub.delivery.state import redrive
-from hub.errors import InvalidInput, NotAuthenticated
 from hub.http.deps import Caller, SessionDep, StateDep
-from hub.http.sessions import COOKIE, PREFIX, LoginRequired, digest, session_caller
-from hub.network.credentials import Principal, authenticate
-from hub.network.routing import RecipientKind
+from hub.http.sessions import (
+    COOKIE,
+    PREFIX,
+    LoginRequired,
+    check_csrf,
+    csrf_token,
+    end_session,
+    open_session,
+    session_caller,
+)
+from hub.network.credentials import Principal
 from hub.oversight.annual import annual_report, member_countries, processing_limit
 from hub.oversight.annual_render import annual_views, lines_chart
 from hub.oversight.compliance import compliance_report, judge_for, late_after
@@ -51,7 +53,6 @@ from hub.oversight.figures import (
 )
 from hub.oversight.processing import processing_times
 from hub.oversight.quality import PERIOD_PATTERN, Period
-from hub.store import DashboardSessionRow
 
 __all__ = [
     "COOKIE",
@@ -141,13 +142,8 @@ def check_templates() -> None:
     (_TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
 
 
-def _csrf(request: Request) -> str:
-    row = getattr(request.state, "dashboard_session", None)
-    return row.csrf_token if isinstance(row, DashboardSessionRow) else ""
-
-
 def _base(request: Request, caller: Principal, page: str) -> dict[str, Any]:
-    return {"page": page, "coordinator": caller.id, "csrf": _csrf(request)}
+    return {"page": page, "coordinator": caller.id, "csrf": csrf_token(request)}
 
 
 @router.get("/static/dashboard.css")
@@ -173,38 +169,15 @@ def login(
     token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Check the coordinator's token and open a session (a cookie); never stores the token."""
-    now = state.clock()
-    try:
-        caller = authenticate(session, token.strip(), now=now)
-    except NotAuthenticated:
-        caller = None
-    if caller is None or caller.recipient_kind != RecipientKind.coordinator:
+    lifetime = timedelta(seconds=state.settings.dashboard_session_seconds)
+    cookie = open_session(session, token, now=state.clock(), lifetime=lifetime)
+    if cookie is None:
         return _PAGES.render(
             "dashboard_login.html",
             status=400,
             page="login",
             error="This token does not open the dashboard: use the network coordinator's token.",
         )
-    assert caller.credential_id is not None
-    cookie = secrets.token_urlsafe(32)
-    lifetime = timedelta(seconds=state.settings.dashboard_session_seconds)
-    session.add(
-        DashboardSessionRow(
-            token_hash=digest(cookie),
-            coordinator_id=caller.id,
-            credential_id=caller.credential_id,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-    )
-    session.execute(delete(DashboardSessionRow).where(DashboardSessionRow.expires_at <= now))  # type: ignore[arg-type]
-    record(
-        session,
-        OperatorAction(actor=caller.id, role="coordinator", action="dashboard.login"),
-        at=now,
-    )
-    session.commit()
     response = RedirectResponse(f"{PREFIX}/", status_code=303, headers=_HEADERS)
     response.set_cookie(
         COOKIE,
@@ -218,13 +191,6 @@ def login(
     return response
 
 
-def _check_csrf(request: Request, given: str) -> None:
-    """A form posted with the session cookie must carry the session's CSRF token too."""
-    expected = _csrf(request)
-    if expected and not hmac.compare_digest(expected, given):
-        raise InvalidInput.at("csrf", "the form is stale: reload the page")
-
-
 @router.post("/logout")
 def logout(
     request: Request,
@@ -234,18 +200,8 @@ def logout(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """End the session."""
-    _check_csrf(request, csrf)
-    row = getattr(request.state, "dashboard_session", None)
-    if isinstance(row, DashboardSessionRow):
-        session.execute(
-            delete(DashboardSessionRow).where(DashboardSessionRow.token_hash == row.token_hash)  # type: ignore[arg-type]
-        )
-        record(
-            session,
-            OperatorAction(actor=caller.id, role="coordinator", action="dashboard.logout"),
-            at=state.clock(),
-        )
-        session.commit()
+    check_csrf(request, csrf)
+    end_session(request, session, caller, now=state.clock())
     response = RedirectResponse(f"{PREFIX}/login", status_code=303, headers=_HEADERS)
     response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
     return response
@@ -299,7 +255,7 @@ def retry(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Re-drive a dead delivery (a new retry window from now), then show the list again."""
-    _check_csrf(request, csrf)
+    check_csrf(request, csrf)
     redrive(session, packet_ids=[str(packet_id)], now=state.clock(), actor=caller.id)
     return RedirectResponse(
         f"{PREFIX}/deliveries?redriven={packet_id}", status_code=303, headers=_HEADERS

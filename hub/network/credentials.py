@@ -230,12 +230,14 @@ def issue(
         raise NotFound(f"no {role.value} {principal_id}")
     issued = _new_credential(session, role, principal_id, now, expires_at)
     session.commit()
+    # pragma: no mutate start
     log.info(
         "credential_issued",
         credential_id=issued.credential.credential_id,
         role=role.value,
         principal=principal_id,
     )
+    # pragma: no mutate end
     return issued
 
 
@@ -313,6 +315,7 @@ def rotate_credential(
     session.add(old)
     record_credential(session, old, "rotated", now)
     session.commit()
+    # pragma: no mutate start
     log.info(
         "credential_rotated",
         credential_id=credential_id,
@@ -320,4 +323,5 @@ def rotate_credential(
         principal=old.principal_id,
         old_ends_at=(old.revoked_at or old.expires_at or now).isoformat(),
     )
+    # pragma: no mutate end
     return issued

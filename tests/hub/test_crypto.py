@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 import rfc8785
@@ -16,7 +17,15 @@ from nacl.signing import SigningKey
 from hub import crypto
 from hub.errors import PacketInvalid
 from keys import KeySet, fingerprint, generate_keyset
-from schemas.envelope import PACKET_TYPE, RECEIPT_TYPE, Envelope, PacketBody, Signature
+from schemas.envelope import (
+    PACKET_TYPE,
+    RECEIPT_TYPE,
+    AcknowledgementBody,
+    Envelope,
+    ForwarderKey,
+    PacketBody,
+    Signature,
+)
 from schemas.report import Report
 from tests.factories import report_body
 
@@ -190,6 +199,53 @@ def test_a_receipt_verifies_with_the_recipients_key_and_not_another() -> None:
     assert verified.sealed_sha256 == packet.sealed_sha256
     with pytest.raises(PacketInvalid):
         crypto.verify_receipt(receipt, {MALLORY.public.signing_key_id: MALLORY.public.signing})
+
+
+def test_a_forwarded_packet_is_not_opened_as_a_packet_from_intake() -> None:
+    # A forwarded copy's `sealed` is the forwarder's opening, not the report: open_packet,
+    # which opens copies from intake, refuses it even when the hub signed it for this key.
+    body = PacketBody.model_validate_json(base64.b64decode(sealed_for(ALICE).envelope.payload))
+    forward = crypto.sign_envelope(RECEIPT_TYPE, body, MALLORY.signing)
+    forwarded = body.model_copy(
+        update={
+            "packet_version": 2,
+            "forward": forward,
+            "forwarder_key": ForwarderKey(
+                recipient_id="nl-section",
+                key_id=MALLORY.public.signing_key_id,
+                public_key=base64.b64encode(bytes(MALLORY.public.signing)).decode(),
+            ),
+        }
+    )
+    envelope = crypto.sign_envelope(PACKET_TYPE, PacketBody.model_validate(forwarded), HUB.signing)
+    assert ALICE.sealing is not None
+    with pytest.raises(PacketInvalid):
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+def test_an_acknowledgement_verifies_with_the_hubs_key_and_not_another() -> None:
+    body = AcknowledgementBody(
+        report_id=UUID("0b7e1c1e-9f0a-4c55-8d37-5a1d2f3e4b6c"),
+        source="portal-nl",
+        accepted_at=NOW,
+        recipients=[],
+    )
+    acknowledgement = crypto.sign_acknowledgement(body, HUB.signing)
+    assert crypto.verify_acknowledgement(acknowledgement, HUB_TRUST) == body
+    with pytest.raises(PacketInvalid):
+        crypto.verify_acknowledgement(
+            acknowledgement, {MALLORY.public.signing_key_id: MALLORY.public.signing}
+        )
+    # A receipt signed by the hub's key is not an acknowledgement.
+    packet = sealed_for(ALICE)
+    receipt = crypto.sign_receipt(
+        packet=PacketBody.model_validate_json(base64.b64decode(packet.envelope.payload)),
+        sealed_sha256=packet.sealed_sha256,
+        received_at=NOW,
+        key=HUB.signing,
+    )
+    with pytest.raises(PacketInvalid):
+        crypto.verify_acknowledgement(receipt, HUB_TRUST)
 
 
 @given(raw=st.binary(max_size=400))

@@ -19,6 +19,7 @@ from hub.merkle import (
     leaf_hash,
     node_hash,
     root,
+    root_from_inclusion_proof,
     roots_at,
     verify_consistency,
     verify_inclusion,
@@ -230,3 +231,30 @@ def test_a_frontier_that_does_not_fit_its_size_is_refused() -> None:
         Frontier.restore(4, three.hashes())  # 4 is one subtree, 3 is two
     with pytest.raises(ProofInvalid):
         Frontier.restore(3, [three.hashes()[0], "zz"])
+
+
+def test_a_hash_of_the_wrong_length_or_a_leaf_outside_the_tree_is_refused_before_hashing() -> None:
+    leaves = [leaf_hash(bytes([i])) for i in range(5)]
+    tree = root(leaves)
+    path = inclusion_proof(4, leaves)
+    assert root_from_inclusion_proof(4, 5, leaves[4], path) == tree
+    for index in (5, -1):
+        with pytest.raises(ProofInvalid):
+            root_from_inclusion_proof(index, 5, leaves[4], path)
+    with pytest.raises(ProofInvalid):
+        root_from_inclusion_proof(4, 5, leaves[4][:31], path)
+    with pytest.raises(ProofInvalid):
+        root_from_inclusion_proof(4, 5, leaves[4], [path[0][:31], *path[1:]])
+    small = root(leaves[:3])
+    proof = consistency_proof(3, leaves)
+    verify_consistency(3, 5, small, tree, proof)
+    for bad in (
+        (small[:31], tree, proof),
+        (small, tree[:31], proof),
+        (small, tree, [proof[0][:31], *proof[1:]]),
+    ):
+        with pytest.raises(ProofInvalid):
+            verify_consistency(3, 5, *bad)
+    for first, second in ((-1, 5), (6, 5)):
+        with pytest.raises(ProofInvalid):
+            verify_consistency(first, second, small, tree, proof)

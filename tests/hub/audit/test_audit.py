@@ -35,6 +35,7 @@ from hub.delivery.push import PushWorker
 from hub.delivery.retention import purge_due
 from hub.delivery.rotation import revoke
 from hub.delivery.state import redrive
+from hub.errors import NotFound
 from hub.http.app import create_app
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
@@ -391,6 +392,23 @@ def signed(
     assert verdict.verified, verdict.problems
     assert verdict.warnings == []
     return Signed(engine, settings, verdict.entries)
+
+
+def test_the_audit_paths_of_several_entries_are_each_the_entry_s_own(signed: Signed) -> None:
+    with Session(signed.engine) as session:
+        size = audit.tree_size(session)
+        wanted = [size - 1, 0, size // 2]
+        paths = audit.inclusion_proofs(session, leaf_indices=wanted, size=size)
+        assert sorted(paths) == sorted(wanted)
+        for index in wanted:
+            one = audit.inclusion_proof(session, leaf_index=index, size=size)
+            assert paths[index] == one.audit_path
+        smaller = audit.inclusion_proofs(session, leaf_indices=[0], size=size - 1)
+        assert smaller[0] == audit.inclusion_proof(session, leaf_index=0, size=size - 1).audit_path
+        with pytest.raises(NotFound):
+            audit.inclusion_proofs(session, leaf_indices=[0, size], size=size)
+        with pytest.raises(NotFound):
+            audit.inclusion_proofs(session, leaf_indices=[-1], size=size)
 
 
 def test_editing_an_entry_is_detected(signed: Signed) -> None:

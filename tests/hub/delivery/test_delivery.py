@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from hub.crypto import open_packet, pae, sign_receipt
+from hub.delivery.state import DeliveryState, deliveries_in_state
+from hub.store import DeliveryRow
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import Clock, Network
 from tests.factories import report_body
@@ -259,3 +263,21 @@ def test_delivery_status_of_an_unknown_report_is_404(client: TestClient, network
 
 def test_a_source_has_no_inbox(client: TestClient, network: Network) -> None:
     assert client.get("/v1/inbox", headers=network.auth("portal-nl")).status_code == 403
+
+
+def test_the_deliveries_in_one_state_are_listed_oldest_first_up_to_the_limit(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    accepted(client, network)
+    clock.advance(seconds=1)
+    accepted(client, network)
+    with Session(engine) as session:
+        rows = session.exec(select(DeliveryRow).order_by(col(DeliveryRow.created_at))).all()
+        stored = [(row.created_at, row.packet_id) for row in rows]
+        pending = deliveries_in_state(session, state=DeliveryState.pending, now=clock(), limit=100)
+        assert [d.packet_id for d in pending] == [p for _, p in sorted(stored)]
+        assert all(d.state is DeliveryState.pending for d in pending)
+        assert len(pending) >= 2
+        oldest = deliveries_in_state(session, state=DeliveryState.pending, now=clock(), limit=1)
+        assert [d.packet_id for d in oldest] == [pending[0].packet_id]
+        assert deliveries_in_state(session, state=DeliveryState.dead, now=clock(), limit=100) == []

@@ -604,9 +604,25 @@ def test_the_openapi_document_asks_for_a_token_exactly_where_the_table_does(
 
 def test_the_threat_model_holds_the_table_as_it_is_in_the_code() -> None:
     doc = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
-    assert authz.render_markdown() in doc, (
-        "paste `python -m hub.http.authz` into docs/threat-model.md"
-    )
+    # The whole block between the markers, so that a table that lost its rows does not match.
+    block = doc.split("<!-- authz-table -->\n", 1)[1].split("<!-- /authz-table -->\n", 1)[0]
+    assert block == authz.render_markdown(), "run `python -m hub.http.authz docs/threat-model.md`"
+    for endpoint in authz.TABLE:
+        assert f"| `{endpoint.method} {endpoint.path}` |" in block
+
+
+def test_an_endpoint_is_public_or_has_grants_and_its_grants_cannot_be_changed() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        authz.Endpoint("GET", "/v1/both", grants={Party.source: authz.Scope.own}, public=True)
+    with pytest.raises(ValueError, match="exactly one"):
+        authz.Endpoint("GET", "/v1/neither")
+    grants = {Party.source: authz.Scope.own}
+    endpoint = authz.Endpoint("GET", "/v1/reports", grants=grants)
+    grants[Party.administrator] = authz.Scope.directory  # the caller's dict, changed later
+    assert dict(endpoint.grants) == {Party.source: authz.Scope.own}
+    with pytest.raises(TypeError):
+        endpoint.grants[Party.police] = authz.Scope.own  # type: ignore[index]
+    assert authz.Endpoint("GET", "/healthz", public=True).public
 
 
 def test_a_route_missing_from_the_table_is_refused_to_everybody(

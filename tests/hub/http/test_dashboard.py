@@ -168,3 +168,19 @@ def test_a_dead_letter_is_redriven_from_its_page_with_the_form_s_token_only(
         assert row.state == "pending"
     for page_path in PAGES:
         assert MARKER not in browser.get(page_path).text
+
+
+def test_logging_out_with_the_api_token_instead_of_a_session_changes_nothing(
+    browser: TestClient, network: Network
+) -> None:
+    # The coordinator's bearer token opens the dashboard's pages as it opens the API; it has no
+    # session to end, and no CSRF token to show: logging out answers as usual, without a session.
+    log_in(browser, network)
+    cookie = browser.cookies[COOKIE]
+    browser.cookies.clear()
+    answer = browser.post("/dashboard/logout", headers=network.auth("network-coordinator"))
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard/login"
+    # The session opened before, in another browser, is still open.
+    page = browser.get("/dashboard/", headers={"Cookie": f"{COOKIE}={cookie}"})
+    assert page.status_code == 200
