@@ -81,6 +81,11 @@ class EvidenceDeletion(_Strict):
 class EvidenceContents(_Strict):
     """Everything about one report's way that can be verified offline, never its content."""
 
+    # `format` has a default, but every bundle written carries it: the schema says so.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
+
     format: Literal["ctt-hub-evidence/1"] = EVIDENCE_FORMAT
     report_id: UUID = Field(
         description="The id the source chose, as its acknowledgement and the packets name it."

@@ -92,6 +92,9 @@ def document_problems(app: FastAPI) -> None:
         schema = generate()
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                if "security" not in operation:  # public: nobody is refused for who they are
+                    for status in ("401", "403"):
+                        operation.get("responses", {}).pop(status, None)
                 for response in operation.get("responses", {}).values():
                     content = response.get("content", {})
                     if content.get("application/json", {}).get("schema") == _PROBLEM_REF:

@@ -167,8 +167,10 @@ async def _refuse(send: Send, reasons: list[str]) -> None:
             "status": 422,
             "detail": "the body is not strict JSON",
             "errors": [{"field": "body", "reason": reason} for reason in reasons],
-        }
-    ).encode()
+        },
+        separators=(",", ":"),  # as every other problem of the hub is written
+        ensure_ascii=False,
+    ).encode("utf-8")
     await send(
         {
             "type": "http.response.start",

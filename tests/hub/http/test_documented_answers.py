@@ -157,3 +157,22 @@ def test_the_audit_answers_have_exactly_the_members_docs_audit_lists(
         assert isinstance(answer.json(), list) is is_array, path
         assert items, path
         assert all(set(item) == members for item in items), (path, items[0])
+
+
+def test_the_openapi_document_lists_no_401_or_403_for_public_routes_and_every_bundle_member(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    public = {
+        (path, method)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "security" not in operation
+    }
+    assert ("/healthz", "get") in public
+    assert ("/v1/hub/keys", "get") in public
+    for path, method in public:
+        assert {"401", "403"}.isdisjoint(document["paths"][path][method]["responses"]), path
+    assert "401" in document["paths"]["/v1/reports"]["post"]["responses"]
+    required = document["components"]["schemas"]["EvidenceBundle"]["required"]
+    assert "format" in required

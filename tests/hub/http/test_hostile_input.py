@@ -125,6 +125,25 @@ def test_hostile_bodies_are_refused_on_every_endpoint_that_takes_json(
         assert answer.status_code == 422, (path, answer.text)
 
 
+def test_a_body_that_is_not_strict_json_is_refused_in_the_same_compact_form_as_every_problem(
+    hub: TestClient, network: Network
+) -> None:
+    raw, _ = HOSTILE["a duplicate key"]
+    strict = hub.post(
+        "/v1/reports",
+        content=raw,
+        headers={**network.auth("portal-nl"), "content-type": "application/json"},
+    )
+    schema = hub.post(
+        "/v1/reports", json={"source": "portal-nl"}, headers=network.auth("portal-nl")
+    )
+    for answer in (strict, schema):
+        assert answer.status_code == 422
+        assert answer.content == json.dumps(
+            answer.json(), separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+
 def test_an_oversized_body_gets_413_on_every_endpoint(hub: TestClient, network: Network) -> None:
     raw = b'{"receipts": ["' + b"A" * (300 * 1024) + b'"]}'
     for path in ("/v1/reports", "/v1/receipts", "/v1/admin/credentials"):
