@@ -31,8 +31,11 @@ run: $(STAMP)
 
 ## Format check, lint, type check, schema drift check and the whole test suite, run on SQLite and
 ## on a throwaway PostgreSQL server that the suite starts and stops itself.
+## The suite runs on TEST_WORKERS processes (pytest-xdist; one test file per worker at a time),
+## each with its own throwaway PostgreSQL server.
+TEST_WORKERS ?= 2
 test: lint postgres nginx chromium fonts promtool
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## The suite once per date of tests/clock.py, on SQLite and without the fault tests: proof that no
 ## test passes or fails by the day it runs (HUB_TEST_DATE=<date> make test runs one date in full).
@@ -41,7 +44,8 @@ SUITE_DATES := monday wednesday friday christmas-eve christmas boxing-day decemb
 test-dates: lint nginx chromium fonts promtool
 	for day in $(SUITE_DATES); do \
 	    echo "== suite date: $$day"; \
-	    HUB_TEST_DATE=$$day $(BIN)/pytest -q --engines sqlite -m "not faults" || exit 1; \
+	    HUB_TEST_DATE=$$day $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --engines sqlite \
+	        -m "not faults" || exit 1; \
 	done
 
 ## The fault tests at full size: 2,000 reports, the hub SIGKILLed 10 times, on both engines.

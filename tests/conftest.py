@@ -114,6 +114,26 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         counts[report.outcome] = counts.get(report.outcome, 0) + 1
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker of `pytest -n` (pytest-xdist) hands its figures to the controller, which prints
+    them: tests run in the workers, the summary is written by the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["figures"] = json.dumps({"faults": FIGURES, "security": SECURITY_FIGURES})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Add up the figures of a worker that finished (pytest-xdist's hook, on the controller)."""
+    sent = getattr(node, "workeroutput", {}).get("figures")
+    if sent is None:
+        return
+    figures = json.loads(sent)
+    FIGURES.extend(figures["faults"])
+    for name, value in figures["security"].items():
+        SECURITY_FIGURES[name] = SECURITY_FIGURES.get(name, 0) + value
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if ENGINE_RUNS:
         terminalreporter.section("database engines")
@@ -167,7 +187,21 @@ def postgres_server() -> Iterator[PostgresServer]:
 def migrated_template(
     engine_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> str:
-    """One database per engine, migrated from empty by Alembic; each test gets a copy of it."""
+    """One database per engine, migrated from empty by Alembic; each test gets a copy of it.
+
+    Made once per process: pytest sets a parametrized session fixture up again each time the
+    engine changes between tests, which under `pytest -n` (one file at a time) is often."""
+    if engine_name not in _TEMPLATES:
+        _TEMPLATES[engine_name] = _migrated_template(engine_name, tmp_path_factory, request)
+    return _TEMPLATES[engine_name]
+
+
+_TEMPLATES: dict[str, str] = {}
+
+
+def _migrated_template(
+    engine_name: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     if engine_name == "sqlite":
         path = tmp_path_factory.mktemp("template") / "hub.db"
         upgrade(f"sqlite:///{path}")
