@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.errors import BodyInvalid, PacketInvalid
 from hub.validation import field_errors
-from keys import fingerprint
+from keys import fingerprint as _fingerprint
 from schemas.envelope import (
     ACKNOWLEDGEMENT_TYPE,
     PACKET_TYPE,
@@ -39,6 +40,10 @@ from schemas.envelope import (
     Signature,
 )
 from schemas.report import Report
+
+# A key's id is a hash of its bytes: intake computed it for every packet and signature, and a
+# hub knows a few hundred keys at most.
+fingerprint = lru_cache(maxsize=1024)(_fingerprint)
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -13,7 +13,8 @@ The steps, in order:
    gets a held copy instead (`awaiting_reseal`, no bytes): the source sees the report in its
    reseal requests and sends it again once the recipient has a key. If no routed recipient has
    a key, the report is refused.
-6. In one transaction: append the report's routing to the audit log, which gives its entry's
+6. In one transaction (the process's group commit, hub/intake/batch.py): append the report's
+   routing to the audit log, which gives its entry's
    index and leaf hash; sign the acknowledgement with the promise that a tree head covering that
    entry will be signed within `promise_within`; store the report row and all its deliveries.
 The plaintext exists only in memory, in steps 2 to 5.
@@ -27,7 +28,6 @@ from uuid import uuid4
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy import select as core_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from hub import commitment, crypto
@@ -40,6 +40,8 @@ from hub.audit.records import (
 )
 from hub.delivery.state import DeliveryState
 from hub.errors import ConfigurationError, Conflict, InvalidInput, RoutingFailed
+from hub.intake import batch
+from hub.intake.batch import NotStored
 from hub.logs import get_logger
 from hub.network.credentials import Principal
 from hub.network.directory import Recipient, recipients, sealing_key_of
@@ -51,7 +53,6 @@ from hub.store import (
     ReportFeedbackRow,
     ReportRow,
     SourceRow,
-    one_writer,
 )
 from schemas.envelope import (
     AcknowledgementBody,
@@ -200,61 +201,69 @@ def accept_report(
         "accepted_at": now,
         "content_mac": mac,
     }
-    # 6.
-    with one_writer(session):
-        try:
-            leaf_index, leaf_hash = record_routing(
-                session, report_id=report_id, source_id=caller.id, recipients=routed, now=now
-            )
-            acknowledgement = crypto.sign_acknowledgement(
-                AcknowledgementBody(
-                    acknowledgement_version=3,
-                    report_id=report.report_id,
-                    source=caller.id,
-                    accepted_at=now,
-                    recipients=routed,
-                    commitment_root=committed.root,
-                    promise=InclusionPromise(
-                        leaf_index=leaf_index, leaf_hash=leaf_hash, deadline=now + promise_within
-                    ),
-                ),
-                secrets.signing_key,
-            )
-            answer = IntakeAnswer(
-                report_id=report_id,
+    # 6. The rows go to this process's writer (hub/intake/batch.py), which commits them with
+    # other requests' rows; the answer is returned only after that commit.
+
+    def write(writer: Session) -> IntakeAnswer:
+        connection = writer.connection()
+        # Looked for again in the writer's transaction: a request of the same batch, or another
+        # process, may have stored this id or taken this key since step 3.
+        taken = (
+            connection.execute(_STORED, {"source_id": caller.id, "report_id": report_id}).first()
+            or connection.execute(_KEY_TAKEN, {"key": report_key}).first()
+        )
+        if taken is not None:
+            raise NotStored(f"report {report_id} stored meanwhile")
+        leaf_index, leaf_hash = record_routing(
+            writer, report_id=report_id, source_id=caller.id, recipients=routed, now=now
+        )
+        acknowledgement = crypto.sign_acknowledgement(
+            AcknowledgementBody(
+                acknowledgement_version=3,
+                report_id=report.report_id,
+                source=caller.id,
                 accepted_at=now,
                 recipients=routed,
-                acknowledgement=acknowledgement,
-                awaiting_key=sorted(keyless),
-            )
-            connection = session.connection()
-            connection.execute(_NEW_REPORT, {**report_row, "answer": answer.model_dump_json()})
-            connection.execute(_NEW_DELIVERIES, rows)
-            record_acceptance(
-                session,
-                report_id=report_key,
-                acknowledgement=acknowledgement,
-                deliveries=sealed,
-                source_id=caller.id,
-                now=now,
-            )
-            record_awaiting_key(
-                session,
-                report_key,
-                [
-                    (str(r["packet_id"]), str(r["recipient_id"]))
-                    for r in rows
-                    if r["packet"] is None
-                ],
-                now,
-            )
-            note_report(session, report, report_key)
-            session.commit()
-            stored = True
-        except IntegrityError:
-            # Another request stored a report with this id or this key between step 3 and here.
-            session.rollback()
-            stored = False
+                commitment_root=committed.root,
+                promise=InclusionPromise(
+                    leaf_index=leaf_index, leaf_hash=leaf_hash, deadline=now + promise_within
+                ),
+            ),
+            secrets.signing_key,
+        )
+        answer = IntakeAnswer(
+            report_id=report_id,
+            accepted_at=now,
+            recipients=routed,
+            acknowledgement=acknowledgement,
+            awaiting_key=sorted(keyless),
+        )
+        connection.execute(_NEW_REPORT, {**report_row, "answer": answer.model_dump_json()})
+        connection.execute(_NEW_DELIVERIES, rows)
+        record_acceptance(
+            writer,
+            report_id=report_key,
+            acknowledgement=acknowledgement,
+            deliveries=sealed,
+            source_id=caller.id,
+            now=now,
+        )
+        record_awaiting_key(
+            writer,
+            report_key,
+            [(str(r["packet_id"]), str(r["recipient_id"])) for r in rows if r["packet"] is None],
+            now,
+        )
+        note_report(writer, report, report_key)
+        return answer
+
+    # Ends this session's read transaction too, so that the look after a clash sees the batch.
+    session.commit()
+    try:
+        answer = batch.submit(session.get_bind(), write)  # type: ignore[arg-type]
+        stored = True
+    except NotStored:
+        stored = False
     if not stored:
         repeated = _repeated_answer(session, report, caller, mac)
         if repeated is None:
