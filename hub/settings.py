@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     push_interval_seconds: float = Field(1.0, gt=0, description="How often the push worker runs.")
     push_batch: int = Field(64, ge=1, le=1000, description="Most deliveries one worker run claims.")
     push_concurrency: int = Field(8, ge=1, le=64, description="Pushes in flight at once.")
+    push_client: Literal["urllib3", "httpx"] = Field(
+        "urllib3", description="The push HTTP client (docs/delivery.md, 'The push client')."
+    )
     push_timeout_seconds: float = Field(10.0, gt=0, description="Per push request.")
     claim_seconds: int = Field(60, ge=1, description="How long a claimed push is reserved.")
     retry_base_seconds: float = Field(2.0, gt=0, description="First retry delay (before jitter).")

@@ -30,6 +30,7 @@ from standardwebhooks import Webhook
 
 from hub.audit.records import record_dead, record_pushed, record_receipt_rejected, record_retry
 from hub.delivery.metrics import Metrics
+from hub.delivery.push_client import PushClient, PushUnreachable, open_push_client
 from hub.delivery.state import DeliveryState, check_receipt, mark_delivered
 from hub.errors import ConfigurationError, PacketInvalid
 from hub.logs import get_logger
@@ -185,7 +186,7 @@ def claim_due(
     return claims
 
 
-def push_packet(client: httpx.Client, claim: Claim, now: datetime) -> Outcome:
+def push_packet(client: PushClient, claim: Claim, now: datetime) -> Outcome:
     """Send one packet (step 2) and classify the answer; never raises for network trouble.
 
     The answer is read as it arrives and never past MAX_ANSWER_BYTES; a compressed one is
@@ -200,40 +201,20 @@ def push_packet(client: httpx.Client, claim: Claim, now: datetime) -> Outcome:
         "webhook-signature": signature,
     }
     try:
-        with client.stream(
-            "POST", claim.push_url, content=claim.packet.encode(), headers=headers
-        ) as response:
-            status = response.status_code
-            if not 200 <= status < 300:
-                return _failed(status)
-            if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
-                return Outcome(Verdict.retry, "compressed answer refused")
-            body = _read_capped(response)
-    except httpx.TimeoutException:
-        return Outcome(Verdict.retry, "timeout")
-    except httpx.HTTPError as exc:
-        return Outcome(Verdict.retry, f"connection error: {type(exc).__name__}")
-    if body is None:
+        reply = client.post(claim.push_url, claim.packet.encode(), headers, cap=MAX_ANSWER_BYTES)
+    except PushUnreachable as exc:
+        return Outcome(Verdict.retry, exc.detail)
+    if not 200 <= reply.status < 300:
+        return _failed(reply.status)
+    if reply.compressed:
+        return Outcome(Verdict.retry, "compressed answer refused")
+    if reply.body is None:
         return Outcome(Verdict.retry, f"answer over {MAX_ANSWER_BYTES} bytes")
     try:
-        return Outcome(Verdict.delivered, receipt=PushAnswer.model_validate_json(body).receipt)
+        receipt = PushAnswer.model_validate_json(reply.body).receipt
     except ValidationError:
         return Outcome(Verdict.retry, "answer without a valid receipt")
-
-
-def _read_capped(response: httpx.Response) -> bytes | None:
-    """The answer body, or None as soon as it passes MAX_ANSWER_BYTES.
-
-    Only called for an identity-encoded answer, so the bytes iterated are the bytes received.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes(16 * 1024):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return Outcome(Verdict.delivered, receipt=receipt)
 
 
 def _failed(status: int) -> Outcome:
@@ -320,7 +301,10 @@ def record_outcomes(
 
 
 class PushWorker:
-    """Runs push rounds with one HTTP client and a small pool of senders."""
+    """Runs push rounds with one pooled HTTP client and a small pool of senders.
+
+    An httpx `transport` (tests: a receiver in process) selects the httpx client.
+    """
 
     def __init__(
         self,
@@ -336,11 +320,11 @@ class PushWorker:
         self.settings = settings
         self.policy = RetryPolicy.from_settings(settings)
         self.rng = rng or random.Random()  # noqa: S311  (jitter, not secrecy)
-        self.client = httpx.Client(
+        self.client = open_push_client(
+            settings.push_client,
             timeout=settings.push_timeout_seconds,
+            connections=settings.push_concurrency,
             transport=transport,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.push_concurrency * 2),
         )
         self.pool = ThreadPoolExecutor(settings.push_concurrency, thread_name_prefix="push")
         self.webhook_key = load_webhook_key(settings)

@@ -40,6 +40,7 @@ from hub.delivery.push import (
     push_packet,
     record_outcomes,
 )
+from hub.delivery.push_client import HttpxPushClient, PushEngine, open_push_client
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.directory import DeliveryMode, set_delivery_mode
@@ -268,6 +269,14 @@ CLAIM = Claim(
 )
 
 
+def _in_process(handler: Callable[[httpx.Request], httpx.Response]) -> HttpxPushClient:
+    """The httpx push client with `handler` as the receiver, in process."""
+    return HttpxPushClient(timeout=10, connections=1, transport=httpx.MockTransport(handler))
+
+
+ENGINES: list[PushEngine] = ["urllib3", "httpx"]
+
+
 @pytest.mark.parametrize(
     ("status", "verdict"),
     [(500, Verdict.retry), (503, Verdict.retry), (408, Verdict.retry), (429, Verdict.retry),
@@ -275,7 +284,7 @@ CLAIM = Claim(
 )  # fmt: skip
 def test_push_answers_are_classified(status: int, verdict: Verdict) -> None:
     """A 200 without a valid receipt is retried; 408, 429 and 5xx too; other 4xx are not."""
-    client = httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(status, json={})))
+    client = _in_process(lambda _r: httpx.Response(status, json={}))
     assert push_packet(client, CLAIM, datetime.now(UTC)).verdict is verdict
 
 
@@ -283,7 +292,7 @@ def test_a_timeout_is_retried() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    client = httpx.Client(transport=httpx.MockTransport(slow))
+    client = _in_process(slow)
     outcome = push_packet(client, CLAIM, datetime.now(UTC))
     assert (outcome.verdict, outcome.detail) == (Verdict.retry, "timeout")
 
@@ -295,7 +304,7 @@ def test_the_push_is_signed_as_standard_webhooks_describes() -> None:
         seen.append(request)
         return httpx.Response(500)
 
-    push_packet(httpx.Client(transport=httpx.MockTransport(capture)), CLAIM, datetime.now(UTC))
+    push_packet(_in_process(capture), CLAIM, datetime.now(UTC))
     [request] = seen
     Webhook(CLAIM.webhook_secret).verify(request.content, dict(request.headers), json_parse=False)
     assert request.headers["webhook-id"] == CLAIM.packet_id
@@ -339,29 +348,36 @@ def _gzip_bomb() -> bytes:
     return out.getvalue()
 
 
-def _peak_bytes_of_push(url: str) -> tuple[Verdict, str, int]:
+def _peak_bytes_of_push(url: str, engine: PushEngine) -> tuple[Verdict, str, int]:
     claim = dataclasses.replace(CLAIM, push_url=url)
     tracemalloc.start()
     try:
-        with httpx.Client(timeout=10) as client:
+        client = open_push_client(engine, timeout=10, connections=1)
+        try:
             outcome = push_packet(client, claim, datetime(2026, 11, 1, tzinfo=UTC))
+        finally:
+            client.close()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     return outcome.verdict, outcome.detail, peak
 
 
-def test_a_gzip_bomb_from_a_push_endpoint_is_refused_without_inflating_it() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_gzip_bomb_from_a_push_endpoint_is_refused_without_inflating_it(
+    engine: PushEngine,
+) -> None:
     bomb = _gzip_bomb()
     with serving(_hostile_receiver(bomb, 1, {"content-encoding": "gzip"})) as url:
-        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets")
+        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets", engine)
     assert (verdict, detail) == (Verdict.retry, "compressed answer refused")
     assert peak < 4 * 1024 * 1024, f"pushing held {peak} bytes at its peak"
 
 
-def test_an_oversized_push_answer_is_read_only_up_to_the_cap() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_oversized_push_answer_is_read_only_up_to_the_cap(engine: PushEngine) -> None:
     with serving(_hostile_receiver(b" " * 65536, 512, {})) as url:  # 32 MiB
-        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets")
+        verdict, detail, peak = _peak_bytes_of_push(f"{url}/packets", engine)
     assert (verdict, detail) == (Verdict.retry, f"answer over {MAX_ANSWER_BYTES} bytes")
     assert peak < 4 * 1024 * 1024, f"pushing held {peak} bytes at its peak"
 
@@ -373,7 +389,7 @@ def test_the_push_asks_for_an_uncompressed_answer() -> None:
         seen.append(request)
         return httpx.Response(500)
 
-    push_packet(httpx.Client(transport=httpx.MockTransport(capture)), CLAIM, datetime.now(UTC))
+    push_packet(_in_process(capture), CLAIM, datetime.now(UTC))
     assert seen[0].headers["accept-encoding"] == "identity"
 
 
