@@ -184,3 +184,18 @@ def test_logging_out_with_the_api_token_instead_of_a_session_changes_nothing(
     # The session opened before, in another browser, is still open.
     page = browser.get("/dashboard/", headers={"Cookie": f"{COOKIE}={cookie}"})
     assert page.status_code == 200
+
+
+def test_an_expired_coordinator_token_is_refused_at_login_and_opens_no_session(
+    browser: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        for row in session.exec(
+            select(CredentialRow).where(CredentialRow.principal_id == "network-coordinator")
+        ).all():
+            row.expires_at = clock.now
+            session.add(row)
+        session.commit()
+    answer = browser.post("/dashboard/login", data={"token": network.token("network-coordinator")})
+    assert answer.status_code == 400, answer.text
+    assert "set-cookie" not in answer.headers
