@@ -5,8 +5,8 @@ read as it arrives; a longer answer, or a compressed one, is never read further.
 is raised as `PushUnreachable` (a timeout as its subclass `PushTimedOut`), so callers never see a
 library's own errors. Both engines keep a pool of connections per receiver.
 
-- `Urllib3PushClient`, the default: a pooled urllib3 `PoolManager`; about half the CPU per push
-  of httpx (docs/delivery.md, "The push client").
+- `Urllib3PushClient`, the default: a pooled urllib3 `PoolManager` (docs/delivery.md, "The push
+  client"); which of the two costs less CPU per push is for `make bench` to show.
 - `HttpxPushClient`: httpx, kept for tests that give the hub an httpx transport (an in-process
   receiver) and as the fallback `HUB_PUSH_CLIENT=httpx` selects.
 """
