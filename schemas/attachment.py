@@ -5,7 +5,9 @@ secretstream, XChaCha20-Poly1305), and uploads only the ciphertext, in chunks th
 after a broken connection. A version 2 report names each attachment by the hub's id, with the
 plaintext's type, size and digest and the key; the hub seals that key to each recipient inside
 the recipient's packet, and stores the ciphertext once, whatever the number of recipients.
-docs/protocol.md specifies the exchange.
+
+These are the models both sides are being built against (issue 16); the hub does not serve the
+upload routes yet, and version 1 reports, the only ones it accepts, carry no attachments.
 """
 
 from __future__ import annotations
