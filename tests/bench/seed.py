@@ -50,7 +50,7 @@ def seed_history(
         for _ in range(min(BATCH, count - start)):
             report_id = str(uuid4())
             report_rows.append(
-                {"id": report_id, "source_id": source, "accepted_at": when,
+                {"id": report_id, "report_id": report_id, "source_id": source, "accepted_at": when,
                  "content_mac": "0" * 64, "answer": "{}"}
             )  # fmt: skip
             events: list[tuple[str, tuple[str, str] | None]] = [
