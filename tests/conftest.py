@@ -343,10 +343,16 @@ def hub_public(settings: Settings) -> PublicKeySet:
 
 @pytest.fixture
 def client(settings: Settings, network: Network, clock: Clock) -> Iterator[TestClient]:
-    """The hub's app over an in-process transport, lifespan included."""
-    with TestClient(
-        create_app(settings, clock=clock), raise_server_exceptions=False
-    ) as test_client:
+    """The hub's app over an in-process transport, lifespan included.
+
+    It is handed over once the background jobs' first rounds have ended: they write (the first
+    signed tree head), and a test comparing stored rows must not see that write as its own.
+    """
+    app = create_app(settings, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        if settings.scheduler:
+            started = app.state.hub.first_rounds.wait(60)
+            assert started, "the hub's jobs did not end their first round"
         yield test_client
 
 

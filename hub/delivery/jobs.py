@@ -10,11 +10,13 @@ and logs a failure by its type only (a message could quote data being handled).
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +72,18 @@ def _guarded(name: str, job: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
+def _on_first_rounds(pending: set[str], done: threading.Event) -> Callable[[JobEvent], None]:
+    lock = threading.Lock()
+
+    def ended(event: JobEvent) -> None:
+        with lock:
+            pending.discard(event.job_id)
+            if not pending:
+                done.set()
+
+    return ended
+
+
 def wake_push(scheduler: BackgroundScheduler) -> None:
     """Run the push job now rather than at its next interval: a report was just accepted.
 
@@ -79,9 +93,18 @@ def wake_push(scheduler: BackgroundScheduler) -> None:
 
 
 def start_jobs(
-    engine: Engine, settings: Settings, worker: PushWorker, clock: Clock
+    engine: Engine,
+    settings: Settings,
+    worker: PushWorker,
+    clock: Clock,
+    first_rounds: threading.Event | None = None,
 ) -> BackgroundScheduler:
-    """Start the push and purge jobs; the caller shuts the scheduler down."""
+    """Start the push, purge and audit jobs; the caller shuts the scheduler down.
+
+    Each job's first round runs at once, on the scheduler's threads; `first_rounds` is set when
+    every job has ended it, so that a caller (a test comparing stored rows before and after a
+    request) can wait for the start's own writes, such as the first signed tree head.
+    """
 
     def purge() -> None:
         interval = timedelta(seconds=settings.purge_interval_seconds)
@@ -125,6 +148,11 @@ def start_jobs(
         ("audit", audit_log, settings.audit_interval_seconds),
     ]
     scheduler = BackgroundScheduler(timezone=UTC)
+    if first_rounds is not None:
+        scheduler.add_listener(
+            _on_first_rounds({name for name, _, _ in jobs}, first_rounds),
+            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED,
+        )
     for name, job, seconds in jobs:
         scheduler.add_job(
             _guarded(name, job),

@@ -74,7 +74,11 @@ def create_app(
         worker = PushWorker(
             engine, settings, transport=push_transport, metrics=app.state.hub.metrics
         )
-        scheduler = start_jobs(engine, settings, worker, clock) if settings.scheduler else None
+        scheduler = (
+            start_jobs(engine, settings, worker, clock, app.state.hub.first_rounds)
+            if settings.scheduler
+            else None
+        )
         if scheduler is not None:
             app.state.hub.wake_push = partial(wake_push, scheduler)
         log.info("hub_started", database=engine.url.render_as_string(hide_password=True))

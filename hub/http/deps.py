@@ -6,8 +6,9 @@ Routers import these; nothing here imports a router, so the routers and the app 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -70,6 +71,8 @@ class HubState:
     receipts_limiter: IntakeLimiter
     inbox_limiter: IntakeLimiter
     wake_push: Callable[[], None] = lambda: None
+    # Set once each background job has run its first round (never, without the scheduler).
+    first_rounds: threading.Event = field(default_factory=threading.Event)
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency on a worker

@@ -317,16 +317,19 @@ def _claim_latency(url: str, token: str, rounds: int = 50) -> float:
     return statistics.median(times)
 
 
-def _receiver(bench: Bench) -> tuple[Process, dict[str, str]]:
+def _receiver(folder: Path, listing: dict[str, Any]) -> tuple[Process, dict[str, str]]:
+    """The bench's push receiver for the PUSH recipients of a demo listing, not yet started."""
     secrets = {r: "whsec_" + base64.b64encode(os.urandom(24)).decode() for r in PUSH}
+    entries = {e["id"]: e for e in listing["recipients"]}
     config = {
         r: {
-            "keys_file": next(e["keys_file"] for e in bench.listing["recipients"] if e["id"] == r),
+            "keys_file": entries[r]["keys_file"],
+            "passphrase_file": entries[r]["passphrase_file"],
             "secret": secrets[r],
         }
         for r in PUSH
     }
-    path = bench.folder / "receiver.json"
+    path = folder / "receiver.json"
     path.write_text(json.dumps(config))
     port = free_port()
     process = Process(
@@ -342,7 +345,7 @@ def _receiver(bench: Bench) -> tuple[Process, dict[str, str]]:
             "--no-access-log",
         ],
         url=f"http://127.0.0.1:{port}",
-        log_path=bench.folder / "receiver.log",
+        log_path=folder / "receiver.log",
         env={"BENCH_RECIPIENTS": str(path)},
     )
     return process, secrets
@@ -352,7 +355,7 @@ def measure_latency(bench: Bench, rate: int, label: str = "") -> None:
     """Steady rate of reports with 4 push recipients; intake to verified receipt."""
     args = bench.args
     bench.settle()
-    receiver, secrets = _receiver(bench)
+    receiver, secrets = _receiver(bench.folder, bench.listing)
     receiver.start()
     bench.set_mode(DeliveryMode.push, receiver.url, secrets)
     hub = run_process(bench.hub("latency"))
@@ -421,7 +424,7 @@ def measure_drain(bench: Bench, backlog: int, label: str) -> None:
         _submit_count(queuer.url, bench.token(SOURCE), body.read_text(), reports)
     finally:
         queuer.stop()
-    receiver, secrets = _receiver(bench)
+    receiver, secrets = _receiver(bench.folder, bench.listing)
     receiver.start()
     bench.set_mode(DeliveryMode.push, receiver.url, secrets)
     pending = bench.undelivered()

@@ -2,7 +2,8 @@
 hub depends on (check the webhook signature, sign a receipt over the packet id and the digest of
 the sealed bytes) and nothing else, so that it is not what limits the hub's drain rate.
 
-BENCH_RECIPIENTS names a JSON file: {recipient_id: {"keys_file": ..., "secret": "whsec_..."}}.
+BENCH_RECIPIENTS names a JSON file:
+{recipient_id: {"keys_file": ..., "passphrase_file": ..., "secret": "whsec_..."}}.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from fastapi import FastAPI, HTTPException, Request
 from standardwebhooks import Webhook
 
 from hub.crypto import sealed_digest, sign_receipt
-from keys import load_keyset
+from keys import load_keyset, read_passphrase
 from schemas.envelope import Envelope, PacketBody
 
 _config = json.loads(Path(os.environ["BENCH_RECIPIENTS"]).read_text())
-_signers = {rid: load_keyset(Path(c["keys_file"])).signing for rid, c in _config.items()}
+_signers = {
+    rid: load_keyset(Path(c["keys_file"]), read_passphrase(Path(c["passphrase_file"]))).signing
+    for rid, c in _config.items()
+}
 _webhooks = {rid: Webhook(c["secret"]) for rid, c in _config.items()}
 
 app = FastAPI()

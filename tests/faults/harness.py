@@ -94,7 +94,18 @@ class Process:
             self.command, env={**os.environ, **self.env}, stdout=log, stderr=log, cwd=ROOT
         )
         log.close()
-        wait_until(lambda: _alive(self.url), 60, f"{self.command[len(CLOCKED)]} to start")
+        wait_until(self._started, 60, f"{self.command[len(CLOCKED)]} to start")
+
+    def _started(self) -> bool:
+        """Whether it answers; an AssertionError with its log's end if it has already exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+            raise AssertionError(
+                f"{self.command[len(CLOCKED)]} exited ({self.proc.returncode}) before it answered;"
+                f" the end of {self.log_path}:\n" + "\n".join(tail)
+            )
+        return _alive(self.url)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, whatever was in flight is cut."""
