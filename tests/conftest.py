@@ -189,14 +189,17 @@ def migrated_template(
 ) -> str:
     """One database per engine, migrated from empty by Alembic; each test gets a copy of it.
 
-    Made once per process: pytest sets a parametrized session fixture up again each time the
-    engine changes between tests, which under `pytest -n` (one file at a time) is often."""
-    if engine_name not in _TEMPLATES:
-        _TEMPLATES[engine_name] = _migrated_template(engine_name, tmp_path_factory, request)
-    return _TEMPLATES[engine_name]
+    Made once per test session: pytest sets a parametrized session fixture up again each time
+    the engine changes between tests, which under `pytest -n` (one file at a time) is often. Kept
+    in the session's stash, not in the process: `make mutants` runs many sessions in one process
+    (and its forks), and each one's temporary folders and PostgreSQL server end with it."""
+    templates = request.config.stash.setdefault(_TEMPLATES, {})
+    if engine_name not in templates:
+        templates[engine_name] = _migrated_template(engine_name, tmp_path_factory, request)
+    return templates[engine_name]
 
 
-_TEMPLATES: dict[str, str] = {}
+_TEMPLATES = pytest.StashKey[dict[str, str]]()
 
 
 def _migrated_template(

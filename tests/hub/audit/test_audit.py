@@ -409,6 +409,23 @@ def test_the_audit_paths_of_several_entries_are_each_the_entry_s_own(signed: Sig
             audit.inclusion_proofs(session, leaf_indices=[-1], size=size)
 
 
+def test_proofs_in_a_signed_tree_ignore_the_entries_written_since_its_head(
+    signed: Signed, quiet: TestClient, network: Network
+) -> None:
+    size = signed.size
+    with Session(signed.engine) as session:
+        before = audit.inclusion_proof(session, leaf_index=size - 1, size=size)
+        prefix = audit.consistency_proof(session, first=1, second=size)
+    deliver(quiet, network)  # the log grows past the signed head
+    with Session(signed.engine) as session:
+        assert audit.tree_size(session) > size
+        assert audit.inclusion_proof(session, leaf_index=size - 1, size=size) == before
+        assert audit.inclusion_proofs(session, leaf_indices=[size - 1], size=size) == {
+            size - 1: before.audit_path
+        }
+        assert audit.consistency_proof(session, first=1, second=size) == prefix
+
+
 def test_editing_an_entry_is_detected(signed: Signed) -> None:
     index = signed.index_of("packet_sealed")
     signed.sql(

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from nacl.public import SealedBox
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -229,6 +230,25 @@ def test_an_old_json_key_file_still_loads_with_a_warning(tmp_path: Path) -> None
     assert loaded.public.signing_key_id == keys.public.signing_key_id
     assert [entry["event"] for entry in logs] == ["key_file_unprotected"]
     assert "private_key" not in json.dumps(logs)
+    # Its sealing key opens what was sealed to it: a recipient's old file still reads packets.
+    assert loaded.sealing is not None
+    assert keys.public.sealing is not None
+    sealed = SealedBox(keys.public.sealing).encrypt(b"a packet's content")
+    assert SealedBox(loaded.sealing).decrypt(sealed) == b"a packet's content"
+
+
+def test_an_old_json_key_file_whose_sealing_key_is_not_its_own_is_refused(
+    tmp_path: Path,
+) -> None:
+    keys, other = generate_keyset(), generate_keyset()
+    assert other.sealing is not None
+    path = tmp_path / "nl-police.keys.json"
+    _legacy_file(keys, path)
+    document = json.loads(path.read_text())
+    document["sealing"]["private_key"] = base64.b64encode(bytes(other.sealing)).decode()
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeyFileError, match="sealing private key does not match"):
+        load_keyset(path)
 
 
 def test_connector_keys_protect_converts_an_old_json_key_file(tmp_path: Path) -> None:

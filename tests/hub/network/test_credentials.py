@@ -22,9 +22,16 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from hub.cli.main import app
-from hub.errors import NotAuthenticated
+from hub.errors import Forbidden, NotAuthenticated, NotFound
 from hub.logs import configure_logging
-from hub.network.credentials import Role, authenticate, issue, register_administrator
+from hub.network.credentials import (
+    Role,
+    authenticate,
+    credential_info,
+    issue,
+    register_administrator,
+    rotate_credential,
+)
 from hub.settings import Settings
 from hub.store import CredentialRow, alembic_config, make_engine, upgrade
 from tests.conftest import Clock, Network
@@ -347,3 +354,88 @@ def test_credentials_from_before_ids_existed_get_theirs_from_their_hash(
         assert row.credential_id == f"cred-{digest[:16]}"
         assert row.expires_at is None
     engine.dispose()
+
+
+def test_rotating_keeps_the_successors_own_expiry_and_ends_the_old_one_at_the_earlier_time(
+    engine: Engine, network: Network
+) -> None:
+    hour = timedelta(hours=1)
+    with Session(engine) as session:
+        lasting = issue(session, Role.source, "portal-nl", NOW, expires_at=NOW + 2 * hour)
+        brief = issue(session, Role.source, "portal-nl", NOW, expires_at=NOW + hour / 4)
+        successor_ends = NOW + 30 * 24 * hour
+        rotated = rotate_credential(
+            session,
+            lasting.credential.credential_id,
+            NOW,
+            overlap=hour,
+            expires_at=successor_ends,
+        )
+        rotate_credential(session, brief.credential.credential_id, NOW, overlap=hour)
+        assert rotated.credential.expires_at == successor_ends
+        assert rotated.credential.principal_id == "portal-nl"
+        assert rotated.credential.role is Role.source
+        # The overlap shortens the old credential's life; it never lengthens it.
+        assert credential_info(session, lasting.credential.credential_id).expires_at == NOW + hour
+        assert credential_info(session, brief.credential.credential_id).expires_at == NOW + hour / 4
+        assert credential_info(session, lasting.credential.credential_id).revoked_at is None
+
+
+def test_rotating_with_no_overlap_revokes_the_old_credential_at_that_instant(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        old = issue(session, Role.source, "portal-nl", NOW)
+        new = rotate_credential(session, old.credential.credential_id, NOW, overlap=timedelta(0))
+        info = credential_info(session, old.credential.credential_id)
+        assert info.revoked_at == NOW
+        assert info.expires_at is None
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, old.token, now=NOW)
+        assert authenticate(session, new.token, now=NOW).id == "portal-nl"
+        # A credential that is one second from its end still rotates, with that second's overlap.
+        ending = issue(session, Role.source, "portal-nl", NOW, expires_at=NOW + timedelta(hours=1))
+        rotate_credential(
+            session, ending.credential.credential_id, NOW, overlap=timedelta(seconds=1)
+        )
+        ended = credential_info(session, ending.credential.credential_id)
+        assert ended.revoked_at is None
+        assert ended.expires_at == NOW + timedelta(seconds=1)
+
+
+def test_a_credential_is_not_rotated_at_the_instant_it_expires(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        issued = issue(session, Role.source, "portal-nl", NOW, expires_at=NOW + timedelta(hours=1))
+        with pytest.raises(Forbidden, match="expired"):
+            rotate_credential(
+                session,
+                issued.credential.credential_id,
+                NOW + timedelta(hours=1),
+                overlap=timedelta(minutes=5),
+            )
+        assert credential_info(session, issued.credential.credential_id).expires_at == (
+            NOW + timedelta(hours=1)
+        )
+
+
+def test_a_credentials_info_is_its_own_and_never_holds_its_token(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        issued = issue(session, Role.recipient, "nl-police", NOW, expires_at=NOW + timedelta(days=1))
+        issue(session, Role.source, "portal-nl", NOW)
+        info = credential_info(session, issued.credential.credential_id)
+        with pytest.raises(NotFound):
+            credential_info(session, "cred_unknown")
+    assert info == issued.credential
+    assert info.model_dump() == {
+        "credential_id": issued.credential.credential_id,
+        "role": Role.recipient,
+        "principal_id": "nl-police",
+        "created_at": NOW,
+        "expires_at": NOW + timedelta(days=1),
+        "revoked_at": None,
+    }
+    assert issued.token not in info.model_dump_json()
