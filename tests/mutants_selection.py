@@ -33,7 +33,7 @@ TESTS_OF: dict[str, tuple[str, ...]] = {
     "hub.http.dashboard_session": (_DASHBOARD,),
     "hub.audit.log": (_AUDIT, _TAMPERING),
     "hub.merkle": ("tests/hub/test_merkle.py", _AUDIT),
-    "hub.audit.verify": (_AUDIT, _TAMPERING),
+    "hub.audit.verify": (_AUDIT, "tests/hub/audit/test_verify.py", _TAMPERING),
     "hub.delivery.state": ("tests/hub/delivery/test_delivery.py", _TAMPERING),
 }
 

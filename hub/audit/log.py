@@ -337,7 +337,10 @@ def latest_tree_head(session: Session) -> SignedTreeHead | None:
 
 
 def _newest_head(session: Session) -> TreeHeadRow | None:
-    return session.exec(select(TreeHeadRow).order_by(col(TreeHeadRow.tree_size).desc())).first()
+    # LIMIT 1: the ORM buffers a whole result before `.first()`, and a year of heads is 500,000.
+    return session.exec(
+        select(TreeHeadRow).order_by(col(TreeHeadRow.tree_size).desc()).limit(1)
+    ).first()
 
 
 def tree_heads(session: Session, *, after: int = -1, limit: int = 1000) -> list[SignedTreeHead]:

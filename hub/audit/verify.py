@@ -38,7 +38,13 @@ from hub import merkle
 from hub.audit import log as audit
 from hub.audit.events import EVENT_KINDS, KeyRegistered, KeyRevoked, PacketSealed, ReceiptVerified
 from hub.audit.high_water import check_not_behind
-from hub.audit.log import AuditCheck, AuditEntry, SignedTreeHead
+from hub.audit.log import (
+    AuditCheck,
+    AuditEntry,
+    ConsistencyProof,
+    InclusionProof,
+    SignedTreeHead,
+)
 from hub.crypto import verify_envelope, verify_receipt
 from hub.errors import ConfigurationError, PacketInvalid, ProofInvalid
 from hub.logs import get_logger
@@ -415,16 +421,21 @@ def _check_live_proofs(
     # A log behind the head last seen has no proof to give for it: verify_log says it was
     # rolled back, and the proofs are checked among the heads the hub still has.
     for earlier, later in itertools.pairwise(chain):
-        proof = _get(
-            client, "/v1/audit/proof/consistency", first=earlier.tree_size, second=later.tree_size
-        ).json()
+        consistency = ConsistencyProof.model_validate_json(
+            _get(
+                client,
+                "/v1/audit/proof/consistency",
+                first=earlier.tree_size,
+                second=later.tree_size,
+            ).content
+        )
         try:
             merkle.verify_consistency(
                 earlier.tree_size,
                 later.tree_size,
                 bytes.fromhex(earlier.root_hash),
                 bytes.fromhex(later.root_hash),
-                [bytes.fromhex(p) for p in proof["consistency_path"]],
+                [bytes.fromhex(p) for p in consistency.consistency_path],
             )
         except ProofInvalid:
             problems.append(
@@ -438,18 +449,20 @@ def _check_live_proofs(
         e for e in entries if e.kind == "receipt_verified" and e.leaf_index < newest.tree_size
     ]
     for item in receipts[-_INCLUSION_SPOT_CHECKS:]:
-        proof = _get(
-            client,
-            "/v1/audit/proof/inclusion",
-            leaf_index=item.leaf_index,
-            tree_size=newest.tree_size,
-        ).json()
+        inclusion = InclusionProof.model_validate_json(
+            _get(
+                client,
+                "/v1/audit/proof/inclusion",
+                leaf_index=item.leaf_index,
+                tree_size=newest.tree_size,
+            ).content
+        )
         try:
             merkle.verify_inclusion(
                 item.leaf_index,
                 newest.tree_size,
                 merkle.leaf_hash(item.entry.encode("utf-8")),
-                [bytes.fromhex(p) for p in proof["audit_path"]],
+                [bytes.fromhex(p) for p in inclusion.audit_path],
                 bytes.fromhex(newest.root_hash),
             )
         except ProofInvalid:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from hub.crypto import open_packet, pae, sign_receipt
-from hub.delivery.state import DeliveryState, deliveries_in_state
-from hub.store import DeliveryRow
+from hub.delivery.rotation import revoke
+from hub.delivery.state import DeliveryState, DeliveryStatus, deliveries_in_state, redrive
+from hub.errors import NotFound
+from hub.store import AuditEntryRow, DeliveryRow
 from schemas.envelope import Envelope, PacketBody
 from tests.conftest import Clock, Network
 from tests.factories import report_body
@@ -34,14 +37,16 @@ def pull(client: TestClient, network: Network, recipient: str) -> list[Envelope]
     return [Envelope.model_validate(p) for p in answer.json()["packets"]]
 
 
-def receipt_for(network: Network, recipient: str, envelope: Envelope) -> dict[str, Any]:
+def receipt_for(
+    network: Network, recipient: str, envelope: Envelope, received_at: datetime | None = None
+) -> dict[str, Any]:
     keys = network.keys(recipient)
     assert keys.sealing is not None
     opened = open_packet(envelope, hub_keys=network.hub_trust(), private=keys.sealing)
     receipt = sign_receipt(
         packet=opened.body,
         sealed_sha256=opened.sealed_sha256,
-        received_at=datetime.now(UTC),
+        received_at=received_at or datetime.now(UTC),
         key=keys.signing,
     )
     return receipt.model_dump(mode="json")
@@ -164,13 +169,18 @@ def _resigned(network: Network, recipient: str, receipt: dict[str, Any], **chang
             del body[member]
         else:
             body[member] = value
-    payload = json.dumps(body).encode()
-    key = network.keys(recipient).signing
-    signature = base64.b64encode(key.sign(pae(envelope.payload_type, payload)).signature)
+    return _signed(network, recipient, receipt, json.dumps(body).encode())
+
+
+def _signed(network: Network, recipient: str, receipt: dict[str, Any], payload: bytes) -> Any:
+    """The receipt with `payload`, whatever it holds, in place of its body, signed by the
+    recipient."""
+    keys = network.keys(recipient)
+    signature = base64.b64encode(keys.signing.sign(pae(receipt["payloadType"], payload)).signature)
     return {
         **receipt,
         "payload": base64.b64encode(payload).decode(),
-        "signatures": [{**receipt["signatures"][0], "sig": signature.decode()}],
+        "signatures": [{"keyid": keys.public.signing_key_id, "sig": signature.decode()}],
     }
 
 
@@ -281,3 +291,345 @@ def test_the_deliveries_in_one_state_are_listed_oldest_first_up_to_the_limit(
         oldest = deliveries_in_state(session, state=DeliveryState.pending, now=clock(), limit=1)
         assert [d.packet_id for d in oldest] == [pending[0].packet_id]
         assert deliveries_in_state(session, state=DeliveryState.dead, now=clock(), limit=100) == []
+
+
+def delivery_of(
+    client: TestClient, network: Network, report_id: str, recipient: str
+) -> dict[str, Any]:
+    return next(
+        d
+        for d in status(client, network, report_id)["deliveries"]
+        if d["recipient_id"] == recipient
+    )
+
+
+def packet_id_of(envelope: Envelope) -> str:
+    return str(PacketBody.model_validate_json(base64.b64decode(envelope.payload)).packet_id)
+
+
+def misdigested(network: Network, recipient: str, envelope: Envelope, at: datetime) -> Any:
+    """A receipt the recipient signs for the packet, vouching for bytes it never received."""
+    body = PacketBody.model_validate_json(base64.b64decode(envelope.payload))
+    receipt = sign_receipt(
+        packet=body, sealed_sha256="0" * 64, received_at=at, key=network.keys(recipient).signing
+    )
+    return receipt.model_dump(mode="json")
+
+
+DIGEST_REFUSED = "receipt refused: receipt digest does not match the sealed packet"
+
+
+def test_a_pulled_delivery_shows_leased_until_the_instant_its_lease_ends_then_pending(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    answer = client.get("/v1/inbox", headers=network.auth("nl-police"))
+    lease_until = clock.now + timedelta(seconds=300)
+    assert datetime.fromisoformat(answer.json()["lease_until"]) == lease_until
+    clock.now = lease_until - timedelta(microseconds=1)
+    leased = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (leased["state"], datetime.fromisoformat(leased["lease_until"])) == (
+        "leased",
+        lease_until,
+    )
+    clock.now = lease_until
+    ended = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (ended["state"], datetime.fromisoformat(ended["lease_until"])) == (
+        "pending",
+        lease_until,
+    )
+
+
+def test_a_coordinator_sees_every_field_of_a_delivery_from_intake_to_its_receipt(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    intake = clock.now
+    report = accepted(client, network, nationalities=("NL",), residence="NL")
+    [routed] = [r for r in report["recipients"] if r["recipient_id"] == "nl-police"]
+    rules = ["suspect-nationality", "suspect-residence"]
+    assert routed["rules"] == rules
+    waiting = DeliveryStatus.model_validate(
+        delivery_of(client, network, report["report_id"], "nl-police")
+    )
+    expected = DeliveryStatus(
+        packet_id=waiting.packet_id,
+        recipient_id="nl-police",
+        rules=rules,
+        state=DeliveryState.pending,
+        created_at=intake,
+        lease_until=None,
+        pulls=0,
+        attempts=0,
+        last_error=None,
+        delivered_at=None,
+        dead_at=None,
+        purged_at=None,
+        receipt=None,
+    )
+    assert waiting == expected
+    clock.advance(seconds=10)
+    [packet] = pull(client, network, "nl-police")
+    assert packet_id_of(packet) == waiting.packet_id
+    clock.advance(seconds=20)
+    receipt = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    assert send_receipts(client, network, "nl-police", [receipt]).status_code == 200
+    delivered = DeliveryStatus.model_validate(
+        delivery_of(client, network, report["report_id"], "nl-police")
+    )
+    assert delivered == expected.model_copy(
+        update={
+            "state": DeliveryState.delivered,
+            "pulls": 1,
+            "delivered_at": clock.now,
+            "receipt": Envelope.model_validate(receipt),
+        }
+    )
+
+
+def test_a_refused_receipt_shows_the_delivery_stuck_with_the_reason_until_one_is_verified(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    answer = send_receipts(
+        client, network, "nl-police", [misdigested(network, "nl-police", packet, clock.now)]
+    )
+    assert answer.status_code == 422, answer.text
+    stuck = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (stuck["state"], stuck["last_error"]) == ("stuck", DIGEST_REFUSED)
+    clock.advance(seconds=301)
+    assert delivery_of(client, network, report["report_id"], "nl-police")["state"] == "stuck"
+    listed = client.get(
+        "/v1/deliveries", params={"state": "pending"}, headers=network.auth("network-coordinator")
+    ).json()
+    assert [(d["state"], d["last_error"]) for d in listed if d["recipient_id"] == "nl-police"] == [
+        ("stuck", DIGEST_REFUSED)
+    ]
+    receipt = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    assert send_receipts(client, network, "nl-police", [receipt]).status_code == 200
+    delivered = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (delivered["state"], delivered["last_error"]) == ("delivered", None)
+
+
+def test_the_reason_a_stuck_delivery_shows_is_cut_at_300_characters(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    genuine = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    extra = {f"extra_{n}": "x" for n in range(30)}
+    answer = send_receipts(
+        client, network, "nl-police", [_resigned(network, "nl-police", genuine, **extra)]
+    )
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["errors"]
+    assert len(error["reason"]) > 300
+    stuck = delivery_of(client, network, report["report_id"], "nl-police")
+    assert stuck["state"] == "stuck"
+    assert stuck["last_error"] == ("receipt refused: " + error["reason"])[:300]
+    assert len(stuck["last_error"]) == 300
+
+
+def test_a_refused_receipt_naming_another_recipients_delivery_leaves_that_one_unmarked(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [police_packet] = pull(client, network, "nl-police")
+    assert len(pull(client, network, "nl-section")) == 1
+    police_receipt = receipt_for(network, "nl-police", police_packet, received_at=clock.now)
+    # Signed by the section, so it verifies, but it names the police's packet.
+    claimed = _resigned(network, "nl-section", police_receipt)
+    answer = send_receipts(client, network, "nl-section", [claimed])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [
+        {"field": "receipts.0", "reason": "receipt names a packet that is not the caller's"}
+    ]
+    for recipient in ("nl-police", "nl-section"):
+        delivery = delivery_of(client, network, report["report_id"], recipient)
+        assert (delivery["state"], delivery["last_error"]) == ("leased", None)
+
+
+def test_a_refused_receipt_for_a_delivered_packet_leaves_it_delivered_and_unmarked(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    receipt = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    assert send_receipts(client, network, "nl-police", [receipt]).status_code == 200
+    answer = send_receipts(
+        client, network, "nl-police", [misdigested(network, "nl-police", packet, clock.now)]
+    )
+    assert answer.status_code == 422, answer.text
+    delivered = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (delivered["state"], delivered["last_error"]) == ("delivered", None)
+
+
+def test_in_a_batch_only_the_delivery_of_the_refused_receipt_is_marked_stuck(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    first = accepted(client, network)
+    clock.advance(seconds=1)
+    second = accepted(client, network)
+    first_packet, second_packet = pull(client, network, "nl-police")
+    first_receipt = receipt_for(network, "nl-police", first_packet, received_at=clock.now)
+    refused = misdigested(network, "nl-police", second_packet, clock.now)
+    answer = send_receipts(client, network, "nl-police", [first_receipt, refused])
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["receipts.1"]
+    unmarked = delivery_of(client, network, first["report_id"], "nl-police")
+    assert (unmarked["state"], unmarked["last_error"]) == ("leased", None)
+    marked = delivery_of(client, network, second["report_id"], "nl-police")
+    assert (marked["state"], marked["last_error"]) == ("stuck", DIGEST_REFUSED)
+    second_receipt = receipt_for(network, "nl-police", second_packet, received_at=clock.now)
+    answer = send_receipts(client, network, "nl-police", [first_receipt, second_receipt])
+    assert answer.status_code == 200, answer.text
+    for report in (first, second):
+        delivery = delivery_of(client, network, report["report_id"], "nl-police")
+        assert (delivery["state"], delivery["last_error"]) == ("delivered", None)
+
+
+def test_a_refused_receipt_that_names_no_packet_id_is_refused_cleanly_and_marks_nothing(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    genuine = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    packet_id = packet_id_of(packet)
+    body = json.loads(base64.b64decode(genuine["payload"]))
+    payloads = [
+        b"packet_id: " + packet_id.encode(),  # not JSON
+        b"\xff" + json.dumps(body).encode(),  # not UTF-8
+        json.dumps({**body, "packet_id": None, "packetId": packet_id}).encode(),
+        json.dumps({k: v for k, v in body.items() if k != "packet_id"}).encode(),
+        json.dumps({**body, "packet_id": [packet_id]}).encode(),
+        json.dumps({**body, "packet_id": {"packet_id": packet_id}}).encode(),
+        json.dumps({**body, "packet_id": 12345}).encode(),
+        json.dumps([body]).encode(),  # JSON, but not an object
+        json.dumps(packet_id).encode(),
+        b"[" * 5_000 + b"]" * 5_000,  # too deep to parse
+    ]
+    receipts = [_signed(network, "nl-police", genuine, p) for p in payloads]
+    # Not base64: one character short of the genuine payload; and the genuine body with one
+    # padding character too many, which a lenient decoder would read.
+    receipts.append({**genuine, "payload": genuine["payload"].rstrip("=")[:-1]})
+    text = json.dumps(body).encode()
+    text += b" " * ((2 - len(text)) % 3)
+    receipts.append({**genuine, "payload": base64.b64encode(text).decode() + "="})
+    answer = send_receipts(client, network, "nl-police", receipts)
+    assert answer.status_code == 422, answer.text
+    schema = "signature verified, but the body does not match its schema: "
+    not_json, not_uuid, not_object = (
+        "not valid JSON",
+        "packet_id: must be a UUID",
+        "must be an object",
+    )
+    reasons = [not_json, not_json, not_uuid + "; unknown field", "packet_id: required"]
+    reasons += [not_uuid] * 3 + [not_object] * 2 + [not_json]
+    assert answer.json()["errors"] == [
+        *({"field": f"receipts.{n}", "reason": schema + r} for n, r in enumerate(reasons)),
+        {"field": "receipts.10", "reason": "signed object failed verification"},
+        {"field": "receipts.11", "reason": "signed object failed verification"},
+    ]
+    delivery = delivery_of(client, network, report["report_id"], "nl-police")
+    assert (delivery["state"], delivery["last_error"]) == ("leased", None)
+
+
+def test_a_refused_receipt_claiming_a_longer_packet_id_marks_the_one_its_first_36_name(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    genuine = receipt_for(network, "nl-police", packet, received_at=clock.now)
+    longer = _resigned(network, "nl-police", genuine, packet_id=packet_id_of(packet) + "0")
+    answer = send_receipts(client, network, "nl-police", [longer])
+    assert answer.status_code == 422, answer.text
+    assert delivery_of(client, network, report["report_id"], "nl-police")["state"] == "stuck"
+
+
+def test_a_held_delivery_shows_awaiting_reseal_with_its_key_and_awaiting_key_without_one(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    sealed = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    refused = misdigested(network, "nl-police", packet, clock.now)
+    assert send_receipts(client, network, "nl-police", [refused]).status_code == 422
+    with Session(engine) as session:
+        revoke(session, network.keys("nl-police").public.sealing_key_id, clock.now)
+    held = delivery_of(client, network, sealed["report_id"], "nl-police")
+    assert (held["state"], held["lease_until"]) == ("awaiting_reseal", None)
+    keyless = accepted(client, network)
+    waiting = delivery_of(client, network, keyless["report_id"], "nl-police")
+    assert (waiting["state"], waiting["last_error"]) == (
+        "awaiting_key",
+        "no current sealing key at intake",
+    )
+
+
+def _kill(engine: Engine, packet_id: str, at: datetime, *, purged: bool = False) -> None:
+    """Make a delivery dead, as the push worker leaves one after its retry window."""
+    with Session(engine) as session:
+        row = session.get(DeliveryRow, packet_id)
+        assert row is not None
+        row.state = DeliveryState.dead
+        row.attempts = 9
+        row.dead_at = at
+        row.lease_until = at
+        row.next_attempt_at = at
+        row.window_start = at
+        row.packet = None if purged else row.packet
+        session.add(row)
+        session.commit()
+
+
+def test_redriving_gives_a_dead_delivery_a_new_window_from_now_and_leaves_the_others(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    accepted(client, network, source="portal-nl", nationalities=("DE", "AT"))
+    with Session(engine) as session:
+        ids = list(session.exec(select(DeliveryRow.packet_id).order_by(DeliveryRow.packet_id)))
+    named, other = ids[0], ids[1]
+    died = clock() - timedelta(days=3)
+    for packet_id in (named, other):
+        _kill(engine, packet_id, died)
+    later = clock() + timedelta(hours=1)
+    with Session(engine) as session:
+        assert redrive(session, packet_ids=[named], now=later, actor="alice") == [named]
+    with Session(engine) as session:
+        row = session.get(DeliveryRow, named)
+        assert row is not None
+        assert (row.state, row.attempts, row.dead_at, row.lease_until) == ("pending", 0, None, None)
+        assert (row.next_attempt_at, row.window_start) == (later, later)
+        untouched = session.get(DeliveryRow, other)
+        assert untouched is not None
+        assert (untouched.state, untouched.attempts, untouched.dead_at) == ("dead", 9, died)
+        entries = session.exec(
+            select(AuditEntryRow.entry).where(AuditEntryRow.kind == "delivery_redriven")
+        ).all()
+    assert len(entries) == 1
+    event = json.loads(entries[0])["event"]
+    assert (event["packet_id"], event["actor"]) == (named, "alice")
+
+
+def test_redriving_a_delivery_that_is_not_dead_or_was_purged_is_refused_and_changes_nothing(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    accepted(client, network, source="portal-nl", nationalities=("DE", "AT"))
+    with Session(engine) as session:
+        ids = list(session.exec(select(DeliveryRow.packet_id).order_by(DeliveryRow.packet_id)))
+    dead, purged, alive = ids[0], ids[1], ids[2]
+    _kill(engine, dead, clock())
+    _kill(engine, purged, clock(), purged=True)
+    for wanted in ([dead, alive], [purged]):
+        with Session(engine) as session, pytest.raises(NotFound) as refused:
+            redrive(session, packet_ids=wanted, now=clock())
+        assert str(wanted[-1]) in str(refused.value)
+    with Session(engine) as session:
+        row = session.get(DeliveryRow, dead)
+        assert row is not None
+        assert row.state == "dead"
+        # All of them: every dead delivery whose bytes are kept, none that was purged.
+        assert redrive(session, packet_ids=None, now=clock()) == [dead]
+    with Session(engine) as session:
+        gone = session.get(DeliveryRow, purged)
+        assert gone is not None
+        assert gone.state == "dead"

@@ -1,0 +1,404 @@
+"""The live verifier (`fetch_live`): it reads every page of a hub's entries and tree heads, checks
+the hub's proofs from the tree head it saw before, and names each proof the hub serves that does
+not verify. A hub that lies is a real HTTP server on loopback in front of the real hub, relaying
+every request and altering one kind of answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from hub import merkle
+from hub.audit import log as audit
+from hub.audit.events import OperatorAction
+from hub.audit.log import SignedTreeHead
+from hub.audit.verify import fetch_live, trusted_hub_keys, verify_log
+from hub.crypto import sign_envelope
+from hub.errors import ConfigurationError
+from hub.http.app import create_app
+from hub.http.server import serving
+from hub.network.keyring import load_hub_secrets
+from hub.settings import Settings
+from hub.store import TreeHeadRow
+from schemas.envelope import TREE_HEAD_TYPE, Envelope, TreeHeadBody
+from tests.conftest import Clock, LiveHub, provision
+from tests.factories import report_body
+from tests.hub.audit.test_audit import grow
+from tests.hub.delivery.test_delivery import receipt_for
+
+PAGE = 1000  # the most entries or tree heads the hub answers at once (docs/audit.md, "Paging")
+
+
+@pytest.fixture
+def hub(settings: Settings, engine: Engine, clock: Clock, tmp_path: Path) -> Iterator[LiveHub]:
+    """The hub over real HTTP on loopback, without its background jobs (the test alone signs),
+    its first tree head signed over its empty log as a new hub's first round does."""
+    quiet = settings.model_copy(update={"scheduler": False})
+    sign(engine, quiet, clock)
+    with serving(create_app(quiet, clock=clock)) as url:
+        yield LiveHub(url=url, settings=quiet, network=provision(quiet, tmp_path / "parties", url))
+
+
+def sign(engine: Engine, settings: Settings, clock: Clock) -> SignedTreeHead:
+    key = load_hub_secrets(settings)[0].signing_key
+    with Session(engine) as session:
+        head = audit.sign_tree_head(session, key=key, now=clock.now)
+    assert head is not None, "the log did not grow since the last tree head"
+    clock.advance(seconds=1)
+    return head
+
+
+def sign_each(engine: Engine, settings: Settings, clock: Clock, count: int) -> None:
+    """`count` new entries and a tree head signed over each new size, as `sign_tree_head` signs
+    one (its body, its envelope, its frontier), in one transaction: `sign_tree_head` reads every
+    earlier head each time it signs, too slow to call a thousand times here."""
+    key = load_hub_secrets(settings)[0].signing_key
+    with Session(engine) as session:
+        for number in range(count):
+            grown = OperatorAction(
+                actor="x", role="administrator", action="grow", subject=f"{number}"
+            )
+            audit.record(session, grown, at=clock.now)
+        session.commit()
+        leaves = [bytes.fromhex(e.leaf_hash) for e in audit.entries(session, limit=10**9)]
+        frontier = merkle.Frontier()
+        for leaf in leaves[: len(leaves) - count]:
+            frontier.append(leaf)
+        for leaf in leaves[len(leaves) - count :]:
+            frontier.append(leaf)
+            root = frontier.root().hex()
+            body = TreeHeadBody(tree_size=frontier.size, root_hash=root, timestamp=clock.now)
+            session.add(
+                TreeHeadRow(
+                    tree_size=frontier.size,
+                    root_hash=root,
+                    signed_at=clock.now,
+                    envelope=sign_envelope(TREE_HEAD_TYPE, body, key).model_dump_json(),
+                    frontier=json.dumps(frontier.hashes()),
+                )
+            )
+            clock.advance(seconds=1)
+        session.commit()
+
+
+@contextmanager
+def coordinator(url: str, hub: LiveHub) -> Iterator[httpx.Client]:
+    """A client of the hub at `url` as the verifier makes one: base URL and coordinator token."""
+    headers = hub.network.auth("network-coordinator")
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        yield client
+
+
+Lie = Callable[[httpx.Response], Response]
+
+
+@contextmanager
+def lying(hub: LiveHub, path: str, lie: Lie) -> Iterator[httpx.Client]:
+    """A coordinator's client of a hub in front of `hub`: it relays every request to the real hub
+    and answers `path` with `lie` of the real hub's answer."""
+    app = FastAPI()
+
+    @app.get("/{route:path}")
+    def relay(route: str, request: Request) -> Response:
+        answer = httpx.get(
+            f"{hub.url}/{route}",
+            params=list(request.query_params.multi_items()),
+            headers={"Authorization": request.headers.get("Authorization", "")},
+        )
+        if f"/{route}" == path and answer.status_code == 200:
+            return lie(answer)
+        return Response(
+            answer.content,
+            status_code=answer.status_code,
+            media_type=answer.headers.get("content-type"),
+        )
+
+    with serving(app) as url, coordinator(url, hub) as client:
+        yield client
+
+
+def flipped(digest: str) -> str:
+    """The hash with its last hex digit changed."""
+    return digest[:-1] + ("1" if digest[-1] == "0" else "0")
+
+
+def one_hash_changed(member: str) -> Lie:
+    def lie(answer: httpx.Response) -> Response:
+        proof = answer.json()
+        if proof[member]:  # an empty path (from the empty tree) has no hash to change
+            proof[member][0] = flipped(proof[member][0])
+        return JSONResponse(proof)
+
+    return lie
+
+
+def submit(hub: LiveHub) -> None:
+    body = report_body()
+    answer = httpx.post(
+        f"{hub.url}/v1/reports", json=body, headers=hub.network.auth(body["source"])
+    )
+    assert answer.status_code == 202, answer.text
+
+
+def pull(hub: LiveHub, recipient: str = "nl-police") -> list[Envelope]:
+    answer = httpx.get(f"{hub.url}/v1/inbox", headers=hub.network.auth(recipient))
+    assert answer.status_code == 200, answer.text
+    return [Envelope.model_validate(p) for p in answer.json()["packets"]]
+
+
+def send_receipts(hub: LiveHub, packets: list[Envelope], recipient: str = "nl-police") -> None:
+    receipts = [receipt_for(hub.network, recipient, p) for p in packets]
+    answer = httpx.post(
+        f"{hub.url}/v1/receipts",
+        json={"receipts": receipts},
+        headers=hub.network.auth(recipient),
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def deliver(hub: LiveHub) -> None:
+    """A report submitted, pulled by nl-police and receipted: one receipt in the log."""
+    submit(hub)
+    send_receipts(hub, pull(hub))
+
+
+def receipts(engine: Engine) -> list[int]:
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT leaf_index FROM audit_entries WHERE kind = 'receipt_verified' "
+                "ORDER BY leaf_index"
+            )
+        )
+        return [index for (index,) in found]
+
+
+def rewrite(engine: Engine) -> None:
+    """What an operator who rewrites the log does: change an old entry together with its leaf
+    hash, and delete every tree head that would give it away."""
+    with engine.begin() as connection:
+        index, entry = connection.execute(
+            text(
+                "SELECT leaf_index, entry FROM audit_entries WHERE entry LIKE '%nl-police%' "
+                "ORDER BY leaf_index LIMIT 1"
+            )
+        ).one()
+        forged = entry.replace("nl-police", "de-police")
+        connection.execute(
+            text("UPDATE audit_entries SET entry = :e, leaf_hash = :h WHERE leaf_index = :i"),
+            {"e": forged, "h": merkle.leaf_hash(forged.encode()).hex(), "i": index},
+        )
+        connection.execute(text("DELETE FROM audit_tree_heads"))
+
+
+# Paging
+
+
+def test_the_live_verifier_reads_every_page_of_a_log_longer_than_one_page(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    sign_each(engine, hub.settings, clock, PAGE)  # more entries and more heads than a page
+    with Session(engine) as session:
+        stored = audit.tree_heads(session, limit=10 * PAGE)
+        size = audit.tree_size(session)
+    assert len(stored) > PAGE
+    assert stored[0].tree_size <= 1  # the first page starts below every head there is
+    newest = stored[-1]
+    with coordinator(hub.url, hub) as client:
+        live = fetch_live(client, last_seen=newest)  # nothing to prove since: no proofs asked
+    assert [e.leaf_index for e in live.entries] == list(range(size))
+    assert [h.tree_size for h in live.heads] == [h.tree_size for h in stored]
+    assert live.heads == stored
+    assert live.proof_problems == []
+    trusted = trusted_hub_keys(live.published, hub.network.hub_trust())
+    verdict = verify_log(live.entries, live.heads, live.published, trusted, last_seen=newest)
+    assert verdict.verified, verdict.problems
+    assert (verdict.entries, verdict.tree_heads_checked) == (size, len(stored))
+
+
+# The tree head seen before
+
+
+def test_the_live_verifier_checks_the_hub_s_proof_from_the_tree_head_it_saw_before(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    sign(engine, hub.settings, clock)
+    with coordinator(hub.url, hub) as client:
+        seen = fetch_live(client).heads[-1]
+    rewrite(engine)
+    again = sign(engine, hub.settings, clock)  # the rewritten log, at the size seen
+    grow(engine, clock)
+    newest = sign(engine, hub.settings, clock)
+    assert again.tree_size == seen.tree_size
+    assert again.root_hash != seen.root_hash
+    with coordinator(hub.url, hub) as client:
+        assert fetch_live(client).proof_problems == []  # the hub's own heads agree...
+        live = fetch_live(client, last_seen=seen)
+    assert live.proof_problems == [  # ...but not with the head seen before
+        f"the hub's consistency proof from size {seen.tree_size} to {newest.tree_size} "
+        "does not verify"
+    ]
+
+
+def test_a_log_rewritten_at_the_size_seen_before_fails_the_inclusion_proofs_of_its_receipts(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    deliver(hub)
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+    with coordinator(hub.url, hub) as client:
+        seen = fetch_live(client).heads[-1]
+    rewrite(engine)
+    again = sign(engine, hub.settings, clock)  # the rewritten log, not grown since
+    assert (again.tree_size, again.root_hash != seen.root_hash) == (seen.tree_size, True)
+    with coordinator(hub.url, hub) as client:
+        assert fetch_live(client).proof_problems == []
+        live = fetch_live(client, last_seen=seen)
+    assert len(receipts(engine)) == 2
+    assert live.proof_problems == [
+        f"the hub's inclusion proof for entry {index} does not verify" for index in receipts(engine)
+    ]
+
+
+def test_a_log_behind_the_tree_head_seen_before_is_said_to_be_rolled_back_and_not_proven_to_it(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    deliver(hub)
+    kept = sign(engine, hub.settings, clock)
+    grow(engine, clock, 2)
+    sign(engine, hub.settings, clock)
+    with coordinator(hub.url, hub) as client:
+        seen = fetch_live(client).heads[-1]
+    with engine.begin() as connection:  # the hub restored from a backup taken at `kept`
+        size = {"size": kept.tree_size}
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index >= :size"), size)
+        connection.execute(text("DELETE FROM audit_tree_heads WHERE tree_size > :size"), size)
+        connection.execute(text("UPDATE audit_log SET size = :size"), size)
+    with coordinator(hub.url, hub) as client:
+        live = fetch_live(client, last_seen=seen)  # no proof asked to the head it lost
+    assert live.proof_problems == []
+    trusted = trusted_hub_keys(live.published, hub.network.hub_trust())
+    verdict = verify_log(live.entries, live.heads, live.published, trusted, last_seen=seen)
+    signed_at = seen.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert verdict.problems == [
+        f"the log has {kept.tree_size} entries, fewer than the {seen.tree_size} of the tree "
+        f"head you saw signed at {signed_at}: the hub's log was rolled back (restored from a "
+        "backup) or entries were deleted. Keep your saved tree head as evidence and ask the "
+        "hub's operator what happened before you trust this log again"
+    ]
+
+
+# A hub that serves proofs that do not verify
+
+
+def test_a_consistency_proof_with_one_hash_changed_is_named_by_its_two_sizes(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    earlier = sign(engine, hub.settings, clock)
+    grow(engine, clock, 3)
+    later = sign(engine, hub.settings, clock)
+    with coordinator(hub.url, hub) as client:
+        assert fetch_live(client).proof_problems == []
+    path = "/v1/audit/proof/consistency"
+    with lying(hub, path, one_hash_changed("consistency_path")) as client:
+        live = fetch_live(client)
+    assert live.proof_problems == [
+        f"the hub's consistency proof from size {earlier.tree_size} to {later.tree_size} "
+        "does not verify"
+    ]
+
+
+def test_an_inclusion_proof_with_one_hash_changed_is_named_by_its_entry(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+    deliver(hub)  # a receipt covered by the newest head only
+    submit(hub)
+    packets = pull(hub)
+    newest = sign(engine, hub.settings, clock)
+    send_receipts(hub, packets)  # a receipt no head covers yet: no proof to ask for
+    covered = [index for index in receipts(engine) if index < newest.tree_size]
+    assert len(covered) == 2
+    assert receipts(engine)[-1] == newest.tree_size
+    with coordinator(hub.url, hub) as client:
+        assert fetch_live(client).proof_problems == []
+    with lying(hub, "/v1/audit/proof/inclusion", one_hash_changed("audit_path")) as client:
+        live = fetch_live(client)
+    assert live.proof_problems == [
+        f"the hub's inclusion proof for entry {index} does not verify" for index in covered
+    ]
+
+
+def test_a_proof_that_is_not_hex_is_said_in_one_line(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+
+    def not_hex(answer: httpx.Response) -> Response:
+        return JSONResponse({**answer.json(), "audit_path": ["not a hash"]})
+
+    with (
+        lying(hub, "/v1/audit/proof/inclusion", not_hex) as client,
+        pytest.raises(ConfigurationError) as refused,
+    ):
+        fetch_live(client)
+    assert str(refused.value) == (
+        "cannot read the audit log: the hub's answer is not the documented shape (ValueError)"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{}, None, [], {"audit_path": None}, {"audit_path": "ab"}],
+    ids=["no members", "null", "a list", "a null path", "a string for a path"],
+)
+def test_a_proof_that_is_not_a_proof_is_said_in_one_line(
+    hub: LiveHub, engine: Engine, clock: Clock, answer: object
+) -> None:
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+
+    def malformed(_answer: httpx.Response) -> Response:
+        return JSONResponse(answer)
+
+    with (
+        lying(hub, "/v1/audit/proof/inclusion", malformed) as client,
+        pytest.raises(ConfigurationError) as refused,
+    ):
+        fetch_live(client)
+    assert str(refused.value) == (
+        "cannot read the audit log: the hub's answer is not the documented shape (ValidationError)"
+    )
+
+
+def test_a_proof_the_hub_withholds_is_named_with_its_status_path_and_detail(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    sign(engine, hub.settings, clock)
+    grow(engine, clock)
+    sign(engine, hub.settings, clock)
+
+    def withheld(_answer: httpx.Response) -> Response:
+        return JSONResponse({"detail": "proofs are withheld today"}, status_code=503)
+
+    with (
+        lying(hub, "/v1/audit/proof/consistency", withheld) as client,
+        pytest.raises(ConfigurationError) as refused,
+    ):
+        fetch_live(client)
+    assert str(refused.value) == (
+        "cannot read the audit log: the hub answered 503 to /v1/audit/proof/consistency "
+        "(proofs are withheld today)"
+    )
