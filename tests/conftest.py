@@ -193,13 +193,13 @@ def migrated_template(
     the engine changes between tests, which under `pytest -n` (one file at a time) is often. Kept
     in the session's stash, not in the process: `make mutants` runs many sessions in one process
     (and its forks), and each one's temporary folders and PostgreSQL server end with it."""
-    templates = request.config.stash.setdefault(_TEMPLATES, {})
+    templates = request.config.stash.setdefault(TEMPLATES, {})
     if engine_name not in templates:
         templates[engine_name] = _migrated_template(engine_name, tmp_path_factory, request)
     return templates[engine_name]
 
 
-_TEMPLATES = pytest.StashKey[dict[str, str]]()
+TEMPLATES = pytest.StashKey[dict[str, str]]()
 
 
 def _migrated_template(

@@ -9,13 +9,25 @@ tests mutmut chose from those files only. A mutant that only a far test reached 
 tests", and is counted as a survivor: its module needs a test of its own (docs/mutants.md).
 Outside a mutant's run (the stats run that finds which test reaches what, a plain `pytest`)
 this plugin deselects nothing.
+
+In a mutant's run it also spares each forked session two costs that are the same for every
+mutant: migrating the test database (every session would run Alembic from empty) and collecting
+the garbage of the heap it inherited from mutmut's fork server (gc.freeze). The migrated
+template is built once per `make mutants`, in mutmut's own folder, by whichever session comes
+first; hub/store.py and the migrations are not mutated, so it is the same for every mutant.
 """
 
 from __future__ import annotations
 
+import fcntl
+import gc
 import os
+from pathlib import Path
 
 import pytest
+
+from hub.store import upgrade
+from tests.conftest import TEMPLATES
 
 _TAMPERING = "tests/test_tampering.py"
 _CRYPTO = "tests/hub/test_crypto.py"
@@ -44,6 +56,26 @@ def tests_of(mutant: str) -> tuple[str, ...] | None:
         return None
     module = mutant.split(".x_")[0].split(".xǁ")[0]
     return TESTS_OF.get(module)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if tests_of(os.environ.get("MUTANT_UNDER_TEST", "")) is None:
+        return
+    gc.freeze()
+    config.stash.setdefault(TEMPLATES, {})["sqlite"] = str(_shared_template(Path.cwd()))
+
+
+def _shared_template(folder: Path) -> Path:
+    """A database migrated to the newest schema, made by the first session that asks."""
+    template = folder / ".mutants-template.db"
+    with (folder / ".mutants-template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            building = template.with_suffix(".building")
+            building.unlink(missing_ok=True)
+            upgrade(f"sqlite:///{building}")
+            building.replace(template)
+    return template
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

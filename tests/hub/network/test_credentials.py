@@ -424,7 +424,9 @@ def test_a_credentials_info_is_its_own_and_never_holds_its_token(
     engine: Engine, network: Network
 ) -> None:
     with Session(engine) as session:
-        issued = issue(session, Role.recipient, "nl-police", NOW, expires_at=NOW + timedelta(days=1))
+        issued = issue(
+            session, Role.recipient, "nl-police", NOW, expires_at=NOW + timedelta(days=1)
+        )
         issue(session, Role.source, "portal-nl", NOW)
         info = credential_info(session, issued.credential.credential_id)
         with pytest.raises(NotFound):
