@@ -18,10 +18,14 @@ def _config(
     app: FastAPI, host: str, port: int, tls: tuple[Path, Path] | None = None
 ) -> uvicorn.Config:
     certificate, key = tls if tls is not None else (None, None)
+    # The stack is chosen, not found: uvicorn would take uvloop and httptools if they were
+    # installed, and the benchmark's ratios hold for this stack on both sides (docs/benchmark.md).
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        loop="asyncio",
+        http="h11",
         log_config=None,
         access_log=False,
         ssl_certfile=certificate,

@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -56,6 +57,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PUSH = ["de-police", "de-section", "nl-police", "nl-section"]
 SOURCE = "platform-int"
 JSON = {"content-type": "application/json"}
+# The HTTP stack on every side of every ratio, the same as the hub's own (hub/http/server.py).
+STACK = ["--loop", "asyncio", "--http", "h11"]
+
+
+def stack() -> str:
+    """The stack every server of the run uses, with the versions installed."""
+    return (
+        f"uvicorn {version('uvicorn')} with h11 {version('h11')} on the asyncio event loop, "
+        "for the hub, the bare endpoint and the push receiver alike"
+    )
 
 
 def log(message: str) -> None:
@@ -254,6 +265,7 @@ def measure_ceilings(bench: Bench) -> None:
             "--log-level",
             "warning",
             "--no-access-log",
+            *STACK,
         ],
         url=f"http://127.0.0.1:{port}",
         log_path=bench.folder / "bare.log",
@@ -343,6 +355,7 @@ def _receiver(folder: Path, listing: dict[str, Any]) -> tuple[Process, dict[str,
             "--log-level",
             "warning",
             "--no-access-log",
+            *STACK,
         ],
         url=f"http://127.0.0.1:{port}",
         log_path=folder / "receiver.log",
@@ -530,6 +543,8 @@ def derive(figures: dict[str, Any]) -> None:
 def table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     engines = list(results)
     lines = [
+        f"stack: {stack()}",
+        "",
         f"{'measure':46}" + "".join(f"{e:>14}" for e in engines),
         "-" * (46 + 14 * len(engines)),
     ]
@@ -597,6 +612,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each engine's folder and logs")
     args = parser.parse_args()
     engines = args.engines.split(",")
+    log(f"stack: {stack()}")
     postgres = PostgresServer.start() if "postgresql" in engines else None
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -612,7 +628,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"arguments": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2
+            {
+                "arguments": {k: str(v) for k, v in vars(args).items()},
+                "stack": stack(),
+                "results": results,
+            },
+            indent=2,
         )
     )
     print(f"\nfigures written to {args.out}")
