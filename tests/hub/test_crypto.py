@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from hub import crypto
-from hub.errors import PacketInvalid
+from hub.errors import BodyInvalid, PacketInvalid
 from keys import KeySet, fingerprint, generate_keyset
 from schemas.envelope import (
     PACKET_TYPE,
@@ -273,3 +273,116 @@ def test_verification_does_not_read_the_clock(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(crypto, "datetime", NoClock)
     crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+
+
+@pytest.mark.parametrize(
+    ("document", "plain"),
+    [
+        ({"a": [True, False, None, "x", 3, -3]}, True),
+        ({"a": crypto._SAFE_INTEGER, "b": -crypto._SAFE_INTEGER}, True),
+        ({"a": crypto._SAFE_INTEGER + 1}, False),
+        ([-crypto._SAFE_INTEGER - 1], False),
+        ({"a": 1.0}, False),
+        ({"a": {"b": [0.5]}}, False),
+        ({"ä": 1}, False),
+        ({1: "a"}, False),
+        ({}, True),
+    ],
+)
+def test_only_documents_without_floats_non_ascii_keys_or_unsafe_integers_take_the_fast_path(
+    document: Any, plain: bool
+) -> None:
+    """The fast path (the standard library's JSON) is RFC 8785 only for these documents."""
+    assert crypto._plain(document) is plain
+
+
+def test_a_document_off_the_fast_path_is_written_by_rfc8785() -> None:
+    assert crypto.canonical_json({"b": 1.0, "a": 1e21}) == b'{"a":1e+21,"b":1}'
+    assert crypto.canonical_json({"é": 1, "e": 2}) == '{"e":2,"é":1}'.encode()
+    assert crypto.canonical_json({"a": "ü"}) == '{"a":"ü"}'.encode()
+    with pytest.raises(rfc8785.IntegerDomainError):
+        crypto.canonical_json({"a": crypto._SAFE_INTEGER + 1})
+
+
+def test_the_content_mac_is_keyed_over_the_content() -> None:
+    key = bytes(32)
+    assert crypto.content_mac(key, b"a") != crypto.content_mac(key, b"b")
+    assert crypto.content_mac(key, b"a") != crypto.content_mac(bytes([1]) * 32, b"a")
+
+
+def test_base64_with_characters_outside_its_alphabet_is_refused_not_skipped() -> None:
+    packet = sealed_for()
+    envelope = packet.envelope.model_copy(update={"payload": packet.envelope.payload + "!"})
+    with pytest.raises(PacketInvalid):
+        crypto.verify_envelope(envelope, PACKET_TYPE, HUB_TRUST)
+
+
+def test_a_signature_by_an_unknown_or_a_wrong_key_before_the_hubs_is_passed_over() -> None:
+    packet = sealed_for()
+    hub_signature = packet.envelope.signatures[0]
+    stranger = Signature(keyid=MALLORY.public.signing_key_id, sig=hub_signature.sig)
+    forged = Signature(keyid=hub_signature.keyid, sig=base64.b64encode(bytes(64)).decode())
+    for first in (stranger, forged):
+        envelope = packet.envelope.model_copy(update={"signatures": [first, hub_signature]})
+        assert crypto.verify_envelope(envelope, PACKET_TYPE, HUB_TRUST)
+
+
+def committed_for(salt: bytes | None, *, commitment: bool = True) -> crypto.SealedPacket:
+    report = Report.model_validate(report_body())
+    assert ALICE.sealing is not None
+    signed = crypto.sign_envelope(PACKET_TYPE, report, HUB.signing) if commitment else None
+    return crypto.seal_packet(
+        report_id=report.report_id,
+        canonical=crypto.canonical_bytes(report),
+        recipient_id="at-police",
+        recipient_key=ALICE.sealing.public_key,
+        hub_key=HUB.signing,
+        now=NOW,
+        commitment=signed,
+        salt=salt,
+    )
+
+
+def body_of(packet: crypto.SealedPacket) -> PacketBody:
+    return PacketBody.model_validate_json(base64.b64decode(packet.envelope.payload))
+
+
+def test_a_packet_with_a_commitment_and_its_salt_is_version_2_and_opens_to_the_salt() -> None:
+    assert ALICE.sealing is not None
+    salt = bytes(range(32))
+    packet = committed_for(salt)
+    body = body_of(packet)
+    assert body.packet_version == 2
+    assert body.commitment is not None
+    assert body.sealed_salt is not None
+    opened = crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+    assert opened.salt == salt
+    assert opened.body == body
+
+
+def test_a_commitment_without_its_salt_or_a_salt_without_its_commitment_seals_version_1() -> None:
+    assert ALICE.sealing is not None
+    for packet in (committed_for(None), committed_for(bytes(32), commitment=False)):
+        body = body_of(packet)
+        assert body.packet_version == 1
+        assert body.commitment is None
+        assert body.sealed_salt is None
+        opened = crypto.open_packet(packet.envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+        assert opened.salt is None
+
+
+def test_a_signed_packet_whose_body_is_not_a_packet_is_refused_naming_its_missing_fields() -> None:
+    assert ALICE.sealing is not None
+    payload = b'{"packet_version": 1}'
+    signature = HUB.signing.sign(crypto.pae(PACKET_TYPE, payload)).signature
+    envelope = Envelope(
+        payload=base64.b64encode(payload).decode(),
+        payload_type=PACKET_TYPE,
+        signatures=[
+            Signature(keyid=HUB.public.signing_key_id, sig=base64.b64encode(signature).decode())
+        ],
+    )
+    with pytest.raises(BodyInvalid) as refused:
+        crypto.open_packet(envelope, hub_keys=HUB_TRUST, private=ALICE.sealing)
+    assert "packet_id" in {error.field for error in refused.value.errors}
+    assert "packet_id" in str(refused.value)
