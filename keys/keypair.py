@@ -106,12 +106,9 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
-def _entry(key_id: str, public: bytes, private: bytes | None) -> _KeyEntry:
-    return _KeyEntry(
-        key_id=key_id,
-        public_key=_b64(public),
-        private_key=_b64(private) if private is not None else None,
-    )
+def _public_entry(key_id: str, public: bytes) -> _KeyEntry:
+    """A public key file's entry: private keys are written only as encrypted PKCS#8."""
+    return _KeyEntry(key_id=key_id, public_key=_b64(public))
 
 
 def _pkcs8(key: X25519PrivateKey | Ed25519PrivateKey, passphrase: bytes) -> str:
@@ -159,10 +156,10 @@ def write_public_keyset(public: PublicKeySet, path: Path, *, name: str) -> None:
     document = _KeyFile(
         format=PUBLIC_FORMAT,
         name=name,
-        sealing=_entry(public.sealing_key_id, bytes(public.sealing), None)
+        sealing=_public_entry(public.sealing_key_id, bytes(public.sealing))
         if public.sealing is not None
         else None,
-        signing=_entry(public.signing_key_id, bytes(public.signing), None),
+        signing=_public_entry(public.signing_key_id, bytes(public.signing)),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document.model_dump_json(indent=2, exclude_none=True) + "\n", encoding="utf-8")

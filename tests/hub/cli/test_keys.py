@@ -29,6 +29,7 @@ from keys import (
     KeySet,
     fingerprint,
     generate_keyset,
+    is_legacy_keyset,
     load_keyset,
     load_public_keyset,
     read_passphrase,
@@ -351,3 +352,88 @@ def test_hub_init_encrypts_an_old_json_signing_key(settings: Settings) -> None:
     assert create_hub_keys(settings) is False
     assert not settings.legacy_hub_key_file.exists()
     assert bytes(load_hub_secrets(settings)[0].signing_key) == bytes(keys)
+
+
+def test_a_private_key_file_in_a_new_folder_gets_an_owner_only_folder_and_its_name(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new" / "keys" / "at-police.keys.pem"
+    write_keyset(generate_keyset(), path, name="at-police", passphrase=PASSPHRASE)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.read_text().splitlines()[0].endswith(" name=at-police")
+
+
+def test_a_private_key_file_is_its_id_lines_then_its_encrypted_pkcs8_blocks_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "k.pem"
+    write_keyset(generate_keyset(), path, name="k", passphrase=PASSPHRASE)
+    block = (
+        r"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+        r"[A-Za-z0-9+/=\n]+"
+        r"-----END ENCRYPTED PRIVATE KEY-----\n"
+    )
+    assert re.fullmatch(rf"(#[^\n]*\n){{3}}({block}){{2}}", path.read_text()), path.read_text()
+
+
+def test_a_private_key_file_with_a_repeated_sealing_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    write_keyset(generate_keyset(), path, name="k", passphrase=PASSPHRASE)
+    text = path.read_text()
+    sealing = re.findall(r"-----BEGIN.*?-----END[^\n]*\n", text, re.DOTALL)[0]
+    path.write_text(text.replace(sealing, sealing + sealing, 1))
+    with pytest.raises(KeyFileError, match="an unexpected or repeated key"):
+        load_keyset(path, PASSPHRASE)
+
+
+def test_a_refused_key_file_is_named_and_a_missing_passphrase_says_where_to_give_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "k.pem"
+    write_keyset(generate_keyset(), path, name="k", passphrase=PASSPHRASE)
+    with pytest.raises(KeyFileError) as missing:
+        load_keyset(path)
+    assert str(missing.value) == (
+        f"{path}: the keys are encrypted and no passphrase was given "
+        "(passphrase_file or passphrase_credential)"
+    )
+    with pytest.raises(KeyFileError) as wrong:
+        load_keyset(path, b"wrong passphrase")
+    assert str(wrong.value) == f"{path}: wrong passphrase or damaged key file"
+
+
+def test_the_hubs_own_key_set_has_no_sealing_key_and_its_public_file_no_empty_members(
+    tmp_path: Path,
+) -> None:
+    keys = generate_keyset(sealing=False)
+    assert keys.sealing is None
+    path = tmp_path / "new" / "keys" / "hub.public.json"
+    write_public_keyset(keys.public, path, name="hub")
+    text = path.read_text()
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+    assert set(json.loads(text)) == {"format", "name", "signing"}
+    assert set(json.loads(text)["signing"]) == {"key_id", "public_key"}
+    assert load_public_keyset(path).signing_key_id == keys.public.signing_key_id
+
+
+def test_an_old_json_key_file_with_leading_blank_lines_is_still_read_as_one(
+    tmp_path: Path,
+) -> None:
+    keys = generate_keyset()
+    path = tmp_path / "nl-police.keys.json"
+    _legacy_file(keys, path)
+    path.write_text("\n\n" + path.read_text())
+    assert is_legacy_keyset(path)
+    assert load_keyset(path).public.signing_key_id == keys.public.signing_key_id
+
+
+def test_an_old_json_key_file_with_characters_outside_base64_is_refused_not_cleaned(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "nl-police.keys.json"
+    _legacy_file(generate_keyset(), path)
+    document = json.loads(path.read_text())
+    document["signing"]["private_key"] = "!" + document["signing"]["private_key"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(KeyFileError, match="malformed key material"):
+        load_keyset(path)
