@@ -633,3 +633,118 @@ def test_redriving_a_delivery_that_is_not_dead_or_was_purged_is_refused_and_chan
         gone = session.get(DeliveryRow, purged)
         assert gone is not None
         assert gone.state == "dead"
+
+
+def test_a_receipt_that_names_the_caller_for_another_recipients_packet_is_rejected(
+    client: TestClient, network: Network
+) -> None:
+    report = accepted(client, network)
+    [packet] = pull(client, network, "nl-police")
+    receipt = _resigned(
+        network, "nl-section", receipt_for(network, "nl-police", packet), recipient_id="nl-section"
+    )
+    assert send_receipts(client, network, "nl-section", [receipt]).status_code == 422
+    assert delivery_of(client, network, report["report_id"], "nl-police")["state"] == "leased"
+
+
+def test_a_packet_is_offered_again_at_the_very_instant_its_lease_ends(
+    client: TestClient, network: Network, clock: Clock
+) -> None:
+    accepted(client, network)
+    answer = client.get("/v1/inbox", headers=network.auth("nl-police"))
+    clock.now = datetime.fromisoformat(answer.json()["lease_until"])
+    assert len(pull(client, network, "nl-police")) == 1
+
+
+def _pulled_ids(client: TestClient, network: Network, limit: int) -> list[str]:
+    answer = client.get("/v1/inbox", params={"limit": limit}, headers=network.auth("nl-police"))
+    assert answer.status_code == 200, answer.text
+    return [packet_id_of(Envelope.model_validate(p)) for p in answer.json()["packets"]]
+
+
+def _stored_order(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(DeliveryRow).where(DeliveryRow.recipient_id == "nl-police")
+        ).all()
+    return [row.packet_id for row in sorted(rows, key=lambda r: (r.created_at, r.packet_id))]
+
+
+def test_a_pull_takes_the_oldest_packets_first_up_to_its_limit(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    for _ in range(6):
+        accepted(client, network)
+        clock.advance(seconds=1)
+    oldest_first = _stored_order(engine)
+    assert [_pulled_ids(client, network, 1) for _ in range(6)] == [[p] for p in oldest_first]
+
+
+def test_packets_stored_at_the_same_instant_are_pulled_in_packet_id_order(
+    client: TestClient, network: Network, engine: Engine
+) -> None:
+    for _ in range(6):
+        accepted(client, network)
+    in_order = _stored_order(engine)
+    assert _pulled_ids(client, network, 3) == in_order[:3]
+    assert _pulled_ids(client, network, 10) == in_order[3:]
+
+
+def test_a_pull_is_written_in_the_audit_log_for_each_packet_it_leased(
+    client: TestClient, network: Network, engine: Engine
+) -> None:
+    accepted(client, network)
+    accepted(client, network)
+    leased = _pulled_ids(client, network, 10)
+    with Session(engine) as session:
+        entries = session.exec(
+            select(AuditEntryRow).where(AuditEntryRow.kind == "packet_pulled")
+        ).all()
+    assert sorted(json.loads(e.entry)["event"]["packet_id"] for e in entries) == sorted(leased)
+
+
+def test_a_dead_and_purged_delivery_shows_when_it_died_and_was_purged(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    report = accepted(client, network)
+    packet_id = delivery_of(client, network, report["report_id"], "nl-police")["packet_id"]
+    _kill(engine, packet_id, clock.now, purged=True)
+    with Session(engine) as session:
+        row = session.get(DeliveryRow, packet_id)
+        assert row is not None
+        row.purged_at = clock.now + timedelta(hours=1)
+        session.add(row)
+        session.commit()
+    shown = delivery_of(client, network, report["report_id"], "nl-police")
+    assert datetime.fromisoformat(shown["dead_at"]) == clock.now
+    assert datetime.fromisoformat(shown["purged_at"]) == clock.now + timedelta(hours=1)
+
+
+def test_a_listed_delivery_under_lease_shows_leased(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    accepted(client, network)
+    [leased] = _pulled_ids(client, network, 10)
+    with Session(engine) as session:
+        listed = deliveries_in_state(session, state=DeliveryState.pending, now=clock(), limit=100)
+    assert {d.packet_id: d.state for d in listed}[leased] is DeliveryState.leased
+
+
+def test_a_batch_of_refused_receipts_is_one_audit_entry_counting_them(
+    client: TestClient, network: Network, engine: Engine
+) -> None:
+    accepted(client, network)
+    accepted(client, network)
+    packets = pull(client, network, "nl-police")
+    receipts = [
+        _resigned(
+            network, "nl-police", receipt_for(network, "nl-police", p), sealed_sha256="0" * 64
+        )
+        for p in packets
+    ]
+    assert send_receipts(client, network, "nl-police", receipts).status_code == 422
+    with Session(engine) as session:
+        [entry] = session.exec(
+            select(AuditEntryRow).where(AuditEntryRow.kind == "receipt_rejected")
+        ).all()
+    assert json.loads(entry.entry)["event"]["count"] == 2
