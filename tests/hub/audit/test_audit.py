@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from hub import merkle
 from hub.audit import log as audit
-from hub.audit.events import EVENT_KINDS, CountryProcedure, OperatorAction
+from hub.audit.events import EVENT_KINDS, CountryProcedure, OperatorAction, ReportRouted
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
@@ -40,7 +41,7 @@ from hub.http.app import create_app
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
 from hub.settings import Settings
-from hub.store import AuditEntryRow, DeliveryRow, alembic_config, make_engine
+from hub.store import AuditEntryRow, DeliveryRow, ReportRow, alembic_config, make_engine
 from keys import fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
 from tests.conftest import ROOT, Clock, LiveHub, Network
@@ -781,3 +782,37 @@ def test_a_database_upgraded_to_the_audit_log_starts_it_with_its_directory(
         verdict = verify_stored(session, published_keys(settings))
     assert verdict.verified, verdict.problems
     engine.dispose()
+
+
+def test_a_report_s_entries_are_its_own_even_where_another_source_chose_the_same_id(
+    quiet: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    first = report_body("portal-nl")
+    second = report_body("portal-at", nationalities=("AT",))
+    second["report_id"] = first["report_id"]  # two portals chose one id (docs/protocol.md §4)
+    for body in (first, second):
+        party = str(body["source"])
+        assert quiet.post("/v1/reports", json=body, headers=network.auth(party)).status_code == 202
+    with Session(engine) as session:
+        keys = {r.source_id: r.id for r in session.exec(select(ReportRow)).all()}
+        assert keys["portal-nl"] == first["report_id"] != keys["portal-at"]
+        legacy = ReportRouted(report_id=keys["portal-at"], source_id=None, recipients=[])
+        audit.record(session, legacy, at=clock.now)  # written before ids were per source
+        session.commit()
+    with Session(engine) as session:
+        sources = {key: source for source, key in keys.items()}
+
+        def source_of(entry: audit.AuditEntry) -> str | None:
+            named = json.loads(entry.entry)["event"].get("source_id")
+            if entry.kind == "report_routed" and named is not None:
+                return str(named)  # the routing entry names the report as its source does
+            return sources.get(str(entry.report_id))
+
+        every = audit.entries(session, limit=10**6)
+        for source, key in keys.items():
+            own = [e for e in every if source_of(e) == source]
+            assert [e.kind for e in own][:2] == ["report_routed", "report_accepted"]
+            assert audit.entries(session, report_id=key) == own
+            assert audit.entries(session, report_id=key, newest_first=True) == own[::-1]
+            assert audit.entries(session, report_id=key, limit=2) == own[:2]
+        assert audit.entries(session, report_id=str(uuid4())) == []
