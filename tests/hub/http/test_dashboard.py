@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from hub.http.app import create_app
 from hub.http.dashboard import COOKIE
-from hub.network.credentials import revoke_credential
+from hub.http.sessions import session_caller
+from hub.network.credentials import Principal, Role, revoke_credential
+from hub.network.routing import RecipientKind
 from hub.settings import Settings
-from hub.store import CredentialRow, DeliveryRow
+from hub.store import CredentialRow, DashboardSessionRow, DeliveryRow
 from tests.conftest import Clock, Network
 from tests.factories import report_body
 
@@ -97,6 +101,9 @@ def test_the_session_cookie_is_no_bearer_token_for_the_api(
     log_in(browser, network)
     answer = browser.get("/v1/deliveries/summary", headers={"Accept": "application/json"})
     assert answer.status_code == 401
+    # The browser keeps the cookie to /dashboard; a copy sent to the API by hand opens nothing.
+    copied = {"Cookie": f"{COOKIE}={browser.cookies[COOKIE]}", "Accept": "application/json"}
+    assert browser.get("/v1/deliveries/summary", headers=copied).status_code == 401
 
 
 def test_revoking_the_login_s_credential_ends_the_session(
@@ -199,3 +206,80 @@ def test_an_expired_coordinator_token_is_refused_at_login_and_opens_no_session(
     answer = browser.post("/dashboard/login", data={"token": network.token("network-coordinator")})
     assert answer.status_code == 400, answer.text
     assert "set-cookie" not in answer.headers
+
+
+def coordinator_credentials(session: Session) -> list[CredentialRow]:
+    return list(
+        session.exec(
+            select(CredentialRow).where(CredentialRow.principal_id == "network-coordinator")
+        ).all()
+    )
+
+
+def test_a_session_ends_at_the_instant_it_expires(
+    browser: TestClient, network: Network, settings: Settings, clock: Clock
+) -> None:
+    log_in(browser, network)
+    clock.advance(seconds=settings.dashboard_session_seconds - 1)
+    assert browser.get("/dashboard/").status_code == 200
+    clock.advance(seconds=1)
+    answer = browser.get("/dashboard/")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard/login"
+
+
+def test_a_session_ends_at_the_instant_its_login_s_credential_expires(
+    browser: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        for row in coordinator_credentials(session):
+            row.expires_at = clock.now + timedelta(minutes=5)
+            session.add(row)
+        session.commit()
+    log_in(browser, network)
+    clock.advance(minutes=5, seconds=-1)
+    assert browser.get("/dashboard/").status_code == 200
+    clock.advance(seconds=1)
+    assert browser.get("/dashboard/").status_code == 303
+
+
+def test_a_login_drops_the_sessions_that_have_expired_and_keeps_the_others(
+    browser: TestClient, network: Network, engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    lifetime = settings.dashboard_session_seconds
+    log_in(browser, network)
+    clock.advance(seconds=lifetime // 2)
+    log_in(browser, network)
+    clock.advance(seconds=lifetime - lifetime // 2)
+    log_in(browser, network)  # the first has just expired, the second has not
+    with Session(engine) as session:
+        kept = session.exec(select(DashboardSessionRow.created_at)).all()
+    assert len(kept) == 2
+    assert all(clock.now - created < timedelta(seconds=lifetime) for created in kept)
+
+
+def test_a_session_stands_for_the_coordinator_with_the_login_s_own_credential(
+    browser: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    log_in(browser, network)
+    cookie = f"{COOKIE}={browser.cookies[COOKIE]}".encode()
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "scheme": "https",
+            "server": ("testserver", 443),
+            "path": "/dashboard/",
+            "query_string": b"",
+            "headers": [(b"cookie", cookie)],
+        }
+    )
+    with Session(engine) as session:
+        (credential,) = [r for r in coordinator_credentials(session) if r.revoked_at is None]
+        caller = session_caller(request, session, now=clock.now)
+    assert caller == Principal(
+        Role.recipient,
+        "network-coordinator",
+        RecipientKind.coordinator,
+        credential_id=credential.credential_id,
+    )
