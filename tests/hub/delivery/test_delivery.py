@@ -680,6 +680,15 @@ def test_a_pull_takes_the_oldest_packets_first_up_to_its_limit(
     assert [_pulled_ids(client, network, 1) for _ in range(6)] == [[p] for p in oldest_first]
 
 
+def test_one_pull_of_packets_stored_at_different_instants_lists_them_oldest_first(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    for _ in range(6):
+        accepted(client, network)
+        clock.advance(seconds=1)
+    assert _pulled_ids(client, network, 10) == _stored_order(engine)
+
+
 def test_packets_stored_at_the_same_instant_are_pulled_in_packet_id_order(
     client: TestClient, network: Network, engine: Engine
 ) -> None:
