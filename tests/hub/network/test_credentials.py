@@ -29,11 +29,12 @@ from hub.network.credentials import (
     authenticate,
     credential_info,
     issue,
+    list_credentials,
     register_administrator,
     rotate_credential,
 )
 from hub.settings import Settings
-from hub.store import CredentialRow, alembic_config, make_engine, upgrade
+from hub.store import AdministratorRow, CredentialRow, alembic_config, make_engine, upgrade
 from tests.conftest import Clock, Network
 from tests.factories import report_body
 
@@ -441,3 +442,40 @@ def test_a_credentials_info_is_its_own_and_never_holds_its_token(
         "revoked_at": None,
     }
     assert issued.token not in info.model_dump_json()
+
+
+def test_registering_an_administrator_again_says_so_and_keeps_the_first_name(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:
+        assert register_administrator(session, "alice", "Alice", NOW) is True
+        assert register_administrator(session, "alice", "Mallory", NOW + timedelta(days=1)) is False
+        session.commit()
+    with Session(engine) as session:
+        row = session.get(AdministratorRow, "alice")
+        assert row is not None
+        assert (row.name, row.created_at) == ("Alice", NOW)
+
+
+def test_credentials_are_listed_oldest_first_and_by_id_within_one_instant(
+    engine: Engine,
+) -> None:
+    later = NOW + timedelta(hours=2)
+    with Session(engine) as session:
+        for admin in ("bob", "carol"):
+            register_administrator(session, admin, admin.title(), NOW)
+        session.commit()
+        issue(session, Role.administrator, "carol", NOW - timedelta(days=1))
+        # The newest is issued first; then, at one earlier instant, as many as it takes for the
+        # order of issue to be neither the order of time nor the order of ids.
+        newest = issue(session, Role.administrator, "bob", later).credential.credential_id
+        at_now: list[str] = []
+        while at_now == sorted(at_now) or max(at_now) < newest:
+            at_now.append(issue(session, Role.administrator, "bob", NOW).credential.credential_id)
+        listed = list_credentials(session, principal_id="bob")
+        everyone = list_credentials(session)
+    assert [c.credential_id for c in listed] == [*sorted(at_now), newest]
+    assert [c.created_at for c in listed] == [NOW] * len(at_now) + [later]
+    assert {c.principal_id for c in listed} == {"bob"}
+    assert everyone[0].principal_id == "carol", "the day-old one comes first"
+    assert [c.credential_id for c in everyone][1:] == [c.credential_id for c in listed]
