@@ -29,9 +29,11 @@ from hub.network.credentials import (
     authenticate,
     credential_info,
     issue,
+    issue_credential,
     list_credentials,
     register_administrator,
     rotate_credential,
+    token_hash,
 )
 from hub.settings import Settings
 from hub.store import AdministratorRow, CredentialRow, alembic_config, make_engine, upgrade
@@ -120,7 +122,7 @@ def test_a_malformed_or_unknown_token_is_refused_and_the_log_says_why_without_th
         pytest.raises(NotAuthenticated) as refused,
     ):
         authenticate(session, token, now=NOW)
-    assert "unknown, expired or revoked" in str(refused.value)
+    assert str(refused.value) == "unknown, expired or revoked credential"
     [event] = [e for e in logs if e["event"] == "authentication_failed"]
     assert event["reason"] == reason
     assert token not in repr(logs)
@@ -479,3 +481,24 @@ def test_credentials_are_listed_oldest_first_and_by_id_within_one_instant(
     assert {c.principal_id for c in listed} == {"bob"}
     assert everyone[0].principal_id == "carol", "the day-old one comes first"
     assert [c.credential_id for c in everyone][1:] == [c.credential_id for c in listed]
+
+
+def test_a_token_issued_inside_a_session_keeps_its_expiry_and_lives_only_if_committed(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        dropped = issue_credential(session, Role.source, "portal-nl", NOW)
+        session.rollback()
+        token = issue_credential(
+            session, Role.source, "portal-nl", NOW, expires_at=NOW + timedelta(hours=1)
+        )
+        session.commit()
+        [row] = session.exec(
+            select(CredentialRow).where(CredentialRow.token_hash == token_hash(token))
+        ).all()
+        assert (row.created_at, row.expires_at) == (NOW, NOW + timedelta(hours=1))
+        assert authenticate(session, token, now=NOW + timedelta(minutes=59)).id == "portal-nl"
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, token, now=NOW + timedelta(hours=1))
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, dropped, now=NOW)
