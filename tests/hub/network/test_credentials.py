@@ -27,11 +27,13 @@ from hub.logs import configure_logging
 from hub.network.credentials import (
     Role,
     authenticate,
+    credential_id_of,
     credential_info,
     issue,
     issue_credential,
     list_credentials,
     register_administrator,
+    revoke_credential,
     rotate_credential,
     token_hash,
 )
@@ -502,3 +504,49 @@ def test_a_token_issued_inside_a_session_keeps_its_expiry_and_lives_only_if_comm
             authenticate(session, token, now=NOW + timedelta(hours=1))
         with pytest.raises(NotAuthenticated):
             authenticate(session, dropped, now=NOW)
+
+
+def _revoked(session: Session) -> str:
+    issued = issue(session, Role.source, "portal-nl", NOW)
+    revoke_credential(session, issued.credential.credential_id, NOW)
+    return issued.token
+
+
+def _another_roles(session: Session) -> str:
+    issued = issue(session, Role.source, "portal-nl", NOW)
+    row = session.get(CredentialRow, token_hash(issued.token))
+    assert row is not None
+    row.role = Role.recipient
+    session.commit()
+    return issued.token
+
+
+def _principal_gone(session: Session) -> str:
+    register_administrator(session, "bob", "Bob", NOW)
+    session.commit()
+    issued = issue(session, Role.administrator, "bob", NOW)
+    session.delete(session.get(AdministratorRow, "bob"))
+    session.commit()
+    return issued.token
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_revoked, "revoked"),
+        (_another_roles, "prefix does not match the role"),
+        (_principal_gone, "principal unknown"),
+    ],
+)
+def test_a_known_token_that_is_refused_is_logged_by_its_credential_id_and_the_reason(
+    engine: Engine, network: Network, spoil: Any, reason: str
+) -> None:
+    with Session(engine) as session:
+        token = spoil(session)
+        with capture_logs() as logs, pytest.raises(NotAuthenticated) as refused:
+            authenticate(session, token, now=NOW)
+    assert str(refused.value) == "unknown, expired or revoked credential"
+    [event] = [e for e in logs if e["event"] == "authentication_failed"]
+    assert event["reason"] == reason
+    assert event["credential_id"] == credential_id_of(token_hash(token))
+    assert token not in repr(logs)
