@@ -25,6 +25,7 @@ from hub.cli.main import app
 from hub.errors import Forbidden, NotAuthenticated, NotFound
 from hub.logs import configure_logging
 from hub.network.credentials import (
+    Principal,
     Role,
     authenticate,
     credential_id_of,
@@ -38,7 +39,14 @@ from hub.network.credentials import (
     token_hash,
 )
 from hub.settings import Settings
-from hub.store import AdministratorRow, CredentialRow, alembic_config, make_engine, upgrade
+from hub.store import (
+    AdministratorRow,
+    CredentialRow,
+    RecipientRow,
+    alembic_config,
+    make_engine,
+    upgrade,
+)
 from tests.conftest import Clock, Network
 from tests.factories import report_body
 
@@ -550,3 +558,33 @@ def test_a_known_token_that_is_refused_is_logged_by_its_credential_id_and_the_re
     assert event["reason"] == reason
     assert event["credential_id"] == credential_id_of(token_hash(token))
     assert token not in repr(logs)
+
+
+def test_a_token_resolves_to_its_principal_by_its_credential_and_only_a_recipient_has_a_kind(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        recipient = session.get(RecipientRow, "nl-police")
+        assert recipient is not None
+        kind = recipient.kind
+        # An administrator whose id is also a recipient's is not given that recipient's kind.
+        register_administrator(session, "nl-police", "An administrator", NOW)
+        session.commit()
+        issued = {
+            role: issue(session, role, principal, NOW)
+            for role, principal in [
+                (Role.source, "portal-nl"),
+                (Role.recipient, "nl-police"),
+                (Role.administrator, "nl-police"),
+            ]
+        }
+        found = {role: authenticate(session, i.token, now=NOW) for role, i in issued.items()}
+    ids = {role: i.credential.credential_id for role, i in issued.items()}
+    assert found == {
+        Role.source: Principal(Role.source, "portal-nl", None, ids[Role.source]),
+        Role.recipient: Principal(Role.recipient, "nl-police", kind, ids[Role.recipient]),
+        Role.administrator: Principal(
+            Role.administrator, "nl-police", None, ids[Role.administrator]
+        ),
+    }
+    assert kind == "police"
