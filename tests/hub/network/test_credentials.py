@@ -588,3 +588,15 @@ def test_a_token_resolves_to_its_principal_by_its_credential_and_only_a_recipien
         ),
     }
     assert kind == "police"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_no_credential_is_issued_to_a_principal_that_is_not_registered(
+    engine: Engine, network: Network, role: Role
+) -> None:
+    with Session(engine) as session:
+        before = len(session.exec(select(CredentialRow)).all())
+        with pytest.raises(NotFound, match=f"no {role.value} fr-nobody"):
+            issue(session, role, "fr-nobody", NOW)
+        assert len(session.exec(select(CredentialRow)).all()) == before
+        assert list_credentials(session, principal_id="fr-nobody") == []
