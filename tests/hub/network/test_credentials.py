@@ -25,15 +25,28 @@ from hub.cli.main import app
 from hub.errors import Forbidden, NotAuthenticated, NotFound
 from hub.logs import configure_logging
 from hub.network.credentials import (
+    Principal,
     Role,
     authenticate,
+    credential_id_of,
     credential_info,
     issue,
+    issue_credential,
+    list_credentials,
     register_administrator,
+    revoke_credential,
     rotate_credential,
+    token_hash,
 )
 from hub.settings import Settings
-from hub.store import CredentialRow, alembic_config, make_engine, upgrade
+from hub.store import (
+    AdministratorRow,
+    CredentialRow,
+    RecipientRow,
+    alembic_config,
+    make_engine,
+    upgrade,
+)
 from tests.conftest import Clock, Network
 from tests.factories import report_body
 
@@ -119,7 +132,7 @@ def test_a_malformed_or_unknown_token_is_refused_and_the_log_says_why_without_th
         pytest.raises(NotAuthenticated) as refused,
     ):
         authenticate(session, token, now=NOW)
-    assert "unknown, expired or revoked" in str(refused.value)
+    assert str(refused.value) == "unknown, expired or revoked credential"
     [event] = [e for e in logs if e["event"] == "authentication_failed"]
     assert event["reason"] == reason
     assert token not in repr(logs)
@@ -441,3 +454,149 @@ def test_a_credentials_info_is_its_own_and_never_holds_its_token(
         "revoked_at": None,
     }
     assert issued.token not in info.model_dump_json()
+
+
+def test_registering_an_administrator_again_says_so_and_keeps_the_first_name(
+    engine: Engine,
+) -> None:
+    with Session(engine) as session:
+        assert register_administrator(session, "alice", "Alice", NOW) is True
+        assert register_administrator(session, "alice", "Mallory", NOW + timedelta(days=1)) is False
+        session.commit()
+    with Session(engine) as session:
+        row = session.get(AdministratorRow, "alice")
+        assert row is not None
+        assert (row.name, row.created_at) == ("Alice", NOW)
+
+
+def test_credentials_are_listed_oldest_first_and_by_id_within_one_instant(
+    engine: Engine,
+) -> None:
+    later = NOW + timedelta(hours=2)
+    with Session(engine) as session:
+        for admin in ("bob", "carol"):
+            register_administrator(session, admin, admin.title(), NOW)
+        session.commit()
+        issue(session, Role.administrator, "carol", NOW - timedelta(days=1))
+        # The newest is issued first; then, at one earlier instant, as many as it takes for the
+        # order of issue to be neither the order of time nor the order of ids.
+        newest = issue(session, Role.administrator, "bob", later).credential.credential_id
+        at_now: list[str] = []
+        while at_now == sorted(at_now) or max(at_now) < newest:
+            at_now.append(issue(session, Role.administrator, "bob", NOW).credential.credential_id)
+        listed = list_credentials(session, principal_id="bob")
+        everyone = list_credentials(session)
+    assert [c.credential_id for c in listed] == [*sorted(at_now), newest]
+    assert [c.created_at for c in listed] == [NOW] * len(at_now) + [later]
+    assert {c.principal_id for c in listed} == {"bob"}
+    assert everyone[0].principal_id == "carol", "the day-old one comes first"
+    assert [c.credential_id for c in everyone][1:] == [c.credential_id for c in listed]
+
+
+def test_a_token_issued_inside_a_session_keeps_its_expiry_and_lives_only_if_committed(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        dropped = issue_credential(session, Role.source, "portal-nl", NOW)
+        session.rollback()
+        token = issue_credential(
+            session, Role.source, "portal-nl", NOW, expires_at=NOW + timedelta(hours=1)
+        )
+        session.commit()
+        [row] = session.exec(
+            select(CredentialRow).where(CredentialRow.token_hash == token_hash(token))
+        ).all()
+        assert (row.created_at, row.expires_at) == (NOW, NOW + timedelta(hours=1))
+        assert authenticate(session, token, now=NOW + timedelta(minutes=59)).id == "portal-nl"
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, token, now=NOW + timedelta(hours=1))
+        with pytest.raises(NotAuthenticated):
+            authenticate(session, dropped, now=NOW)
+
+
+def _revoked(session: Session) -> str:
+    issued = issue(session, Role.source, "portal-nl", NOW)
+    revoke_credential(session, issued.credential.credential_id, NOW)
+    return issued.token
+
+
+def _another_roles(session: Session) -> str:
+    issued = issue(session, Role.source, "portal-nl", NOW)
+    row = session.get(CredentialRow, token_hash(issued.token))
+    assert row is not None
+    row.role = Role.recipient
+    session.commit()
+    return issued.token
+
+
+def _principal_gone(session: Session) -> str:
+    register_administrator(session, "bob", "Bob", NOW)
+    session.commit()
+    issued = issue(session, Role.administrator, "bob", NOW)
+    session.delete(session.get(AdministratorRow, "bob"))
+    session.commit()
+    return issued.token
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_revoked, "revoked"),
+        (_another_roles, "prefix does not match the role"),
+        (_principal_gone, "principal unknown"),
+    ],
+)
+def test_a_known_token_that_is_refused_is_logged_by_its_credential_id_and_the_reason(
+    engine: Engine, network: Network, spoil: Any, reason: str
+) -> None:
+    with Session(engine) as session:
+        token = spoil(session)
+        with capture_logs() as logs, pytest.raises(NotAuthenticated) as refused:
+            authenticate(session, token, now=NOW)
+    assert str(refused.value) == "unknown, expired or revoked credential"
+    [event] = [e for e in logs if e["event"] == "authentication_failed"]
+    assert event["reason"] == reason
+    assert event["credential_id"] == credential_id_of(token_hash(token))
+    assert token not in repr(logs)
+
+
+def test_a_token_resolves_to_its_principal_by_its_credential_and_only_a_recipient_has_a_kind(
+    engine: Engine, network: Network
+) -> None:
+    with Session(engine) as session:
+        recipient = session.get(RecipientRow, "nl-police")
+        assert recipient is not None
+        kind = recipient.kind
+        # An administrator whose id is also a recipient's is not given that recipient's kind.
+        register_administrator(session, "nl-police", "An administrator", NOW)
+        session.commit()
+        issued = {
+            role: issue(session, role, principal, NOW)
+            for role, principal in [
+                (Role.source, "portal-nl"),
+                (Role.recipient, "nl-police"),
+                (Role.administrator, "nl-police"),
+            ]
+        }
+        found = {role: authenticate(session, i.token, now=NOW) for role, i in issued.items()}
+    ids = {role: i.credential.credential_id for role, i in issued.items()}
+    assert found == {
+        Role.source: Principal(Role.source, "portal-nl", None, ids[Role.source]),
+        Role.recipient: Principal(Role.recipient, "nl-police", kind, ids[Role.recipient]),
+        Role.administrator: Principal(
+            Role.administrator, "nl-police", None, ids[Role.administrator]
+        ),
+    }
+    assert kind == "police"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_no_credential_is_issued_to_a_principal_that_is_not_registered(
+    engine: Engine, network: Network, role: Role
+) -> None:
+    with Session(engine) as session:
+        before = len(session.exec(select(CredentialRow)).all())
+        with pytest.raises(NotFound, match=f"no {role.value} fr-nobody"):
+            issue(session, role, "fr-nobody", NOW)
+        assert len(session.exec(select(CredentialRow)).all()) == before
+        assert list_credentials(session, principal_id="fr-nobody") == []
