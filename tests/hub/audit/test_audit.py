@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -28,7 +28,15 @@ from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from hub import merkle
 from hub.audit import log as audit
-from hub.audit.events import EVENT_KINDS, CountryProcedure, OperatorAction, ReportRouted
+from hub.audit.events import (
+    EVENT_KINDS,
+    AuditEvent,
+    CountryProcedure,
+    DeliveryModeChanged,
+    OperatorAction,
+    PacketSuperseded,
+    ReportRouted,
+)
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
@@ -42,7 +50,7 @@ from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, ReportRow, alembic_config, make_engine
-from keys import fingerprint
+from keys import PublicKeySet, fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
 from tests.conftest import ROOT, Clock, LiveHub, Network
 from tests.factories import report_body
@@ -816,3 +824,149 @@ def test_a_report_s_entries_are_its_own_even_where_another_source_chose_the_same
             assert audit.entries(session, report_id=key, newest_first=True) == own[::-1]
             assert audit.entries(session, report_id=key, limit=2) == own[:2]
         assert audit.entries(session, report_id=str(uuid4())) == []
+
+
+# Reading the log back
+
+
+def record_each(engine: Engine, clock: Clock, *events: AuditEvent) -> None:
+    """Append `events` in one transaction, a second apart."""
+    with Session(engine) as session:
+        for number, audit_event in enumerate(events):
+            audit.record(session, audit_event, at=clock.now + timedelta(seconds=number))
+        session.commit()
+
+
+def action(number: int) -> OperatorAction:
+    return OperatorAction(actor="x", role="administrator", action="read", subject=str(number))
+
+
+def test_entries_are_read_from_a_leaf_on_oldest_or_newest_first_up_to_the_limit(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        before = audit.tree_size(session)
+    superseded = PacketSuperseded(
+        report_id=str(uuid4()), packet_id=str(uuid4()), recipient_id="nl-police"
+    )
+    record_each(engine, clock, *(action(n) for n in range(4)), superseded)
+    size = before + 5
+    with Session(engine) as session:
+        every = audit.entries(session)
+        assert [e.leaf_index for e in every] == list(range(size))
+        assert [e.leaf_index for e in audit.entries(session, start=before + 2)] == [
+            before + 2,
+            before + 3,
+            before + 4,
+        ]
+        assert [e.leaf_index for e in audit.entries(session, start=before + 1, limit=2)] == [
+            before + 1,
+            before + 2,
+        ]
+        newest = audit.entries(session, newest_first=True, limit=2)
+        assert [e.leaf_index for e in newest] == [size - 1, size - 2]
+        assert audit.entries(session, start=size) == []
+        rows = {r.leaf_index: r for r in session.exec(select(AuditEntryRow)).all()}
+    for served in every:
+        stored = rows[served.leaf_index]
+        assert (
+            served.model_dump()
+            == audit.AuditEntry.model_validate(stored, from_attributes=True).model_dump()
+        )
+        assert served.leaf_hash == merkle.leaf_hash(served.entry.encode()).hex()
+        assert json.loads(served.entry)["index"] == served.leaf_index
+    last = every[-1]
+    assert (last.kind, last.report_id, last.recipient_id) == (
+        "packet_superseded",
+        superseded.report_id,
+        "nl-police",
+    )
+    assert last.at == clock.now + timedelta(seconds=4)
+
+
+def test_a_page_of_entries_holds_a_thousand_unless_asked_for_another_number(
+    engine: Engine, clock: Clock
+) -> None:
+    record_each(engine, clock, *(action(n) for n in range(1001)))
+    with Session(engine) as session:
+        assert len(audit.entries(session)) == 1000
+        assert len(audit.entries(session, limit=1001)) == 1001
+
+
+def test_the_newest_entry_of_a_kind_is_found_among_entries_of_other_kinds(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        assert audit.last_of_kind(session, "operator_action") is None
+    changed = DeliveryModeChanged(recipient_id="nl-police", delivery_mode="pull")
+    record_each(engine, clock, action(0), action(1), changed)
+    with Session(engine) as session:
+        size = audit.tree_size(session)
+        newest = audit.last_of_kind(session, "operator_action")
+        assert newest is not None
+        assert newest == audit.entries(session, start=size - 2, limit=1)[0]
+        assert json.loads(newest.entry)["event"]["subject"] == "1"
+        other = audit.last_of_kind(session, "delivery_mode_changed")
+        assert other is not None
+        assert (other.leaf_index, other.recipient_id) == (size - 1, "nl-police")
+        assert audit.last_of_kind(session, "key_revoked") is None
+
+
+def test_the_last_check_is_the_latest_by_its_time_and_then_the_last_recorded(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        assert audit.last_check(session) is None
+        failed = audit.AuditCheck(
+            checked_at=clock.now,
+            checked_by="hub",
+            tree_size=7,
+            verified=False,
+            problems=["entry 3 is missing (deleted)", "the tree of 7 no longer has the root"],
+        )
+        audit.record_check(session, failed)
+        earlier = audit.AuditCheck(
+            checked_at=clock.now - timedelta(minutes=1),
+            checked_by="coordinator",
+            tree_size=6,
+            verified=True,
+            problems=[],
+        )
+        audit.record_check(session, earlier)  # recorded last, but of an earlier time
+        assert audit.last_check(session) == failed
+        again = failed.model_copy(update={"tree_size": 8, "verified": True, "problems": []})
+        audit.record_check(session, again)  # the same instant: the one recorded last
+        assert audit.last_check(session) == again
+
+
+def test_tree_heads_are_listed_smallest_first_from_a_size_on_up_to_the_limit(
+    engine: Engine, settings: Settings, clock: Clock, hub_public: PublicKeySet
+) -> None:
+    secrets, _ = load_hub_secrets(settings)
+    sizes = []
+    for count in (1, 2, 3):
+        grow(engine, clock, count)
+        clock.advance(seconds=1)
+        with Session(engine, expire_on_commit=False) as session:
+            head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+        assert head is not None
+        sizes.append(head.tree_size)
+    with Session(engine) as session:
+        every = audit.tree_heads(session)
+        assert [h.tree_size for h in every] == sizes
+        assert [h.tree_size for h in audit.tree_heads(session, after=sizes[0])] == sizes[1:]
+        assert [h.tree_size for h in audit.tree_heads(session, after=sizes[0] - 1)] == sizes
+        assert [h.tree_size for h in audit.tree_heads(session, limit=2)] == sizes[:2]
+        assert audit.tree_heads(session, after=sizes[-1]) == []
+        assert every[-1] == audit.latest_tree_head(session)
+    for head in every:
+        body = TreeHeadBody.model_validate_json(
+            verify_envelope(
+                head.envelope, TREE_HEAD_TYPE, {hub_public.signing_key_id: hub_public.signing}
+            )
+        )
+        assert (body.tree_size, body.root_hash, body.timestamp) == (
+            head.tree_size,
+            head.root_hash,
+            head.timestamp,
+        )
