@@ -37,6 +37,7 @@ from hub.audit.events import (
     PacketSuperseded,
     ReportRouted,
 )
+from hub.audit.high_water import signed_size
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
@@ -44,7 +45,7 @@ from hub.delivery.push import PushWorker
 from hub.delivery.retention import purge_due
 from hub.delivery.rotation import revoke
 from hub.delivery.state import redrive
-from hub.errors import NotFound
+from hub.errors import NotFound, ProofInvalid
 from hub.http.app import create_app
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
@@ -942,6 +943,14 @@ def test_the_last_check_is_the_latest_by_its_time_and_then_the_last_recorded(
 def test_tree_heads_are_listed_smallest_first_from_a_size_on_up_to_the_limit(
     engine: Engine, settings: Settings, clock: Clock, hub_public: PublicKeySet
 ) -> None:
+    grow(engine, clock)
+    with Session(engine) as session:  # nothing signed yet: no head, and no proof
+        assert audit.latest_tree_head(session) is None
+        assert audit.tree_heads(session) == []
+        with pytest.raises(NotFound, match="not signed a tree head yet"):
+            audit.inclusion_proof(session, leaf_index=0)
+        with pytest.raises(NotFound, match="not signed a tree head yet"):
+            audit.consistency_proof(session, first=0)
     secrets, _ = load_hub_secrets(settings)
     sizes = []
     for count in (1, 2, 3):
@@ -970,3 +979,109 @@ def test_tree_heads_are_listed_smallest_first_from_a_size_on_up_to_the_limit(
             head.root_hash,
             head.timestamp,
         )
+
+
+# Signing
+
+
+def test_the_size_signed_is_kept_beside_the_key_and_a_log_rolled_back_behind_it_is_not_signed(
+    engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    secrets, _ = load_hub_secrets(settings)
+    kept = settings.signed_head_file
+    grow(engine, clock, 3)
+    with Session(engine, expire_on_commit=False) as session:
+        head = audit.sign_tree_head(
+            session, key=secrets.signing_key, now=clock.now, high_water=kept
+        )
+    assert head is not None
+    assert signed_size(kept) == head.tree_size
+    with engine.begin() as connection:  # a backup taken before the newest two entries
+        connection.execute(
+            text("DELETE FROM audit_entries WHERE leaf_index >= :i"), {"i": head.tree_size - 2}
+        )
+        connection.execute(text("UPDATE audit_log SET size = :s"), {"s": head.tree_size - 2})
+        connection.execute(text("DELETE FROM audit_tree_heads"))
+    grow(engine, clock)
+    with Session(engine) as session, pytest.raises(ProofInvalid, match="restored"):
+        audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now, high_water=kept)
+    with Session(engine) as session:
+        assert audit.latest_tree_head(session) is None
+    assert signed_size(kept) == head.tree_size
+    grow(engine, clock, 2)  # the log is as large as the head signed before: signing goes on
+    with Session(engine, expire_on_commit=False) as session:
+        again = audit.sign_tree_head(
+            session, key=secrets.signing_key, now=clock.now, high_water=kept
+        )
+    assert again is not None
+    assert again.tree_size == head.tree_size + 1
+    assert signed_size(kept) == again.tree_size
+
+
+def test_with_nothing_new_since_the_last_head_nothing_is_read_or_signed(
+    signed: Signed, clock: Clock
+) -> None:
+    with Session(signed.engine) as session:
+        before = audit.latest_tree_head(session)
+    # Damage that only reading the entries again would find: the full check's work, not this.
+    signed.sql("UPDATE audit_tree_heads SET frontier = NULL")
+    signed.sql("UPDATE audit_entries SET entry = replace(entry, 'pull', 'push')")
+    secrets, _ = load_hub_secrets(signed.settings)
+    clock.advance(seconds=60)
+    with Session(signed.engine) as session:
+        assert audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now) is None
+        assert audit.latest_tree_head(session) == before
+
+
+def test_proofs_in_an_older_signed_tree_are_that_tree_s_and_not_the_newest_s(
+    signed: Signed, clock: Clock
+) -> None:
+    old = signed.size
+    grow(signed.engine, clock, 3)
+    secrets, _ = load_hub_secrets(signed.settings)
+    sign_round(signed.engine, key=secrets.signing_key, now=clock.now)
+    with Session(signed.engine) as session:
+        heads = {h.tree_size: h for h in audit.tree_heads(session)}
+        assert sorted(heads)[-2:] == [old, old + 3]
+        in_old = audit.inclusion_proof(session, leaf_index=old - 1, size=old)
+        in_new = audit.inclusion_proof(session, leaf_index=old - 1)
+        several = audit.inclusion_proofs(session, leaf_indices=[old - 1], size=old)
+        prefix = audit.consistency_proof(session, first=1, second=old)
+        newest = audit.consistency_proof(session, first=1)
+    assert (in_old.tree_size, in_new.tree_size) == (old, old + 3)
+    assert several == {old - 1: in_old.audit_path}
+    assert in_old.audit_path != in_new.audit_path
+    for proof in (in_old, in_new):
+        assert proof.root_hash == heads[proof.tree_size].root_hash
+        merkle.verify_inclusion(
+            proof.leaf_index,
+            proof.tree_size,
+            bytes.fromhex(proof.leaf_hash),
+            [bytes.fromhex(h) for h in proof.audit_path],
+            bytes.fromhex(proof.root_hash),
+        )
+    assert (prefix.second, newest.second) == (old, old + 3)
+    assert prefix.second_root == heads[old].root_hash
+    assert newest.second_root == heads[old + 3].root_hash
+
+
+def test_a_proof_is_served_for_every_entry_and_prefix_of_a_signed_tree_and_no_other(
+    signed: Signed,
+) -> None:
+    size = signed.size
+    with Session(signed.engine) as session:
+        first = audit.inclusion_proof(session, leaf_index=0, size=size)
+        last = audit.inclusion_proof(session, leaf_index=size - 1, size=size)
+        assert (first.leaf_index, last.leaf_index) == (0, size - 1)
+        for outside in (-1, size):
+            with pytest.raises(NotFound, match=f"no entry {outside} in a tree of {size}"):
+                audit.inclusion_proof(session, leaf_index=outside, size=size)
+        empty = audit.consistency_proof(session, first=0, second=size)
+        whole = audit.consistency_proof(session, first=size, second=size)
+        assert (empty.first, empty.consistency_path) == (0, [])
+        assert empty.first_root == merkle.root([]).hex()
+        assert (whole.first, whole.consistency_path) == (size, [])
+        assert whole.first_root == whole.second_root == last.root_hash
+        for outside in (-1, size + 1):
+            with pytest.raises(NotFound, match=f"no tree of {outside} inside a tree of {size}"):
+                audit.consistency_proof(session, first=outside, second=size)
