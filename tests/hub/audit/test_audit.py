@@ -1085,3 +1085,21 @@ def test_a_proof_is_served_for_every_entry_and_prefix_of_a_signed_tree_and_no_ot
         for outside in (-1, size + 1):
             with pytest.raises(NotFound, match=f"no tree of {outside} inside a tree of {size}"):
                 audit.consistency_proof(session, first=outside, second=size)
+
+
+def test_the_head_of_an_empty_log_proves_the_empty_prefix(
+    engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    secrets, _ = load_hub_secrets(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        assert audit.tree_size(session) == 0
+        head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+    assert head is not None
+    assert (head.tree_size, head.root_hash) == (0, merkle.root([]).hex())
+    with Session(engine) as session:
+        proof = audit.consistency_proof(session, first=0, second=0)
+        assert (proof.first, proof.second, proof.consistency_path) == (0, 0, [])
+        assert proof.first_root == proof.second_root == head.root_hash
+        assert audit.inclusion_proofs(session, leaf_indices=[], size=0) == {}
+        with pytest.raises(NotFound, match="no entry 0 in a tree of 0"):
+            audit.inclusion_proof(session, leaf_index=0, size=0)
