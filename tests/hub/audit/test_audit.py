@@ -1103,3 +1103,31 @@ def test_the_head_of_an_empty_log_proves_the_empty_prefix(
         assert audit.inclusion_proofs(session, leaf_indices=[], size=0) == {}
         with pytest.raises(NotFound, match="no entry 0 in a tree of 0"):
             audit.inclusion_proof(session, leaf_index=0, size=0)
+
+
+def test_a_head_covers_the_log_s_size_and_not_an_entry_stored_beyond_it(
+    signed: Signed, clock: Clock
+) -> None:
+    grow(signed.engine, clock, 2)
+    model = signed.row(signed.size + 1)
+    stray = model["entry"].replace(f'"index":{signed.size + 1}', f'"index":{signed.size + 2}')
+    signed.sql(  # an entry written behind the hub's back, past the log's size row
+        "INSERT INTO audit_entries (leaf_index, at, kind, report_id, recipient_id, entry, "
+        "leaf_hash) VALUES (:i, :at, :k, NULL, NULL, :e, :h)",
+        i=signed.size + 2,
+        at=model["at"],
+        k=model["kind"],
+        e=stray,
+        h=merkle.leaf_hash(stray.encode()).hex(),
+    )
+    secrets, _ = load_hub_secrets(signed.settings)
+    with Session(signed.engine, expire_on_commit=False) as session:
+        head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+        leaves = session.exec(
+            select(AuditEntryRow.leaf_hash)
+            .where(AuditEntryRow.leaf_index < signed.size + 2)
+            .order_by(col(AuditEntryRow.leaf_index))
+        ).all()
+    assert head is not None
+    assert head.tree_size == signed.size + 2
+    assert head.root_hash == merkle.root([bytes.fromhex(h) for h in leaves]).hex()
