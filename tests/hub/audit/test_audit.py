@@ -1131,3 +1131,20 @@ def test_a_head_covers_the_log_s_size_and_not_an_entry_stored_beyond_it(
     assert head is not None
     assert head.tree_size == signed.size + 2
     assert head.root_hash == merkle.root([bytes.fromhex(h) for h in leaves]).hex()
+
+
+def test_an_entry_appended_at_once_comes_after_those_recorded_earlier_in_its_session(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        before = audit.tree_size(session)
+        audit.record(session, action(0), at=clock.now)
+        audit.record(session, action(1), at=clock.now)
+        index, leaf = audit.record_now(session, action(2), at=clock.now)
+        assert audit.tree_size(session) == before + 3  # appended, not yet committed
+        session.commit()
+    assert index == before + 2
+    with Session(engine) as session:
+        written = audit.entries(session, start=before)
+    assert [json.loads(e.entry)["event"]["subject"] for e in written] == ["0", "1", "2"]
+    assert (written[-1].leaf_index, written[-1].leaf_hash) == (index, leaf)
