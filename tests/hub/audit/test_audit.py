@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -28,7 +28,16 @@ from connectors.config import load_config
 from connectors.recipient.pull import pull_until_empty
 from hub import merkle
 from hub.audit import log as audit
-from hub.audit.events import EVENT_KINDS, CountryProcedure, OperatorAction, ReportRouted
+from hub.audit.events import (
+    EVENT_KINDS,
+    AuditEvent,
+    CountryProcedure,
+    DeliveryModeChanged,
+    OperatorAction,
+    PacketSuperseded,
+    ReportRouted,
+)
+from hub.audit.high_water import signed_size
 from hub.audit.verify import AuditVerdict, audit_round, sign_round, verify_stored
 from hub.cli.main import app as cli
 from hub.crypto import open_packet, sign_receipt, verify_envelope
@@ -36,13 +45,13 @@ from hub.delivery.push import PushWorker
 from hub.delivery.retention import purge_due
 from hub.delivery.rotation import revoke
 from hub.delivery.state import redrive
-from hub.errors import NotFound
+from hub.errors import NotFound, ProofInvalid
 from hub.http.app import create_app
 from hub.network.directory import DeliveryMode, set_delivery_mode
 from hub.network.keyring import load_hub_secrets, load_webhook_key, published_keys
 from hub.settings import Settings
 from hub.store import AuditEntryRow, DeliveryRow, ReportRow, alembic_config, make_engine
-from keys import fingerprint
+from keys import PublicKeySet, fingerprint
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, PacketBody, TreeHeadBody
 from tests.conftest import ROOT, Clock, LiveHub, Network
 from tests.factories import report_body
@@ -816,3 +825,326 @@ def test_a_report_s_entries_are_its_own_even_where_another_source_chose_the_same
             assert audit.entries(session, report_id=key, newest_first=True) == own[::-1]
             assert audit.entries(session, report_id=key, limit=2) == own[:2]
         assert audit.entries(session, report_id=str(uuid4())) == []
+
+
+# Reading the log back
+
+
+def record_each(engine: Engine, clock: Clock, *events: AuditEvent) -> None:
+    """Append `events` in one transaction, a second apart."""
+    with Session(engine) as session:
+        for number, audit_event in enumerate(events):
+            audit.record(session, audit_event, at=clock.now + timedelta(seconds=number))
+        session.commit()
+
+
+def action(number: int) -> OperatorAction:
+    return OperatorAction(actor="x", role="administrator", action="read", subject=str(number))
+
+
+def test_entries_are_read_from_a_leaf_on_oldest_or_newest_first_up_to_the_limit(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        before = audit.tree_size(session)
+    superseded = PacketSuperseded(
+        report_id=str(uuid4()), packet_id=str(uuid4()), recipient_id="nl-police"
+    )
+    record_each(engine, clock, *(action(n) for n in range(4)), superseded)
+    size = before + 5
+    with Session(engine) as session:
+        every = audit.entries(session)
+        assert [e.leaf_index for e in every] == list(range(size))
+        assert [e.leaf_index for e in audit.entries(session, start=before + 2)] == [
+            before + 2,
+            before + 3,
+            before + 4,
+        ]
+        assert [e.leaf_index for e in audit.entries(session, start=before + 1, limit=2)] == [
+            before + 1,
+            before + 2,
+        ]
+        newest = audit.entries(session, newest_first=True, limit=2)
+        assert [e.leaf_index for e in newest] == [size - 1, size - 2]
+        assert audit.entries(session, start=size) == []
+        rows = {r.leaf_index: r for r in session.exec(select(AuditEntryRow)).all()}
+    for served in every:
+        stored = rows[served.leaf_index]
+        assert (
+            served.model_dump()
+            == audit.AuditEntry.model_validate(stored, from_attributes=True).model_dump()
+        )
+        assert served.leaf_hash == merkle.leaf_hash(served.entry.encode()).hex()
+        assert json.loads(served.entry)["index"] == served.leaf_index
+    last = every[-1]
+    assert (last.kind, last.report_id, last.recipient_id) == (
+        "packet_superseded",
+        superseded.report_id,
+        "nl-police",
+    )
+    assert last.at == clock.now + timedelta(seconds=4)
+
+
+def test_a_page_of_entries_holds_a_thousand_unless_asked_for_another_number(
+    engine: Engine, clock: Clock
+) -> None:
+    record_each(engine, clock, *(action(n) for n in range(1001)))
+    with Session(engine) as session:
+        assert len(audit.entries(session)) == 1000
+        assert len(audit.entries(session, limit=1001)) == 1001
+
+
+def test_the_newest_entry_of_a_kind_is_found_among_entries_of_other_kinds(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        assert audit.last_of_kind(session, "operator_action") is None
+    changed = DeliveryModeChanged(recipient_id="nl-police", delivery_mode="pull")
+    record_each(engine, clock, action(0), action(1), changed)
+    with Session(engine) as session:
+        size = audit.tree_size(session)
+        newest = audit.last_of_kind(session, "operator_action")
+        assert newest is not None
+        assert newest == audit.entries(session, start=size - 2, limit=1)[0]
+        assert json.loads(newest.entry)["event"]["subject"] == "1"
+        other = audit.last_of_kind(session, "delivery_mode_changed")
+        assert other is not None
+        assert (other.leaf_index, other.recipient_id) == (size - 1, "nl-police")
+        assert audit.last_of_kind(session, "key_revoked") is None
+
+
+def test_the_last_check_is_the_latest_by_its_time_and_then_the_last_recorded(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        assert audit.last_check(session) is None
+        failed = audit.AuditCheck(
+            checked_at=clock.now,
+            checked_by="hub",
+            tree_size=7,
+            verified=False,
+            problems=["entry 3 is missing (deleted)", "the tree of 7 no longer has the root"],
+        )
+        audit.record_check(session, failed)
+        earlier = audit.AuditCheck(
+            checked_at=clock.now - timedelta(minutes=1),
+            checked_by="coordinator",
+            tree_size=6,
+            verified=True,
+            problems=[],
+        )
+        audit.record_check(session, earlier)  # recorded last, but of an earlier time
+        assert audit.last_check(session) == failed
+        again = failed.model_copy(update={"tree_size": 8, "verified": True, "problems": []})
+        audit.record_check(session, again)  # the same instant: the one recorded last
+        assert audit.last_check(session) == again
+
+
+def test_tree_heads_are_listed_smallest_first_from_a_size_on_up_to_the_limit(
+    engine: Engine, settings: Settings, clock: Clock, hub_public: PublicKeySet
+) -> None:
+    grow(engine, clock)
+    with Session(engine) as session:  # nothing signed yet: no head, and no proof
+        assert audit.latest_tree_head(session) is None
+        assert audit.tree_heads(session) == []
+        with pytest.raises(NotFound, match="not signed a tree head yet"):
+            audit.inclusion_proof(session, leaf_index=0)
+        with pytest.raises(NotFound, match="not signed a tree head yet"):
+            audit.consistency_proof(session, first=0)
+    secrets, _ = load_hub_secrets(settings)
+    sizes = []
+    for count in (1, 2, 3):
+        grow(engine, clock, count)
+        clock.advance(seconds=1)
+        with Session(engine, expire_on_commit=False) as session:
+            head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+        assert head is not None
+        sizes.append(head.tree_size)
+    with Session(engine) as session:
+        every = audit.tree_heads(session)
+        assert [h.tree_size for h in every] == sizes
+        assert [h.tree_size for h in audit.tree_heads(session, after=sizes[0])] == sizes[1:]
+        assert [h.tree_size for h in audit.tree_heads(session, after=sizes[0] - 1)] == sizes
+        assert [h.tree_size for h in audit.tree_heads(session, limit=2)] == sizes[:2]
+        assert audit.tree_heads(session, after=sizes[-1]) == []
+        assert every[-1] == audit.latest_tree_head(session)
+    for head in every:
+        body = TreeHeadBody.model_validate_json(
+            verify_envelope(
+                head.envelope, TREE_HEAD_TYPE, {hub_public.signing_key_id: hub_public.signing}
+            )
+        )
+        assert (body.tree_size, body.root_hash, body.timestamp) == (
+            head.tree_size,
+            head.root_hash,
+            head.timestamp,
+        )
+
+
+# Signing
+
+
+def test_the_size_signed_is_kept_beside_the_key_and_a_log_rolled_back_behind_it_is_not_signed(
+    engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    secrets, _ = load_hub_secrets(settings)
+    kept = settings.signed_head_file
+    grow(engine, clock, 3)
+    with Session(engine, expire_on_commit=False) as session:
+        head = audit.sign_tree_head(
+            session, key=secrets.signing_key, now=clock.now, high_water=kept
+        )
+    assert head is not None
+    assert signed_size(kept) == head.tree_size
+    with engine.begin() as connection:  # a backup taken before the newest two entries
+        connection.execute(
+            text("DELETE FROM audit_entries WHERE leaf_index >= :i"), {"i": head.tree_size - 2}
+        )
+        connection.execute(text("UPDATE audit_log SET size = :s"), {"s": head.tree_size - 2})
+        connection.execute(text("DELETE FROM audit_tree_heads"))
+    grow(engine, clock)
+    with Session(engine) as session, pytest.raises(ProofInvalid, match="restored"):
+        audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now, high_water=kept)
+    with Session(engine) as session:
+        assert audit.latest_tree_head(session) is None
+    assert signed_size(kept) == head.tree_size
+    grow(engine, clock, 2)  # the log is as large as the head signed before: signing goes on
+    with Session(engine, expire_on_commit=False) as session:
+        again = audit.sign_tree_head(
+            session, key=secrets.signing_key, now=clock.now, high_water=kept
+        )
+    assert again is not None
+    assert again.tree_size == head.tree_size + 1
+    assert signed_size(kept) == again.tree_size
+
+
+def test_with_nothing_new_since_the_last_head_nothing_is_read_or_signed(
+    signed: Signed, clock: Clock
+) -> None:
+    with Session(signed.engine) as session:
+        before = audit.latest_tree_head(session)
+    # Damage that only reading the entries again would find: the full check's work, not this.
+    signed.sql("UPDATE audit_tree_heads SET frontier = NULL")
+    signed.sql("UPDATE audit_entries SET entry = replace(entry, 'pull', 'push')")
+    secrets, _ = load_hub_secrets(signed.settings)
+    clock.advance(seconds=60)
+    with Session(signed.engine) as session:
+        assert audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now) is None
+        assert audit.latest_tree_head(session) == before
+
+
+def test_proofs_in_an_older_signed_tree_are_that_tree_s_and_not_the_newest_s(
+    signed: Signed, clock: Clock
+) -> None:
+    old = signed.size
+    grow(signed.engine, clock, 3)
+    secrets, _ = load_hub_secrets(signed.settings)
+    sign_round(signed.engine, key=secrets.signing_key, now=clock.now)
+    with Session(signed.engine) as session:
+        heads = {h.tree_size: h for h in audit.tree_heads(session)}
+        assert sorted(heads)[-2:] == [old, old + 3]
+        in_old = audit.inclusion_proof(session, leaf_index=old - 1, size=old)
+        in_new = audit.inclusion_proof(session, leaf_index=old - 1)
+        several = audit.inclusion_proofs(session, leaf_indices=[old - 1], size=old)
+        prefix = audit.consistency_proof(session, first=1, second=old)
+        newest = audit.consistency_proof(session, first=1)
+    assert (in_old.tree_size, in_new.tree_size) == (old, old + 3)
+    assert several == {old - 1: in_old.audit_path}
+    assert in_old.audit_path != in_new.audit_path
+    for proof in (in_old, in_new):
+        assert proof.root_hash == heads[proof.tree_size].root_hash
+        merkle.verify_inclusion(
+            proof.leaf_index,
+            proof.tree_size,
+            bytes.fromhex(proof.leaf_hash),
+            [bytes.fromhex(h) for h in proof.audit_path],
+            bytes.fromhex(proof.root_hash),
+        )
+    assert (prefix.second, newest.second) == (old, old + 3)
+    assert prefix.second_root == heads[old].root_hash
+    assert newest.second_root == heads[old + 3].root_hash
+
+
+def test_a_proof_is_served_for_every_entry_and_prefix_of_a_signed_tree_and_no_other(
+    signed: Signed,
+) -> None:
+    size = signed.size
+    with Session(signed.engine) as session:
+        first = audit.inclusion_proof(session, leaf_index=0, size=size)
+        last = audit.inclusion_proof(session, leaf_index=size - 1, size=size)
+        assert (first.leaf_index, last.leaf_index) == (0, size - 1)
+        for outside in (-1, size):
+            with pytest.raises(NotFound, match=f"no entry {outside} in a tree of {size}"):
+                audit.inclusion_proof(session, leaf_index=outside, size=size)
+        empty = audit.consistency_proof(session, first=0, second=size)
+        whole = audit.consistency_proof(session, first=size, second=size)
+        assert (empty.first, empty.consistency_path) == (0, [])
+        assert empty.first_root == merkle.root([]).hex()
+        assert (whole.first, whole.consistency_path) == (size, [])
+        assert whole.first_root == whole.second_root == last.root_hash
+        for outside in (-1, size + 1):
+            with pytest.raises(NotFound, match=f"no tree of {outside} inside a tree of {size}"):
+                audit.consistency_proof(session, first=outside, second=size)
+
+
+def test_the_head_of_an_empty_log_proves_the_empty_prefix(
+    engine: Engine, settings: Settings, clock: Clock
+) -> None:
+    secrets, _ = load_hub_secrets(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        assert audit.tree_size(session) == 0
+        head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+    assert head is not None
+    assert (head.tree_size, head.root_hash) == (0, merkle.root([]).hex())
+    with Session(engine) as session:
+        proof = audit.consistency_proof(session, first=0, second=0)
+        assert (proof.first, proof.second, proof.consistency_path) == (0, 0, [])
+        assert proof.first_root == proof.second_root == head.root_hash
+        assert audit.inclusion_proofs(session, leaf_indices=[], size=0) == {}
+        with pytest.raises(NotFound, match="no entry 0 in a tree of 0"):
+            audit.inclusion_proof(session, leaf_index=0, size=0)
+
+
+def test_a_head_covers_the_log_s_size_and_not_an_entry_stored_beyond_it(
+    signed: Signed, clock: Clock
+) -> None:
+    grow(signed.engine, clock, 2)
+    model = signed.row(signed.size + 1)
+    stray = model["entry"].replace(f'"index":{signed.size + 1}', f'"index":{signed.size + 2}')
+    signed.sql(  # an entry written behind the hub's back, past the log's size row
+        "INSERT INTO audit_entries (leaf_index, at, kind, report_id, recipient_id, entry, "
+        "leaf_hash) VALUES (:i, :at, :k, NULL, NULL, :e, :h)",
+        i=signed.size + 2,
+        at=model["at"],
+        k=model["kind"],
+        e=stray,
+        h=merkle.leaf_hash(stray.encode()).hex(),
+    )
+    secrets, _ = load_hub_secrets(signed.settings)
+    with Session(signed.engine, expire_on_commit=False) as session:
+        head = audit.sign_tree_head(session, key=secrets.signing_key, now=clock.now)
+        leaves = session.exec(
+            select(AuditEntryRow.leaf_hash)
+            .where(AuditEntryRow.leaf_index < signed.size + 2)
+            .order_by(col(AuditEntryRow.leaf_index))
+        ).all()
+    assert head is not None
+    assert head.tree_size == signed.size + 2
+    assert head.root_hash == merkle.root([bytes.fromhex(h) for h in leaves]).hex()
+
+
+def test_an_entry_appended_at_once_comes_after_those_recorded_earlier_in_its_session(
+    engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        before = audit.tree_size(session)
+        audit.record(session, action(0), at=clock.now)
+        audit.record(session, action(1), at=clock.now)
+        index, leaf = audit.record_now(session, action(2), at=clock.now)
+        assert audit.tree_size(session) == before + 3  # appended, not yet committed
+        session.commit()
+    assert index == before + 2
+    with Session(engine) as session:
+        written = audit.entries(session, start=before)
+    assert [json.loads(e.entry)["event"]["subject"] for e in written] == ["0", "1", "2"]
+    assert (written[-1].leaf_index, written[-1].leaf_hash) == (index, leaf)
