@@ -328,8 +328,12 @@ class Network:
         return [e["id"] for e in self.listing["recipients"]]
 
 
-def provision(settings: Settings, parties_dir: Path, hub_url: str) -> Network:
-    path = provision_demo(settings, parties_dir, hub_url=hub_url)
+def provision(
+    settings: Settings, parties_dir: Path, hub_url: str, *, now: datetime | None = None
+) -> Network:
+    """The demo network registered at `now`: a hub on a test's clock must get the clock's time,
+    or keys registered later on the process clock are not yet valid when the test reports."""
+    path = provision_demo(settings, parties_dir, hub_url=hub_url, now=now)
     return Network(listing_path=path, listing=json.loads(path.read_text(encoding="utf-8")))
 
 

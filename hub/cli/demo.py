@@ -69,14 +69,18 @@ def _write_secret(path: Path, text: str) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def provision_demo(settings: Settings, demo_dir: Path, *, hub_url: str) -> Path:
+def provision_demo(
+    settings: Settings, demo_dir: Path, *, hub_url: str, now: datetime | None = None
+) -> Path:
     """Register the demo network and write its keys and credentials; return recipients.json.
+
+    The parties are registered, and their keys valid, from `now` (the present by default).
 
     Raises InvalidInput if a demo party is already registered.
     """
     private_folder(demo_dir)  # it holds every demo party's private keys and tokens
     shutil.copyfile(settings.hub_public_key_file, demo_dir / "hub.pub.json")
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     listing: dict[str, list[dict[str, Any]]] = {"recipients": [], "sources": []}
     engine = make_engine(settings.resolved_database_url)
     with Session(engine) as session:

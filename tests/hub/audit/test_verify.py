@@ -46,7 +46,8 @@ def hub(settings: Settings, engine: Engine, clock: Clock, tmp_path: Path) -> Ite
     quiet = settings.model_copy(update={"scheduler": False})
     sign(engine, quiet, clock)
     with serving(create_app(quiet, clock=clock)) as url:
-        yield LiveHub(url=url, settings=quiet, network=provision(quiet, tmp_path / "parties", url))
+        network = provision(quiet, tmp_path / "parties", url, now=clock.now)
+        yield LiveHub(url=url, settings=quiet, network=network)
 
 
 def sign(engine: Engine, settings: Settings, clock: Clock) -> SignedTreeHead:
