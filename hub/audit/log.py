@@ -17,7 +17,6 @@ Inclusion and consistency proofs are computed from the stored leaf hashes (`hub.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +50,6 @@ __all__ = [
     "InclusionProof",
     "SignedTreeHead",
     "consistency_proof",
-    "digest",
     "entries",
     "entry_bytes",
     "hold_log",
@@ -537,8 +535,3 @@ def _proof_size(session: Session, size: int | None) -> int:
     if not 0 <= size <= tree_size(session):
         raise NotFound(f"the log holds fewer than {size} entries")
     return size
-
-
-def digest(data: bytes) -> str:
-    """SHA-256 in hex, for the digests events carry."""
-    return hashlib.sha256(data).hexdigest()
