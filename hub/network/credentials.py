@@ -188,19 +188,15 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Principal:
     return Principal(role, row.principal_id, kind, credential_id=row.credential_id)
 
 
-def _principal(
-    session: Session, role: Role, principal_id: str, credential_id: str | None
-) -> Principal | None:
-    if role is Role.source:
-        found = session.get(SourceRow, principal_id) is not None
-        return Principal(role, principal_id, credential_id=credential_id) if found else None
-    if role is Role.administrator:
-        found = session.get(AdministratorRow, principal_id) is not None
-        return Principal(role, principal_id, credential_id=credential_id) if found else None
-    recipient = session.get(RecipientRow, principal_id)
-    if recipient is None:
-        return None
-    return Principal(role, recipient.id, recipient.kind, credential_id=credential_id)
+_REGISTERS: dict[Role, type[SourceRow | RecipientRow | AdministratorRow]] = {
+    Role.source: SourceRow,
+    Role.recipient: RecipientRow,
+    Role.administrator: AdministratorRow,
+}
+
+
+def _is_registered(session: Session, role: Role, principal_id: str) -> bool:
+    return session.get(_REGISTERS[role], principal_id) is not None
 
 
 def register_administrator(session: Session, admin_id: str, name: str, now: datetime) -> bool:
@@ -226,7 +222,7 @@ def issue(
     Raises NotFound if no such source, recipient or administrator is registered. An expiry in
     the past is allowed: it makes a credential that never works.
     """
-    if _principal(session, role, principal_id, None) is None:
+    if not _is_registered(session, role, principal_id):
         raise NotFound(f"no {role.value} {principal_id}")
     issued = _new_credential(session, role, principal_id, now, expires_at)
     session.commit()
