@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,13 +21,23 @@ from sqlmodel import Session
 from hub import merkle
 from hub.audit import log as audit
 from hub.audit.events import OperatorAction
-from hub.audit.log import SignedTreeHead
-from hub.audit.verify import fetch_live, trusted_hub_keys, verify_log
+from hub.audit.high_water import signed_size
+from hub.audit.log import AuditCheck, SignedTreeHead
+from hub.audit.verify import (
+    AuditVerdict,
+    audit_round,
+    fetch_live,
+    format_verdict,
+    sign_round,
+    trusted_hub_keys,
+    verify_log,
+    verify_stored,
+)
 from hub.crypto import sign_envelope
 from hub.errors import ConfigurationError
 from hub.http.app import create_app
 from hub.http.server import serving
-from hub.network.keyring import load_hub_secrets
+from hub.network.keyring import load_hub_secrets, published_keys
 from hub.settings import Settings
 from hub.store import TreeHeadRow
 from schemas.envelope import TREE_HEAD_TYPE, Envelope, TreeHeadBody
@@ -401,4 +411,155 @@ def test_a_proof_the_hub_withholds_is_named_with_its_status_path_and_detail(
     assert str(refused.value) == (
         "cannot read the audit log: the hub answered 503 to /v1/audit/proof/consistency "
         "(proofs are withheld today)"
+    )
+
+
+def test_a_hub_that_answers_an_error_without_a_detail_is_named_with_the_status_s_reason(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    sign(engine, hub.settings, clock)
+    grow(engine, clock)
+    sign(engine, hub.settings, clock)
+
+    def unexplained(_answer: httpx.Response) -> Response:
+        return Response("down for maintenance", status_code=503, media_type="text/plain")
+
+    with (
+        lying(hub, "/v1/audit/proof/consistency", unexplained) as client,
+        pytest.raises(ConfigurationError) as refused,
+    ):
+        fetch_live(client)
+    assert str(refused.value) == (
+        "cannot read the audit log: the hub answered 503 to /v1/audit/proof/consistency "
+        "(Service Unavailable)"
+    )
+
+
+# The report for people
+
+
+def when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stored_verdict(engine: Engine, settings: Settings) -> AuditVerdict:
+    with Session(engine) as session:
+        return verify_stored(session, published_keys(settings))
+
+
+def test_the_report_of_a_verified_log_names_its_newest_head_and_notes_the_entries_after_it(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    grow(engine, clock, 3)
+    head = sign(engine, settings, clock)
+    grow(engine, clock)  # not yet signed over
+    verdict = stored_verdict(engine, settings)
+    assert verdict.verified, verdict.problems
+    assert format_verdict(verdict, source="the test hub") == "\n".join(
+        [
+            f"audit log of the test hub: {head.tree_size + 1} entries",
+            f"latest signed tree head: size {head.tree_size}, root {head.root_hash[:16]}..., "
+            f"signed {when(head.timestamp)}",
+            "  checked 1 signed tree heads and their consistency",
+            "  checked 0 receipts against their recipients' keys",
+            "  note: 1 entries are newer than the latest signed tree head and not yet covered "
+            "by a signature",
+            "VERDICT: VERIFIED - every entry is included, unchanged and in order; every tree "
+            "head is signed and consistent; every receipt verifies (proven up to entry "
+            f"{head.tree_size})",
+        ]
+    )
+
+
+def test_the_report_of_a_damaged_log_without_a_signed_head_lists_every_problem(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    grow(engine, clock, 4)
+    with engine.begin() as connection:
+        size = connection.execute(text("SELECT count(*) FROM audit_entries")).scalar_one()
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index IN (1, 2)"))
+        connection.execute(
+            text("UPDATE audit_entries SET kind = 'changed' WHERE leaf_index = :i"), {"i": size - 1}
+        )
+    verdict = stored_verdict(engine, settings)
+    assert format_verdict(verdict, source="db") == "\n".join(
+        [
+            f"audit log of db: {size - 2} entries",
+            "  checked 0 signed tree heads and their consistency",
+            "  checked 0 receipts against their recipients' keys",
+            "  note: no signed tree head yet: nothing signed vouches for these entries",
+            "VERDICT: FAILED - 2 problem(s) found:",
+            "  - entries 1 to 2 are missing (deleted)",
+            f"  - entry {size - 1}: its columns disagree with its content (changed)",
+        ]
+    )
+
+
+# The hub's own rounds
+
+
+def restore_to(engine: Engine, size: int) -> None:
+    """What restoring the database from a backup taken at `size` entries does to the log."""
+    with engine.begin() as connection:
+        params = {"size": size}
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index >= :size"), params)
+        connection.execute(text("DELETE FROM audit_tree_heads WHERE tree_size > :size"), params)
+        connection.execute(text("UPDATE audit_log SET size = :size"), params)
+
+
+def stored_heads(engine: Engine) -> list[int]:
+    with Session(engine) as session:
+        return [h.tree_size for h in audit.tree_heads(session, limit=10**6)]
+
+
+def test_a_signing_round_keeps_the_size_it_signed_and_signs_no_log_restored_from_before_it(
+    settings: Settings, engine: Engine, clock: Clock, tmp_path: Path
+) -> None:
+    key = load_hub_secrets(settings)[0].signing_key
+    high_water = tmp_path / "newest-signed-head.json"
+    grow(engine, clock, 3)
+    sign_round(engine, key=key, now=clock.now, high_water=high_water)
+    signed = stored_heads(engine)
+    assert signed_size(high_water) == signed[-1] >= 3
+    restore_to(engine, signed[-1] - 2)
+    grow(engine, clock)  # the restored log grows again, still behind the head signed
+    clock.advance(seconds=1)
+    sign_round(engine, key=key, now=clock.now, high_water=high_water)  # refused, not raised
+    assert stored_heads(engine) == signed[:-1]
+    assert signed_size(high_water) == signed[-1]
+
+
+def test_the_full_round_refuses_to_sign_and_fails_a_log_restored_from_before_its_newest_head(
+    settings: Settings, engine: Engine, clock: Clock, tmp_path: Path
+) -> None:
+    secrets, published = load_hub_secrets(settings)
+    high_water = tmp_path / "newest-signed-head.json"
+    grow(engine, clock, 3)
+    first = audit_round(
+        engine, key=secrets.signing_key, published=published, now=clock.now, high_water=high_water
+    )
+    assert first.verified, first.problems
+    size = first.signed_size
+    restore_to(engine, size - 2)
+    grow(engine, clock)
+    clock.advance(seconds=1)
+    verdict = audit_round(
+        engine, key=secrets.signing_key, published=published, now=clock.now, high_water=high_water
+    )
+    assert stored_heads(engine) == []  # nothing signed over the restored log
+    assert not verdict.verified
+    assert verdict.problems[0] == (
+        f"the audit log holds {size - 1} entries but this hub signed a tree head of {size}: "
+        "the database was restored from before that head. Not signing. Tell the coordinators "
+        "the log was rolled back, then remove the newest-signed-head file beside the hub key "
+        "to sign again from the restored log"
+    )
+    with Session(engine) as session:
+        check = audit.last_check(session)
+    assert check == AuditCheck(
+        checked_at=clock.now,
+        checked_by="hub",
+        tree_size=size - 1,
+        verified=False,
+        problems=verdict.problems,
     )
