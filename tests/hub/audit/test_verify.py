@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -20,9 +23,10 @@ from sqlmodel import Session
 
 from hub import merkle
 from hub.audit import log as audit
-from hub.audit.events import OperatorAction
+from hub.audit.entry import entry_bytes
+from hub.audit.events import AuditEvent, KeyRevoked, OperatorAction, ReceiptVerified
 from hub.audit.high_water import signed_size
-from hub.audit.log import AuditCheck, SignedTreeHead
+from hub.audit.log import AuditCheck, AuditEntry, SignedTreeHead
 from hub.audit.verify import (
     AuditVerdict,
     audit_round,
@@ -33,15 +37,16 @@ from hub.audit.verify import (
     verify_log,
     verify_stored,
 )
-from hub.crypto import sign_envelope
+from hub.crypto import canonical_json, sign_envelope
+from hub.delivery.rotation import revoke
 from hub.errors import ConfigurationError
 from hub.http.app import create_app
 from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets, published_keys
 from hub.settings import Settings
 from hub.store import TreeHeadRow
-from schemas.envelope import TREE_HEAD_TYPE, Envelope, TreeHeadBody
-from tests.conftest import Clock, LiveHub, provision
+from schemas.envelope import TREE_HEAD_TYPE, Envelope, PublishedHubKeys, TreeHeadBody
+from tests.conftest import Clock, LiveHub, Network, provision
 from tests.factories import report_body
 from tests.hub.audit.test_audit import grow
 from tests.hub.delivery.test_delivery import receipt_for
@@ -563,3 +568,233 @@ def test_the_full_round_refuses_to_sign_and_fails_a_log_restored_from_before_its
         verified=False,
         problems=verdict.problems,
     )
+
+
+# The offline verifier, given a log: each kind of damage is named, once, and the rest of the log
+# is still checked.
+
+
+@dataclass
+class Log:
+    """A hub's log as the verifier is given it: two reports delivered, receipted by nl-police
+    and by nl-section, every entry covered by the signed tree head `head`."""
+
+    entries: list[AuditEntry]
+    heads: list[SignedTreeHead]
+    published: PublishedHubKeys
+    network: Network
+
+    @property
+    def head(self) -> SignedTreeHead:
+        return self.heads[-1]
+
+    def verdict(
+        self,
+        entries: list[AuditEntry] | None = None,
+        heads: list[SignedTreeHead] | None = None,
+        *,
+        last_seen: SignedTreeHead | None = None,
+    ) -> AuditVerdict:
+        return verify_log(
+            self.entries if entries is None else entries,
+            self.heads if heads is None else heads,
+            self.published,
+            trusted_hub_keys(self.published, None),
+            last_seen=last_seen,
+        )
+
+    def index_of(self, kind: str, *, recipient: str | None = "nl-police") -> int:
+        found = [
+            e.leaf_index for e in self.entries if (e.kind, e.recipient_id) == (kind, recipient)
+        ]
+        assert found, f"the log has no {kind} entry for {recipient}"
+        return found[0]
+
+    def event(self, index: int) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self.entries[index].entry)["event"]
+        return event
+
+    def receipt_key_id(self, recipient: str) -> str:
+        return next(
+            self.event(e.leaf_index)["key_id"]
+            for e in self.entries
+            if e.kind == "key_registered"
+            and e.recipient_id == recipient
+            and self.event(e.leaf_index)["purpose"] == "receipt"
+        )
+
+
+def read_log(engine: Engine, settings: Settings, network: Network) -> Log:
+    with Session(engine) as session:
+        entries = audit.entries(session, limit=10**6)
+        heads = audit.tree_heads(session, limit=10**6)
+    return Log(entries, heads, published_keys(settings), network)
+
+
+@pytest.fixture
+def log(hub: LiveHub, engine: Engine, clock: Clock) -> Log:
+    submit(hub)
+    send_receipts(hub, pull(hub))
+    submit(hub)
+    send_receipts(hub, pull(hub, "nl-section"), "nl-section")
+    sign(engine, hub.settings, clock)
+    found = read_log(engine, hub.settings, hub.network)
+    verdict = found.verdict()
+    assert verdict.verified, verdict.problems
+    receipts = [e for e in found.entries if e.kind == "receipt_verified"]
+    assert {e.recipient_id for e in receipts} == {"nl-police", "nl-section"}
+    assert (verdict.warnings, verdict.receipts_checked) == ([], len(receipts))
+    assert found.head.tree_size == len(found.entries)
+    return found
+
+
+def rewritten(item: AuditEntry, entry: str) -> AuditEntry:
+    """`item` with other bytes, and the leaf hash of those bytes."""
+    return item.model_copy(
+        update={"entry": entry, "leaf_hash": merkle.leaf_hash(entry.encode()).hex()}
+    )
+
+
+def with_event(item: AuditEntry, **changes: object) -> AuditEntry:
+    """`item` with its event's fields changed, written as the hub writes an entry."""
+    body = json.loads(item.entry)
+    body["event"].update(changes)
+    return rewritten(item, canonical_json(body).decode())
+
+
+def appended(entries: list[AuditEntry], audit_event: AuditEvent, at: datetime) -> list[AuditEntry]:
+    """`entries` and one more, `audit_event` at the next index, as the hub would append it."""
+    index = len(entries)
+    data = entry_bytes(index, audit_event, at)
+    item = AuditEntry(
+        leaf_index=index,
+        at=at,
+        kind=audit_event.kind,
+        report_id=audit_event.report,
+        recipient_id=audit_event.recipient,
+        entry=data.decode(),
+        leaf_hash=merkle.leaf_hash(data).hex(),
+    )
+    return [*entries, item]
+
+
+def root_lost(head: SignedTreeHead) -> str:
+    return (
+        f"the first {head.tree_size} entries no longer have the root of the tree head signed at "
+        f"{when(head.timestamp)} (entries were changed, moved, inserted or deleted)"
+    )
+
+
+def test_an_entry_given_twice_is_named_once_and_every_entry_after_it_is_still_checked(
+    log: Log,
+) -> None:
+    twice = log.index_of("report_routed", recipient=None)
+    entries = [*log.entries[: twice + 1], log.entries[twice], *log.entries[twice + 1 :]]
+    verdict = log.verdict(entries)
+    assert verdict.problems == [f"entry {twice} appears twice"]
+    assert (verdict.tree_heads_checked, verdict.signed_size) == (len(log.heads), log.head.tree_size)
+
+
+def test_entries_that_are_not_json_or_not_an_object_are_named_and_the_entries_after_them_checked(
+    log: Log,
+) -> None:
+    garbled = log.index_of("report_routed", recipient=None)
+    listed = log.index_of("packet_pulled")
+    later = log.index_of("receipt_verified", recipient="nl-section")
+    assert garbled < listed < later
+    entries = list(log.entries)
+    entries[garbled] = rewritten(entries[garbled], "not json")
+    entries[listed] = rewritten(entries[listed], "[1, 2]")
+    entries[later] = entries[later].model_copy(update={"kind": "receipt_rejected"})
+    assert log.verdict(entries).problems == [
+        f"entry {garbled} is not JSON (changed)",
+        f"entry {listed} is not an entry (changed)",
+        f"entry {later}: its columns disagree with its content (changed)",
+        f"entry {garbled} is not a known kind of event",
+        f"entry {listed} is not a known kind of event",
+        root_lost(log.head),
+    ]
+
+
+def test_each_look_up_column_that_disagrees_with_its_entry_is_named(log: Log) -> None:
+    index = log.index_of("packet_sealed")
+    item = log.entries[index]
+    assert (item.report_id, item.recipient_id) != (None, None)
+    for change in [
+        {"kind": "packet_pulled"},
+        {"at": item.at + timedelta(seconds=1)},
+        {"report_id": str(uuid4())},
+        {"recipient_id": "nl-section"},
+    ]:
+        entries = list(log.entries)
+        entries[index] = item.model_copy(update=change)
+        assert log.verdict(entries).problems == [
+            f"entry {index}: its columns disagree with its content (changed)"
+        ], change
+
+
+def test_an_entry_whose_time_or_event_is_not_of_the_right_type_is_named(log: Log) -> None:
+    index = log.index_of("report_routed", recipient=None)
+    body = json.loads(log.entries[index].entry)
+    entries = list(log.entries)
+    entries[index] = rewritten(entries[index], canonical_json({**body, "at": 5}).decode())
+    assert log.verdict(entries, []).problems == [
+        f"entry {index}: its columns disagree with its content (changed)"
+    ]
+    entries[index] = rewritten(entries[index], canonical_json({**body, "event": "x"}).decode())
+    assert log.verdict(entries, []).problems == [
+        f"entry {index}: its columns disagree with its content (changed)",
+        f"entry {index} is not a known kind of event",
+    ]
+
+
+def test_a_receipt_key_registered_under_another_key_s_id_is_named_and_its_receipts_fail(
+    log: Log,
+) -> None:
+    registered = next(
+        e.leaf_index
+        for e in log.entries
+        if e.kind == "key_registered"
+        and e.recipient_id == "nl-police"
+        and log.event(e.leaf_index)["purpose"] == "receipt"
+    )
+    receipt = log.index_of("receipt_verified")
+    entries = list(log.entries)
+    entries[registered] = with_event(entries[registered], key_id=log.receipt_key_id("nl-section"))
+    packet = log.event(receipt)["packet_id"]
+    assert log.verdict(entries, []).problems == [
+        f"entry {registered}: key id does not match the public key",
+        f"entry {receipt}: the receipt for packet {packet} does not verify with a receipt key "
+        "of nl-police valid at that time",
+    ]
+
+
+def test_a_receipt_signed_with_a_revoked_key_is_named_and_revoking_other_keys_changes_nothing(
+    log: Log, hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        revoke(session, log.receipt_key_id("nl-police"), clock.now)
+    sealing = next(
+        log.event(e.leaf_index)["key_id"]
+        for e in log.entries
+        if e.kind == "key_registered"
+        and e.recipient_id == "nl-section"
+        and log.event(e.leaf_index)["purpose"] == "sealing"
+    )
+    with Session(engine) as session:
+        revoke(session, sealing, clock.now)
+    revoked = read_log(engine, hub.settings, hub.network).entries
+    assert [e.kind for e in revoked[len(log.entries) :]] == ["key_revoked", "key_revoked"]
+    # A key the log never registered, of a recipient it has no receipt key of: nothing to undo.
+    unknown = KeyRevoked(recipient_id="nl-nobody", key_id="ed25519:" + "0" * 32, purpose="receipt")
+    revoked = appended(revoked, unknown, clock.now)
+    assert log.verdict(revoked, []).problems == []
+    receipt = log.index_of("receipt_verified")
+    again = ReceiptVerified.model_validate(log.event(receipt))
+    entries = appended(revoked, again, clock.now)
+    verdict = log.verdict(entries, [])
+    assert verdict.problems == [
+        f"entry {len(revoked)}: the receipt for packet {again.packet_id} does not verify with a "
+        "receipt key of nl-police valid at that time"
+    ]
+    assert verdict.receipts_checked == len(receipts(engine)) + 1
