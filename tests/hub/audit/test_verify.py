@@ -12,26 +12,36 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from nacl.signing import SigningKey
 from sqlalchemy import Engine, text
 from sqlmodel import Session
+from structlog.testing import capture_logs
 
 from hub import merkle
 from hub.audit import log as audit
 from hub.audit.entry import entry_bytes
-from hub.audit.events import AuditEvent, KeyRevoked, OperatorAction, ReceiptVerified
+from hub.audit.events import (
+    AuditEvent,
+    KeyRevoked,
+    OperatorAction,
+    PacketSealed,
+    ReceiptVerified,
+)
 from hub.audit.high_water import signed_size
 from hub.audit.log import AuditCheck, AuditEntry, SignedTreeHead
 from hub.audit.verify import (
     AuditVerdict,
     audit_round,
+    export_log,
     fetch_live,
     format_verdict,
+    rolled_back,
     sign_round,
     trusted_hub_keys,
     verify_log,
@@ -45,7 +55,15 @@ from hub.http.server import serving
 from hub.network.keyring import load_hub_secrets, published_keys
 from hub.settings import Settings
 from hub.store import TreeHeadRow
-from schemas.envelope import TREE_HEAD_TYPE, Envelope, PublishedHubKeys, TreeHeadBody
+from keys import generate_keyset
+from schemas.envelope import (
+    RECEIPT_TYPE,
+    TREE_HEAD_TYPE,
+    Envelope,
+    PublishedHubKeys,
+    ReceiptBody,
+    TreeHeadBody,
+)
 from tests.conftest import Clock, LiveHub, Network, provision
 from tests.factories import report_body
 from tests.hub.audit.test_audit import grow
@@ -540,17 +558,29 @@ def test_the_full_round_refuses_to_sign_and_fails_a_log_restored_from_before_its
     secrets, published = load_hub_secrets(settings)
     high_water = tmp_path / "newest-signed-head.json"
     grow(engine, clock, 3)
-    first = audit_round(
-        engine, key=secrets.signing_key, published=published, now=clock.now, high_water=high_water
-    )
+    with capture_logs() as logs:
+        first = audit_round(
+            engine,
+            key=secrets.signing_key,
+            published=published,
+            now=clock.now,
+            high_water=high_water,
+        )
     assert first.verified, first.problems
+    assert "audit_log_damaged" not in [line["event"] for line in logs]
     size = first.signed_size
     restore_to(engine, size - 2)
     grow(engine, clock)
     clock.advance(seconds=1)
-    verdict = audit_round(
-        engine, key=secrets.signing_key, published=published, now=clock.now, high_water=high_water
-    )
+    with capture_logs() as logs:
+        verdict = audit_round(
+            engine,
+            key=secrets.signing_key,
+            published=published,
+            now=clock.now,
+            high_water=high_water,
+        )
+    assert {"event": "audit_log_damaged", "problems": 1, "log_level": "error"} in logs
     assert stored_heads(engine) == []  # nothing signed over the restored log
     assert not verdict.verified
     assert verdict.problems[0] == (
@@ -568,6 +598,11 @@ def test_the_full_round_refuses_to_sign_and_fails_a_log_restored_from_before_its
         verified=False,
         problems=verdict.problems,
     )
+    # Given the head seen before as well, the hub's own signed size is said first.
+    with Session(engine) as session:
+        both = verify_stored(session, published, last_seen=first.latest, high_water=high_water)
+    assert first.latest is not None
+    assert both.problems == [verdict.problems[0], rolled_back(size - 1, first.latest)]
 
 
 # The offline verifier, given a log: each kind of damage is named, once, and the rest of the log
@@ -798,3 +833,152 @@ def test_a_receipt_signed_with_a_revoked_key_is_named_and_revoking_other_keys_ch
         "receipt key of nl-police valid at that time"
     ]
     assert verdict.receipts_checked == len(receipts(engine)) + 1
+
+
+def test_a_receipt_that_names_another_digest_recipient_or_packet_than_the_log_sealed_is_named(
+    log: Log, clock: Clock
+) -> None:
+    index = log.index_of("receipt_verified")
+    receipted = ReceiptVerified.model_validate(log.event(index))
+    packet = receipted.packet_id
+    sealed = next(
+        e.leaf_index
+        for e in log.entries
+        if e.kind == "packet_sealed" and log.event(e.leaf_index)["packet_id"] == packet
+    )
+    digest = log.event(sealed)["sealed_sha256"]
+    wrong = (
+        f"entry {{}}: the receipt for packet {packet} does not name the packet and digest the "
+        "log says were sealed"
+    )
+    # The log says the packet was sealed to other bytes.
+    entries = list(log.entries)
+    entries[sealed] = with_event(entries[sealed], sealed_sha256="0" * 64)
+    assert log.verdict(entries, []).problems == [wrong.format(index)]
+    # nl-section signs, with its own key, a receipt for nl-police's packet.
+    body = ReceiptBody(
+        packet_id=UUID(packet),
+        recipient_id="nl-police",
+        sealed_sha256=digest,
+        received_at=clock.now,
+    )
+    signed = sign_envelope(RECEIPT_TYPE, body, log.network.keys("nl-section").signing)
+    by_another = receipted.model_copy(update={"recipient_id": "nl-section", "receipt": signed})
+    entries = appended(log.entries, by_another, clock.now)
+    assert log.verdict(entries, []).problems == [wrong.format(len(log.entries))]
+    # nl-police's receipt filed under another packet, which the log says was sealed to the same
+    # bytes for the same recipient.
+    other = str(uuid4())
+    resealed = PacketSealed.model_validate({**log.event(sealed), "packet_id": other})
+    entries = appended(log.entries, resealed, clock.now)
+    entries = appended(entries, receipted.model_copy(update={"packet_id": other}), clock.now)
+    assert log.verdict(entries, []).problems == [
+        f"entry {len(log.entries) + 1}: the receipt for packet {other} does not name the packet "
+        "and digest the log says were sealed"
+    ]
+
+
+def signed_head(
+    settings: Settings, head: SignedTreeHead, *, at: datetime, key: SigningKey | None = None
+) -> SignedTreeHead:
+    """`head` signed again at `at`, by the hub's key or by `key`."""
+    key = key or load_hub_secrets(settings)[0].signing_key
+    body = TreeHeadBody(tree_size=head.tree_size, root_hash=head.root_hash, timestamp=at)
+    return head.model_copy(
+        update={"timestamp": at, "envelope": sign_envelope(TREE_HEAD_TYPE, body, key)}
+    )
+
+
+def test_a_tree_head_not_signed_by_the_hub_is_named_and_the_heads_after_it_still_checked(
+    log: Log, hub: LiveHub
+) -> None:
+    smaller, newest = log.heads
+    stranger = generate_keyset(sealing=False).signing
+    forged = signed_head(hub.settings, smaller, at=smaller.timestamp, key=stranger)
+    verdict = log.verdict(heads=[newest, forged])
+    assert verdict.problems == [
+        f"the tree head of size {smaller.tree_size} is not signed by a trusted hub key"
+    ]
+    assert (verdict.tree_heads_checked, verdict.latest) == (1, newest)
+
+
+def test_a_larger_tree_head_signed_before_a_smaller_one_is_named_and_one_signed_with_it_is_not(
+    log: Log, hub: LiveHub
+) -> None:
+    smaller, newest = log.heads
+    later = signed_head(hub.settings, smaller, at=newest.timestamp + timedelta(seconds=1))
+    assert log.verdict(heads=[later, newest]).problems == [
+        f"the tree head of size {newest.tree_size} is older than a smaller one"
+    ]
+    same = signed_head(hub.settings, smaller, at=newest.timestamp)
+    verdict = log.verdict(heads=[newest, same])
+    assert (verdict.problems, verdict.latest) == ([], newest)
+
+
+def test_a_log_behind_the_head_seen_before_is_said_to_be_rolled_back_first(log: Log) -> None:
+    size = log.head.tree_size
+    verdict = log.verdict(log.entries[:-2], last_seen=log.head)
+    assert verdict.problems == [
+        rolled_back(size - 2, log.head),
+        f"the tree head signed at {when(log.head.timestamp)} covers {size} entries but the log "
+        f"has {size - 2} (entries were deleted)",
+    ]
+    assert log.verdict(last_seen=log.head).problems == []  # the log at the size seen
+
+
+def test_an_empty_log_verifies_with_nothing_signed_and_nothing_to_note(log: Log) -> None:
+    assert log.verdict([], []) == AuditVerdict(
+        verified=True,
+        entries=0,
+        signed_size=0,
+        latest=None,
+        tree_heads_checked=0,
+        receipts_checked=0,
+        problems=[],
+        warnings=[],
+    )
+
+
+# The hub's own database, longer than a page
+
+
+def test_the_hub_reads_every_entry_of_a_log_longer_than_its_page_and_past_each_gap(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    with Session(engine) as session:
+        for number in range(6100):
+            grown = OperatorAction(
+                actor="x", role="administrator", action="grow", subject=f"{number}"
+            )
+            audit.record(session, grown, at=clock.now)
+        session.commit()
+        size = audit.tree_size(session)
+    assert size > 5000 + 1000
+    verdict = stored_verdict(engine, settings)
+    assert (verdict.entries, verdict.problems) == (size, [])
+    with engine.begin() as connection:  # a gap where the second page starts
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index = 5000"))
+    verdict = stored_verdict(engine, settings)
+    assert (verdict.entries, verdict.problems) == (size - 1, ["entry 5000 is missing (deleted)"])
+    with engine.begin() as connection:  # and one where the first page starts
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index = 0"))
+    verdict = stored_verdict(engine, settings)
+    assert (verdict.entries, verdict.problems) == (
+        size - 2,
+        ["entry 0 is missing (deleted)", "entry 5000 is missing (deleted)"],
+    )
+
+
+def test_the_hub_checks_and_exports_every_tree_head_however_many(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    sign_each(engine, hub.settings, clock, PAGE)
+    with Session(engine) as session:
+        stored = audit.tree_heads(session, limit=10 * PAGE)
+        exported = export_log(session, published_keys(hub.settings), clock.now)
+    assert len(stored) > PAGE
+    assert exported.tree_heads == stored
+    assert exported.exported_at == clock.now
+    verdict = stored_verdict(engine, hub.settings)
+    assert (verdict.tree_heads_checked, verdict.latest) == (len(stored), stored[-1])
+    assert verdict.verified, verdict.problems
