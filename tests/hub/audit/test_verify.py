@@ -651,7 +651,7 @@ class Log:
 
     def receipt_key_id(self, recipient: str) -> str:
         return next(
-            self.event(e.leaf_index)["key_id"]
+            str(self.event(e.leaf_index)["key_id"])
             for e in self.entries
             if e.kind == "key_registered"
             and e.recipient_id == recipient
@@ -755,12 +755,13 @@ def test_each_look_up_column_that_disagrees_with_its_entry_is_named(log: Log) ->
     index = log.index_of("packet_sealed")
     item = log.entries[index]
     assert (item.report_id, item.recipient_id) != (None, None)
-    for change in [
+    changes: list[dict[str, Any]] = [
         {"kind": "packet_pulled"},
         {"at": item.at + timedelta(seconds=1)},
         {"report_id": str(uuid4())},
         {"recipient_id": "nl-section"},
-    ]:
+    ]
+    for change in changes:
         entries = list(log.entries)
         entries[index] = item.model_copy(update=change)
         assert log.verdict(entries).problems == [
