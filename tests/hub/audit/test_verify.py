@@ -983,3 +983,14 @@ def test_the_hub_checks_and_exports_every_tree_head_however_many(
     verdict = stored_verdict(engine, hub.settings)
     assert (verdict.tree_heads_checked, verdict.latest) == (len(stored), stored[-1])
     assert verdict.verified, verdict.problems
+
+
+def test_the_hub_verifies_its_own_log_when_empty_and_when_one_entry_long(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    empty = stored_verdict(engine, settings)
+    assert (empty.verified, empty.entries, empty.warnings) == (True, 0, [])
+    grow(engine, clock)
+    one = stored_verdict(engine, settings)
+    assert (one.verified, one.entries, one.problems) == (True, 1, [])
+    assert one.warnings == ["no signed tree head yet: nothing signed vouches for these entries"]
