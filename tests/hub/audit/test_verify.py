@@ -994,3 +994,18 @@ def test_the_hub_verifies_its_own_log_when_empty_and_when_one_entry_long(
     one = stored_verdict(engine, settings)
     assert (one.verified, one.entries, one.problems) == (True, 1, [])
     assert one.warnings == ["no signed tree head yet: nothing signed vouches for these entries"]
+
+
+def test_the_live_verifier_asks_for_the_proof_between_each_two_tree_heads_in_turn(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+    grow(engine, clock)
+    sign(engine, hub.settings, clock)
+    deliver(hub)
+    sign(engine, hub.settings, clock)
+    with coordinator(hub.url, hub) as client:
+        live = fetch_live(client)
+    assert len(live.heads) >= 4
+    assert live.proof_problems == []
