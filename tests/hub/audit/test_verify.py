@@ -925,6 +925,14 @@ def test_a_log_behind_the_head_seen_before_is_said_to_be_rolled_back_first(log: 
         f"has {size - 2} (entries were deleted)",
     ]
     assert log.verdict(last_seen=log.head).problems == []  # the log at the size seen
+    index = log.index_of("packet_pulled")
+    entries = list(log.entries)
+    entries[index] = with_event(entries[index], recipient_id="nl-section")
+    assert log.verdict(entries, [], last_seen=log.head).problems == [
+        f"entry {index}: its columns disagree with its content (changed)",
+        f"the first {size} entries no longer have the root of the tree head this verifier saw "
+        "before (entries were changed, moved, inserted or deleted)",
+    ]
 
 
 def test_an_empty_log_verifies_with_nothing_signed_and_nothing_to_note(log: Log) -> None:
