@@ -72,6 +72,7 @@ log = get_logger(__name__)
 
 EXPORT_FORMAT = "ctt-hub-audit-log/1"
 _INCLUSION_SPOT_CHECKS = 100
+_PAGE = 5000  # rows read at once from the hub's own database
 
 
 class ExportedLog(BaseModel):
@@ -511,15 +512,14 @@ def read_export(path: Path) -> ExportedLog:
 
 
 def _stored_entries(session: Session) -> list[AuditEntry]:
+    """Every stored row, in pages that each start after the last leaf index read, so that a
+    row deleted or moved neither hides another nor shows one twice."""
     stored: list[AuditEntry] = []
     while True:
-        page = audit.entries(session, start=len(stored), limit=5000)
-        if page and page[0].leaf_index != len(stored):
-            # A gap: read everything after it too, so the verifier sees every row there is.
-            page = audit.entries(session, start=len(stored), limit=10**9)
-            return stored + page
+        start = stored[-1].leaf_index + 1 if stored else 0
+        page = audit.entries(session, start=start, limit=_PAGE)
         stored += page
-        if len(page) < 5000:
+        if len(page) < _PAGE:
             return stored
 
 

@@ -970,12 +970,23 @@ def test_the_hub_reads_every_entry_of_a_log_longer_than_its_page_and_past_each_g
         connection.execute(text("DELETE FROM audit_entries WHERE leaf_index = 5000"))
     verdict = stored_verdict(engine, settings)
     assert (verdict.entries, verdict.problems) == (size - 1, ["entry 5000 is missing (deleted)"])
+    with engine.begin() as connection:  # one inside the first page: the second starts later
+        connection.execute(text("DELETE FROM audit_entries WHERE leaf_index = 10"))
+    verdict = stored_verdict(engine, settings)
+    assert (verdict.entries, verdict.problems) == (
+        size - 2,
+        ["entry 10 is missing (deleted)", "entry 5000 is missing (deleted)"],
+    )
     with engine.begin() as connection:  # and one where the first page starts
         connection.execute(text("DELETE FROM audit_entries WHERE leaf_index = 0"))
     verdict = stored_verdict(engine, settings)
     assert (verdict.entries, verdict.problems) == (
-        size - 2,
-        ["entry 0 is missing (deleted)", "entry 5000 is missing (deleted)"],
+        size - 3,
+        [
+            "entry 0 is missing (deleted)",
+            "entry 10 is missing (deleted)",
+            "entry 5000 is missing (deleted)",
+        ],
     )
 
 
