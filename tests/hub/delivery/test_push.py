@@ -188,7 +188,9 @@ def test_a_4xx_answer_makes_a_dead_letter_that_can_be_redriven(push_hub: PushHub
 
 
 def test_a_push_past_the_retry_horizon_is_dead(settings: Settings, tmp_path: Path) -> None:
-    short = settings.model_copy(update={**FAST, "retry_horizon_seconds": 1})
+    # Retries come every 0.2 s at most; 3 s leaves room for several even when a loaded machine
+    # holds the first push back by more than a second (1 s made it die at its first attempt).
+    short = settings.model_copy(update={**FAST, "retry_horizon_seconds": 3})
     with serving(create_app(short)) as url:
         hub = PushHub(url, short, provision(short, tmp_path / "parties", url), new_secret())
         hub.switch("nl-police", DeliveryMode.push, "http://127.0.0.1:9/packets", hub.secret)
