@@ -15,17 +15,12 @@ mutant: migrating the test database (every session would run Alembic from empty)
 the garbage of the heap it inherited from mutmut's fork server (gc.freeze). The migrated
 template is built once per `make mutants`, in mutmut's own folder, by whichever session comes
 first; hub/store.py and the migrations are not mutated, so it is the same for every mutant.
-And it runs a mutant's tests fastest first, by their time in mutmut's clean run: mutmut stops
-at the first failure, so a mutant that a quick test kills is not kept waiting behind the tests
-that start a hub on loopback.
 """
 
 from __future__ import annotations
 
 import fcntl
 import gc
-import json
-import math
 import os
 from pathlib import Path
 
@@ -89,16 +84,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     kept = [item for item in items if item.nodeid.split("::")[0] in files]
     dropped = [item for item in items if item.nodeid.split("::")[0] not in files]
-    durations = _clean_durations(Path.cwd())
-    items[:] = sorted(kept, key=lambda item: durations.get(item.nodeid, math.inf))
     if dropped:
+        items[:] = kept
         config.hook.pytest_deselected(items=dropped)
-
-
-def _clean_durations(folder: Path) -> dict[str, float]:
-    """Each test's time in mutmut's clean run (its mutmut-stats.json), or none if unreadable."""
-    try:
-        found = json.loads((folder / "mutmut-stats.json").read_text(encoding="utf-8"))
-        return dict(found["duration_by_test"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
