@@ -670,12 +670,16 @@ def _stored_order(engine: Engine) -> list[str]:
     return [row.packet_id for row in sorted(rows, key=lambda r: (r.created_at, r.packet_id))]
 
 
-def test_a_pull_takes_the_oldest_packets_first_up_to_its_limit(
-    client: TestClient, network: Network, engine: Engine, clock: Clock
-) -> None:
+def six_reports_a_second_apart(client: TestClient, network: Network, clock: Clock) -> None:
     for _ in range(6):
         accepted(client, network)
         clock.advance(seconds=1)
+
+
+def test_a_pull_takes_the_oldest_packets_first_up_to_its_limit(
+    client: TestClient, network: Network, engine: Engine, clock: Clock
+) -> None:
+    six_reports_a_second_apart(client, network, clock)
     oldest_first = _stored_order(engine)
     assert [_pulled_ids(client, network, 1) for _ in range(6)] == [[p] for p in oldest_first]
 
@@ -683,9 +687,7 @@ def test_a_pull_takes_the_oldest_packets_first_up_to_its_limit(
 def test_one_pull_of_packets_stored_at_different_instants_lists_them_oldest_first(
     client: TestClient, network: Network, engine: Engine, clock: Clock
 ) -> None:
-    for _ in range(6):
-        accepted(client, network)
-        clock.advance(seconds=1)
+    six_reports_a_second_apart(client, network, clock)
     assert _pulled_ids(client, network, 10) == _stored_order(engine)
 
 
