@@ -417,22 +417,28 @@ def test_a_proof_that_is_not_a_proof_is_said_in_one_line(
     )
 
 
-def test_a_proof_the_hub_withholds_is_named_with_its_status_path_and_detail(
-    hub: LiveHub, engine: Engine, clock: Clock
-) -> None:
+def refusal_of_consistency_proof(
+    hub: LiveHub, engine: Engine, clock: Clock, answer: Callable[[httpx.Response], Response]
+) -> str:
+    """What `fetch_live` says when the hub answers `answer` for the proof between two heads."""
     sign(engine, hub.settings, clock)
     grow(engine, clock)
     sign(engine, hub.settings, clock)
-
-    def withheld(_answer: httpx.Response) -> Response:
-        return JSONResponse({"detail": "proofs are withheld today"}, status_code=503)
-
     with (
-        lying(hub, "/v1/audit/proof/consistency", withheld) as client,
+        lying(hub, "/v1/audit/proof/consistency", answer) as client,
         pytest.raises(ConfigurationError) as refused,
     ):
         fetch_live(client)
-    assert str(refused.value) == (
+    return str(refused.value)
+
+
+def test_a_proof_the_hub_withholds_is_named_with_its_status_path_and_detail(
+    hub: LiveHub, engine: Engine, clock: Clock
+) -> None:
+    def withheld(_answer: httpx.Response) -> Response:
+        return JSONResponse({"detail": "proofs are withheld today"}, status_code=503)
+
+    assert refusal_of_consistency_proof(hub, engine, clock, withheld) == (
         "cannot read the audit log: the hub answered 503 to /v1/audit/proof/consistency "
         "(proofs are withheld today)"
     )
@@ -441,19 +447,10 @@ def test_a_proof_the_hub_withholds_is_named_with_its_status_path_and_detail(
 def test_a_hub_that_answers_an_error_without_a_detail_is_named_with_the_status_s_reason(
     hub: LiveHub, engine: Engine, clock: Clock
 ) -> None:
-    sign(engine, hub.settings, clock)
-    grow(engine, clock)
-    sign(engine, hub.settings, clock)
-
     def unexplained(_answer: httpx.Response) -> Response:
         return Response("down for maintenance", status_code=503, media_type="text/plain")
 
-    with (
-        lying(hub, "/v1/audit/proof/consistency", unexplained) as client,
-        pytest.raises(ConfigurationError) as refused,
-    ):
-        fetch_live(client)
-    assert str(refused.value) == (
+    assert refusal_of_consistency_proof(hub, engine, clock, unexplained) == (
         "cannot read the audit log: the hub answered 503 to /v1/audit/proof/consistency "
         "(Service Unavailable)"
     )
